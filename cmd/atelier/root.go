@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses (CONTRACT §2).
+const (
+	exitOK      = 0
+	exitRefused = 1 // the API refused the request; its message is on stderr
+	exitUsage   = 2 // bad flags or arguments
+)
+
+// usageError marks an error as the user's misuse of the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// run executes the command line and returns the exit status.
+func run(args []string) int {
+	root := newRootCommand()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(os.Stderr, "atelier:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitRefused
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "atelier",
+		Short:         "Atelier: a self-hosted AI development platform",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newServerCommand())
+	addClientCommands(root)
+	return root
+}
