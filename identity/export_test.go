@@ -1,0 +1,24 @@
+package identity
+
+// Hooks for the external tests of the unexported password hashing.
+
+// ParsePHC parses an argon2id PHC string and formats it back.
+func ParsePHC(s string) (Argon2Params, string, error) {
+	h, err := parsePHC(s)
+	if err != nil {
+		return Argon2Params{}, "", err
+	}
+	return h.params, h.String(), nil
+}
+
+// HashPassword is hashPassword.
+var HashPassword = hashPassword
+
+// VerifyPassword is verifyPassword.
+var VerifyPassword = verifyPassword
+
+// GeneratePassword is generatePassword.
+var GeneratePassword = generatePassword
+
+// WithDefaults is withDefaults.
+func (p Argon2Params) WithDefaults() Argon2Params { return p.withDefaults() }
