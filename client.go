@@ -1,0 +1,11 @@
+package atelier
+
+// Client-side codes: errors that the SDKs (Go and Python) raise themselves,
+// without an answer from the server that carries a code.
+var (
+	CodeSDKChecksum        = NewCode("ATL.SDK.0001", Internal, "The downloaded or uploaded bytes do not match the size or x-atelier-sha256 the other side announced.")
+	CodeSDKConnection      = NewCode("ATL.SDK.0002", Unavailable, "The server could not be reached, or the connection broke mid-request.")
+	CodeSDKBadResponse     = NewCode("ATL.SDK.0003", Internal, "The server's answer is not what the API contract says (e.g. not JSON).")
+	CodeSDKLoginIncomplete = NewCode("ATL.SDK.0004", FailedPrecondition, "The login needs another step (MFA, expired password) or was denied.")
+	CodeSDKNoCredentials   = NewCode("ATL.SDK.0005", Unauthenticated, "No credentials were given or found in the environment or credentials file.")
+)
