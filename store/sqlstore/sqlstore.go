@@ -1,0 +1,292 @@
+// Package sqlstore implements store.Store over database/sql once, for every
+// SQL backend. A backend (store/sqlitestore, store/pgstore) opens its
+// connection pools and passes them to New with a Flavor that says how its
+// placeholders look, how its errors are classified and which migrations it
+// runs.
+//
+// Times are stored as BIGINT unix microseconds, so they round-trip in UTC at
+// microsecond precision on every backend. Object keys compare byte-wise: the
+// backend's schema must give the key column a binary collation.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/atelier-dev/atelier/store"
+)
+
+// Flavor describes what differs between SQL backends. A Flavor is a plain
+// value; it is read-only after New and so safe for concurrent use.
+type Flavor struct {
+	// Name names the backend in error messages, e.g. "sqlite".
+	Name string
+	// Dialect is the goose dialect of the migrations.
+	Dialect goose.Dialect
+	// Migrations holds the versioned goose migrations at its root.
+	Migrations fs.FS
+	// DollarPlaceholders rebinds the `?` placeholders of every query to
+	// `$1`, `$2`, … (PostgreSQL).
+	DollarPlaceholders bool
+	// ForUpdate is appended to the SELECT of a read-modify-write, e.g.
+	// " FOR UPDATE"; empty where the transaction already excludes other
+	// writers (SQLite's single writer).
+	ForUpdate string
+	// AdvisoryLock makes migrations take PostgreSQL's session advisory lock,
+	// so that servers starting together migrate one at a time.
+	AdvisoryLock bool
+	// UTF8Keys says that the database accepts only valid UTF-8 text, so the
+	// upper bound of a prefix scan must be valid UTF-8 too.
+	UTF8Keys bool
+	// IsUniqueViolation reports whether err is a unique or primary key
+	// constraint violation.
+	IsUniqueViolation func(err error) bool
+	// IsForeignKeyViolation reports whether err is a foreign key violation.
+	IsForeignKeyViolation func(err error) bool
+	// IsRetryable reports whether a transaction failed only because of a
+	// concurrent one (serialization failure, deadlock, busy) and may be run
+	// again. Nil means never.
+	IsRetryable func(err error) bool
+}
+
+// DB is a store.Store over two database/sql pools: w for writes and
+// transactions, r for plain reads. They may be the same pool. DB is safe for
+// concurrent use.
+type DB struct {
+	w, r   *sql.DB
+	flavor Flavor
+
+	queries sync.Map // query with ? → rebound query
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*DB)(nil)
+
+// maxAttempts bounds how often a transaction is retried after a retryable
+// failure.
+const maxAttempts = 5
+
+// New returns a DB over the writer pool w and reader pool r (which may be the
+// same) and applies the flavor's pending migrations through w. The DB owns
+// both pools: Close closes them, and New closes them when it fails.
+func New(ctx context.Context, w, r *sql.DB, f Flavor) (*DB, error) {
+	db := &DB{w: w, r: r, flavor: f}
+	if err := db.migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	var opts []goose.ProviderOption
+	if db.flavor.AdvisoryLock {
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return fmt.Errorf("%s: migration lock: %w", db.flavor.Name, err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(db.flavor.Dialect, db.w, db.flavor.Migrations, opts...)
+	if err != nil {
+		return fmt.Errorf("%s: migrations: %w", db.flavor.Name, err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("%s: migrate: %w", db.flavor.Name, err)
+	}
+	return nil
+}
+
+// Ping reports whether both pools answer.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("%s: ping: %w", db.flavor.Name, err)
+	}
+	if db.r != db.w {
+		if err := db.r.PingContext(ctx); err != nil {
+			return fmt.Errorf("%s: ping: %w", db.flavor.Name, err)
+		}
+	}
+	return nil
+}
+
+// Close closes both pools. It is safe to call twice.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		errR := error(nil)
+		if db.r != db.w {
+			errR = db.r.Close()
+		}
+		db.closeErr = errors.Join(db.w.Close(), errR)
+	})
+	return db.closeErr
+}
+
+// q returns query with its placeholders in the flavor's style, rebinding each
+// distinct query string once.
+func (db *DB) q(query string) string {
+	if !db.flavor.DollarPlaceholders {
+		return query
+	}
+	if v, ok := db.queries.Load(query); ok {
+		return v.(string)
+	}
+	v := rebind(query)
+	db.queries.Store(query, v)
+	return v
+}
+
+// rebind turns `?` placeholders into `$1`, `$2`, …. Our queries never hold a
+// `?` inside a literal.
+func rebind(query string) string {
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// wrap adds op to err and maps no-rows and unique violations to the store's
+// sentinels. Other errors keep their cause.
+func (db *DB) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %s: %w", db.flavor.Name, op, store.ErrNotFound)
+	case db.flavor.IsUniqueViolation(err):
+		return fmt.Errorf("%s: %s: %w: %w", db.flavor.Name, op, store.ErrConflict, err)
+	}
+	return fmt.Errorf("%s: %s: %w", db.flavor.Name, op, err)
+}
+
+// notFound is the error for a missing record.
+func (db *DB) notFound(op string) error {
+	return fmt.Errorf("%s: %s: %w", db.flavor.Name, op, store.ErrNotFound)
+}
+
+// inTx runs fn in a transaction on the writer pool, committing when fn
+// returns nil and retrying the whole transaction after a retryable failure.
+// fn's error is returned unwrapped so that callers can classify it.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var err error
+	for range maxAttempts {
+		err = db.tryTx(ctx, fn)
+		if err == nil || db.flavor.IsRetryable == nil || !db.flavor.IsRetryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func (db *DB) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// execOne runs a write that must affect a row; none affected is ErrNotFound.
+func (db *DB) execOne(ctx context.Context, op, query string, args ...any) error {
+	res, err := db.w.ExecContext(ctx, db.q(query), args...)
+	if err != nil {
+		return db.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return db.wrap(op, err)
+	}
+	if n == 0 {
+		return db.notFound(op)
+	}
+	return nil
+}
+
+// exec runs a write and returns the number of rows it affected.
+func (db *DB) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	res, err := db.w.ExecContext(ctx, db.q(query), args...)
+	if err != nil {
+		return 0, db.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, db.wrap(op, err)
+	}
+	return n, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// queryAll runs a read on the reader pool and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *DB, op string, scan func(scanner) (*T, error), query string, args ...any) ([]*T, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, db.wrap(op, err)
+	}
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, db.wrap(op, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap(op, err)
+	}
+	return out, nil
+}
+
+// queryOne runs a single-row read on the reader pool.
+func queryOne[T any](ctx context.Context, db *DB, op string, scan func(scanner) (*T, error), query string, args ...any) (*T, error) {
+	v, err := scan(db.r.QueryRowContext(ctx, db.q(query), args...))
+	if err != nil {
+		return nil, db.wrap(op, err)
+	}
+	return v, nil
+}
+
+// us converts t to the stored form: unix microseconds.
+func us(t time.Time) int64 { return t.UnixMicro() }
+
+// fromUS converts a stored time back, in UTC.
+func fromUS(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// sqlLimit turns a caller's limit into a SQL LIMIT: zero or less means no
+// limit.
+func sqlLimit(limit int) int64 {
+	if limit <= 0 {
+		return math.MaxInt32
+	}
+	return int64(limit)
+}
