@@ -1,8 +1,373 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
 
-// newServerCommand is replaced by the server wiring.
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/httpapi"
+	"github.com/atelier-dev/atelier/identity"
+	"github.com/atelier-dev/atelier/internal/clock"
+	"github.com/atelier-dev/atelier/obs"
+	"github.com/atelier-dev/atelier/store"
+	"github.com/atelier-dev/atelier/store/pgstore"
+	"github.com/atelier-dev/atelier/store/sqlitestore"
+)
+
+// Server timing.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 120 * time.Second
+	// shutdownTimeout bounds how long SIGTERM waits for in-flight requests.
+	shutdownTimeout = 20 * time.Second
+	// tokenCleanupEvery is the period of deleting expired tokens.
+	tokenCleanupEvery = 10 * time.Minute
+)
+
+// storeOpeners opens a metadata store by the scheme of ATELIER_DATABASE_URL.
+var storeOpeners = map[string]func(ctx context.Context, rawURL string) (store.Store, error){
+	"sqlite": func(ctx context.Context, rawURL string) (store.Store, error) {
+		return sqlitestore.Open(ctx, sqlitePath(rawURL))
+	},
+	"postgres":   pgstore.Open,
+	"postgresql": pgstore.Open,
+}
+
+// objectStores opens an object backend by the scheme of
+// ATELIER_OBJECT_STORE.
+var objectStores = map[string]func(ctx context.Context, rawURL string) (obs.Backend, error){
+	"file": obs.OpenBackend,
+	"s3":   obs.OpenBackend,
+	"mem":  obs.OpenBackend,
+}
+
+// schemeList names the keys of a backend map, sorted.
+func schemeList[V any](m map[string]V) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ", ")
+}
+
+// newServerCommand returns `atelier server`. Environment values become the
+// flags' defaults here, at run time, never in init.
 func newServerCommand() *cobra.Command {
-	return &cobra.Command{Use: "server", Short: "Run the Atelier platform"}
+	m := NewMain()
+	m.Config = configFromEnv(os.Getenv)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Atelier platform",
+		Long: `Run the Atelier platform: the HTTP API, the metadata store and the object store.
+
+Settings come from flags, then ATELIER_* environment variables, then defaults.
+SIGINT or SIGTERM stops accepting, finishes in-flight requests (up to 20s) and exits 0.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 0 {
+				return usageError{fmt.Errorf("server takes no arguments, got %q", args)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			m.Stdout, m.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if err := m.Run(ctx); err != nil {
+				return errors.Join(err, m.Close())
+			}
+			err := m.Wait()
+			return errors.Join(err, m.Close())
+		},
+	}
+	m.Config.bindFlags(cmd.Flags())
+	return cmd
+}
+
+// Main is the server program: tests drive it as `atelier server` does. Set
+// Config (and optionally the other fields), call Run, then Close. It is not
+// safe for concurrent use, except that Close may be called while Wait waits.
+type Main struct {
+	Config ServerConfig
+	Stdout io.Writer   // the listening line and a generated password; default os.Stdout
+	Stderr io.Writer   // the log; default os.Stderr
+	Clock  clock.Clock // default clock.Real{}
+
+	log      *slog.Logger
+	lock     *os.File
+	store    store.Store
+	backend  obs.Backend
+	objects  *obs.Service
+	identity *identity.Service
+	ln       net.Listener
+	srv      *http.Server
+	addr     string
+
+	cancel    context.CancelFunc
+	group     *errgroup.Group
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewMain returns a Main with default settings.
+func NewMain() *Main {
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Clock: clock.Real{}}
+}
+
+// ParseFlags sets m.Config from getenv and the server flags in args; flags
+// win. Bad settings are reported by Run's validation, all at once.
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	m.Config = configFromEnv(getenv)
+	fs := newFlagSet()
+	m.Config.bindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() != 0 {
+		return usageError{fmt.Errorf("server takes no arguments, got %q", fs.Args())}
+	}
+	return nil
+}
+
+// Addr returns the address the server listens on, once Run has returned.
+func (m *Main) Addr() string { return m.addr }
+
+// Run validates the settings, opens the stores, bootstraps the admin, starts
+// the background services and the HTTP server, and returns once it
+// listens. Cancelling ctx (SIGTERM) starts a graceful shutdown; Wait waits
+// for it. Call Close afterwards in every case, also when Run fails.
+func (m *Main) Run(ctx context.Context) (err error) {
+	publicDefault := m.Config.PublicURL == ""
+	cfg := m.Config.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return usageError{fmt.Errorf("invalid settings:\n%w", err)}
+	}
+	m.Config = cfg
+	m.Stdout = cmp.Or[io.Writer](m.Stdout, os.Stdout)
+	m.Stderr = cmp.Or[io.Writer](m.Stderr, os.Stderr)
+	if m.Clock == nil {
+		m.Clock = clock.Real{}
+	}
+	m.log = newServerLogger(m.Stderr, cfg)
+	ctx, m.cancel = context.WithCancel(ctx)
+
+	scheme := urlScheme(cfg.DatabaseURL)
+	single := scheme == "sqlite" // one process owns the data: it may sweep everything
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if single {
+		// Taken before the migrations, so that two servers never migrate
+		// one database at once.
+		if m.lock, err = lockDataDir(cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	if m.store, err = storeOpeners[scheme](ctx, cfg.DatabaseURL); err != nil {
+		return fmt.Errorf("open metadata store (%s): %w", scheme, err)
+	}
+	if m.backend, err = objectStores[urlScheme(cfg.ObjectStore)](ctx, cfg.ObjectStore); err != nil {
+		return fmt.Errorf("open object store: %w", err)
+	}
+	m.objects = obs.New(m.store, m.backend, obs.Options{Clock: m.Clock, Logger: m.log, MaxObjectBytes: cfg.MaxObjectBytes})
+	m.identity = identity.New(m.store, identity.Options{Clock: m.Clock, Logger: m.log, SessionTTL: cfg.SessionTTL})
+
+	if err := m.objects.Sweep(ctx, single); err != nil {
+		m.log.WarnContext(ctx, "sweeping leftovers of interrupted uploads", "err", err)
+	}
+	generated, err := m.identity.Bootstrap(ctx, cfg.AdminEmail, cfg.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if generated != "" {
+		// Once, to stdout, never to the log.
+		fmt.Fprintf(m.Stdout, "atelier: created admin %s with password %s\n", cmp.Or(cfg.AdminEmail, identity.DefaultAdminEmail), generated)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := httpapi.New(httpapi.Options{
+		Auth:           m.identity,
+		APIKeys:        m.identity,
+		Objects:        m.objects,
+		Ready:          m.ready,
+		Logger:         m.log,
+		Registerer:     reg,
+		Gatherer:       reg,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxObjectBytes: cfg.MaxObjectBytes,
+		Version:        serverVersion(),
+	})
+	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m.addr = m.ln.Addr().String()
+	if publicDefault {
+		cfg.PublicURL = "http://" + m.addr // the real port when --addr had :0
+		m.Config.PublicURL = cfg.PublicURL
+	}
+	m.srv = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		// No WriteTimeout: downloads of large objects stream for long.
+		ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	}
+
+	m.objects.Start(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	m.group = g
+	ln := m.ln
+	g.Go(func() error {
+		if err := m.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		// Drain on a fresh context: gctx is already done.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), shutdownTimeout)
+		defer cancel()
+		m.log.Info("shutting down: finishing in-flight requests", "timeout", shutdownTimeout)
+		if err := m.srv.Shutdown(sctx); err != nil {
+			m.log.Warn("in-flight requests cut at the shutdown deadline", "err", err)
+			_ = m.srv.Close()
+		}
+		return nil
+	})
+	g.Go(func() error {
+		m.cleanTokens(gctx)
+		return nil
+	})
+
+	m.log.InfoContext(ctx, "atelier server started", "addr", m.addr, "data_dir", cfg.DataDir,
+		"database", scheme, "object_store", urlScheme(cfg.ObjectStore), "public_url", cfg.PublicURL)
+	fmt.Fprintf(m.Stdout, "atelier: listening on http://%s\n", m.addr)
+	return nil
+}
+
+// Wait blocks until the server has stopped: after ctx of Run is cancelled
+// and in-flight requests finished, or when serving fails.
+func (m *Main) Wait() error {
+	if m.group == nil {
+		return nil
+	}
+	return m.group.Wait()
+}
+
+// Close shuts the server down gracefully if it runs, stops the background
+// services and closes the stores, the store last. It is safe after a
+// partial Run and safe to call twice.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() {
+		var errs []error
+		if m.cancel != nil {
+			m.cancel()
+		}
+		if m.group != nil {
+			errs = append(errs, m.group.Wait())
+		} else if m.ln != nil {
+			errs = append(errs, m.ln.Close())
+		}
+		if m.objects != nil {
+			m.objects.Stop()
+		}
+		if m.backend != nil {
+			errs = append(errs, m.backend.Close())
+		}
+		if m.store != nil {
+			errs = append(errs, m.store.Close())
+		}
+		if m.lock != nil {
+			errs = append(errs, m.lock.Close()) // releases the flock
+		}
+		m.closeErr = errors.Join(errs...)
+	})
+	return m.closeErr
+}
+
+// ready is the readiness check: the metadata store and the object store
+// must answer.
+func (m *Main) ready(ctx context.Context) error {
+	if err := m.store.Ping(ctx); err != nil {
+		return atelier.CodeUnavailable.Wrap(err, "The metadata store does not answer.")
+	}
+	if err := m.objects.Ping(ctx); err != nil {
+		return atelier.CodeUnavailable.Wrap(err, "The object store does not answer.")
+	}
+	return nil
+}
+
+// cleanTokens deletes expired tokens every tokenCleanupEvery until ctx is
+// done.
+func (m *Main) cleanTokens(ctx context.Context) {
+	tick, stop := m.Clock.NewTicker(tokenCleanupEvery)
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+			if _, err := m.identity.DeleteExpiredTokens(ctx); err != nil && ctx.Err() == nil {
+				m.log.WarnContext(ctx, "deleting expired tokens", "err", err)
+			}
+		}
+	}
+}
+
+// newServerLogger builds the server's logger; every line logged with a
+// request's context carries its request_id. The settings are validated.
+func newServerLogger(w io.Writer, cfg ServerConfig) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(httpapi.NewLogHandler(h))
+}
+
+// lockDataDir takes an exclusive lock on <dir>/LOCK, so that a second
+// server on the same data directory fails instead of corrupting it.
+func lockDataDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "LOCK")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := flock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another atelier server (lock %s held): %w", dir, path, err)
+	}
+	return f, nil
+}
+
+// serverVersion is the module version the binary was built from.
+func serverVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
 }

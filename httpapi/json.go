@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/atelier-dev/atelier"
+)
+
+// decodeJSON reads r's body, at most MaxBodyBytes, into v. Unknown fields,
+// trailing data and malformed JSON are ATL.GEN.0002 naming the problem; an
+// over-long body is ATL.GEN.0003. An empty body is accepted only when
+// allowEmpty is set, and then leaves v unchanged.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	body := http.MaxBytesReader(w, r.Body, s.maxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		// Exactly one value: anything but whitespace after it is an error.
+		if _, err2 := dec.Token(); err2 != io.EOF {
+			if err2 != nil {
+				err = err2
+			} else {
+				return atelier.CodeInvalidJSON.Errorf("The request body holds more than one JSON value.")
+			}
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var (
+		maxErr    *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return atelier.CodeBodyTooLarge.Errorf("The request body is larger than %d bytes.", maxErr.Limit)
+	case errors.Is(err, io.EOF):
+		if allowEmpty {
+			return nil
+		}
+		return atelier.CodeInvalidJSON.Errorf("The request body is empty; a JSON object is expected.")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return atelier.CodeInvalidJSON.Errorf("The request body ends in the middle of a JSON value.")
+	case errors.As(err, &syntaxErr):
+		return atelier.CodeInvalidJSON.Errorf("The request body is not valid JSON (at byte %d).", syntaxErr.Offset)
+	case errors.As(err, &typeErr):
+		if typeErr.Field != "" {
+			return atelier.CodeInvalidJSON.Errorf("Field %q must be a JSON %s, not %s.", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value).WithField(typeErr.Field)
+		}
+		return atelier.CodeInvalidJSON.Errorf("The request body must be a JSON object, not %s.", typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json has no typed error for this one.
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return atelier.CodeInvalidJSON.Errorf("The request body has the unknown field %s.", name).WithField(strings.Trim(name, `"`))
+	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
+		return err
+	}
+	return atelier.CodeInvalidJSON.Wrap(err, "The request body could not be read as JSON.")
+}
+
+// jsonKind names a Go kind the way a JSON user would.
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	case "map", "struct":
+		return "object"
+	}
+	return fmt.Sprintf("number (%s)", k)
+}
