@@ -29,6 +29,7 @@ import (
 	"github.com/atelier-dev/atelier/identity"
 	"github.com/atelier-dev/atelier/internal/clock"
 	"github.com/atelier-dev/atelier/obs"
+	"github.com/atelier-dev/atelier/obs/blobstore"
 	"github.com/atelier-dev/atelier/store"
 	"github.com/atelier-dev/atelier/store/pgstore"
 	"github.com/atelier-dev/atelier/store/sqlitestore"
@@ -56,9 +57,9 @@ var storeOpeners = map[string]func(ctx context.Context, rawURL string) (store.St
 // objectStores opens an object backend by the scheme of
 // ATELIER_OBJECT_STORE.
 var objectStores = map[string]func(ctx context.Context, rawURL string) (obs.Backend, error){
-	"file": obs.OpenBackend,
-	"s3":   obs.OpenBackend,
-	"mem":  obs.OpenBackend,
+	"file": blobstore.OpenBackend,
+	"s3":   blobstore.OpenBackend,
+	"mem":  blobstore.OpenBackend,
 }
 
 // schemeList names the keys of a backend map, sorted.
