@@ -116,6 +116,9 @@ This page is generated from the registered codes: ` + "`go test -run TestErrorsD
 | deadline_exceeded | 504 |
 | insufficient_space | 507 |
 
+One code has a more precise status than its kind: ` + "`ATL.GEN.0011`" + ` (wrong method) answers 405
+with an ` + "`Allow`" + ` header.
+
 ## Codes
 
 | Code | Kind | Meaning |
