@@ -1,0 +1,60 @@
+"""Errors raised by the Atelier SDK.
+
+Every error the API answers becomes an :class:`AtelierError` carrying the
+API's stable code (``ATL.<AREA>.<NNNN>``, listed in docs/errors.md), its
+message, the HTTP status and the request id. Problems found by the SDK itself
+on the client side use the codes in this module (``ATL.SDK.*``); bad arguments
+raise :class:`ValueError` and missing local files :class:`FileNotFoundError`.
+"""
+
+# Client-side codes: the SDK raises these itself, the server never answers them.
+CODE_CHECKSUM = "ATL.SDK.0001"
+"""The downloaded bytes do not match the size or x-atelier-sha256 the server announced."""
+
+CODE_CONNECTION = "ATL.SDK.0002"
+"""The server could not be reached, or the connection broke mid-request."""
+
+CODE_BAD_RESPONSE = "ATL.SDK.0003"
+"""The server's answer is not what the API contract says (e.g. not JSON)."""
+
+CODE_LOGIN_INCOMPLETE = "ATL.SDK.0004"
+"""The login needs another step (MFA, expired password) or was denied."""
+
+CODE_NO_CREDENTIALS = "ATL.SDK.0005"
+"""No credentials were given or found in the environment or credentials file."""
+
+
+class AtelierError(Exception):
+    """AtelierError is an error answered by the Atelier API or found by the SDK.
+
+    Attributes:
+        code: the stable error code, e.g. ``"ATL.OBS.0003"``.
+        message: the human-readable message, safe to show to users.
+        status: the HTTP status of the answer, or ``None`` when no answer came.
+        request_id: the server's request id (quote it when reporting a problem),
+            or ``None``.
+
+    ``str(err)`` is ``'<message> (<code>)'``, e.g.
+    ``bucket "x" does not exist (ATL.OBS.0003)``. Branch on ``code``, never on
+    the message text.
+    """
+
+    def __init__(self, code, message, status=None, request_id=None):
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+
+    def __str__(self):
+        if self.code:
+            return "%s (%s)" % (self.message, self.code)
+        return str(self.message)
+
+    def __repr__(self):
+        return "AtelierError(code=%r, message=%r, status=%r, request_id=%r)" % (
+            self.code,
+            self.message,
+            self.status,
+            self.request_id,
+        )

@@ -1,0 +1,1 @@
+"""Tests of the Atelier Python SDK (run: python3 -m unittest discover sdk/python)."""
