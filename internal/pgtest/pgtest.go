@@ -274,3 +274,19 @@ func (c *cluster) stop() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ErrNoBinaries is what StartCluster returns (wrapped) when no PostgreSQL
+// binaries are installed.
+var ErrNoBinaries = errNoBinaries
+
+// StartCluster starts a private cluster (or connects to
+// ATELIER_TEST_DATABASE_URL) outside of go test, for programs such as the
+// benchmark runner. It returns the maintenance URL and a function that stops
+// and removes the cluster. Durability is off, as for tests.
+func StartCluster() (url string, stop func() error, err error) {
+	c, err := start()
+	if err != nil {
+		return "", nil, err
+	}
+	return c.url, c.stop, nil
+}
