@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -461,9 +460,7 @@ func (s *server) stop() {
 }
 
 func (s *server) login(ctx context.Context) (*sdk.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 2 * putClients
-	c, err := sdk.New(sdk.Options{Endpoint: s.endpoint, HTTPClient: &http.Client{Transport: tr}})
+	c, err := sdk.New(sdk.Options{Endpoint: s.endpoint})
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,16 @@ type Options struct {
 	UserAgent  string       // default "atelier-go/<Version>"
 }
 
+// defaultTransport keeps enough idle connections for parallel transfers and
+// uses large socket buffers, so that big objects stream with few syscalls.
+var defaultTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.WriteBufferSize = 256 << 10
+	t.ReadBufferSize = 256 << 10
+	return t
+}()
+
 // Client talks to one Atelier server. It is safe for concurrent use.
 type Client struct {
 	endpoint string // scheme://host[:port][/base], no trailing slash
@@ -61,7 +71,7 @@ func New(opts Options) (*Client, error) {
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: defaultTransport}
 	}
 	ua := opts.UserAgent
 	if ua == "" {
