@@ -45,19 +45,9 @@ func (db *DB) ListBuckets(ctx context.Context, tenantID string) ([]*atelier.Buck
 // the emptiness check part of the one DELETE statement.
 func (db *DB) DeleteBucket(ctx context.Context, tenantID, name string) error {
 	const op = "delete bucket"
-	res, err := db.w.ExecContext(ctx, db.q(`DELETE FROM buckets WHERE tenant_id = ? AND name = ?`), tenantID, name)
-	if err != nil {
-		if db.flavor.IsForeignKeyViolation(err) {
-			return fmt.Errorf("%s: %s: %w", db.flavor.Name, op, store.ErrNotEmpty)
-		}
-		return db.wrap(op, err)
+	err := db.execOne(ctx, op, `DELETE FROM buckets WHERE tenant_id = ? AND name = ?`, tenantID, name)
+	if err != nil && db.flavor.IsForeignKeyViolation(err) {
+		return fmt.Errorf("%s: %s: %w", db.flavor.Name, op, store.ErrNotEmpty)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return db.wrap(op, err)
-	}
-	if n == 0 {
-		return db.notFound(op)
-	}
-	return nil
+	return err
 }
