@@ -28,16 +28,6 @@ func newBlobKey() string {
 
 // PutObject streams r into bucket/key; see atelier.ObjectService.
 func (s *Service) PutObject(ctx context.Context, bucket, key string, r io.Reader, opts atelier.PutOptions) (*atelier.Object, error) {
-	tenant, err := atelier.TenantFromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := ValidateBucketName(bucket); err != nil {
-		return nil, err
-	}
-	if err := ValidateKey(key); err != nil {
-		return nil, err
-	}
 	switch {
 	case opts.MD5 != nil && len(opts.MD5) != md5.Size:
 		return nil, atelier.CodeInvalidDigest.Errorf("Content-MD5 must be the base64 of a 16-byte digest.").WithField("content_md5")
@@ -48,7 +38,7 @@ func (s *Service) PutObject(ctx context.Context, bucket, key string, r io.Reader
 	case opts.Size > s.maxBytes:
 		return nil, s.errTooLarge()
 	}
-	b, err := s.bucket(ctx, tenant, bucket, "bucket")
+	b, err := s.lookup(ctx, bucket, key)
 	if err != nil {
 		return nil, err
 	}
@@ -252,24 +242,14 @@ func (b *bodyReader) check() *atelier.Error {
 
 // CopyObject copies srcBucket/srcKey to dstBucket/dstKey on the server side.
 func (s *Service) CopyObject(ctx context.Context, dstBucket, dstKey, srcBucket, srcKey string) (*atelier.Object, error) {
-	tenant, err := atelier.TenantFromContext(ctx)
+	db, err := s.lookup(ctx, dstBucket, dstKey)
 	if err != nil {
-		return nil, err
-	}
-	if err := ValidateBucketName(dstBucket); err != nil {
-		return nil, err
-	}
-	if err := ValidateKey(dstKey); err != nil {
 		return nil, err
 	}
 	if err := validateKey(srcKey, "copy_source"); err != nil {
 		return nil, err
 	}
-	sb, err := s.bucket(ctx, tenant, srcBucket, "copy_source")
-	if err != nil {
-		return nil, err
-	}
-	db, err := s.bucket(ctx, tenant, dstBucket, "bucket")
+	sb, err := s.bucket(ctx, db.TenantID, srcBucket, "copy_source")
 	if err != nil {
 		return nil, err
 	}
