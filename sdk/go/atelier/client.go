@@ -123,34 +123,21 @@ func jsonRequest(method, path string, v any) (*request, error) {
 // exchanges the key for a token first when it has none, and once more after a
 // 401 when the body can be sent again.
 func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
-	var start int64
-	seeker, _ := r.body.(io.Seeker)
-	if seeker != nil {
-		off, err := seeker.Seek(0, io.SeekCurrent)
-		if err != nil {
-			seeker = nil
-		}
-		start = off
-	}
+	body, replayable := bodyFactory(r)
 	tok, err := c.bearer(ctx, r.noAuth, "")
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.send(ctx, r, tok)
+	resp, err := c.send(ctx, r, body(), tok)
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode == http.StatusUnauthorized && !r.noAuth && c.ak != "" && (r.body == nil || seeker != nil) {
+	if resp.StatusCode == http.StatusUnauthorized && !r.noAuth && c.ak != "" && replayable {
 		resp.Body.Close()
-		if seeker != nil {
-			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
-				return nil, fmt.Errorf("rewind request body: %w", err)
-			}
-		}
 		if tok, err = c.bearer(ctx, false, tok); err != nil {
 			return nil, err
 		}
-		if resp, err = c.send(ctx, r, tok); err != nil {
+		if resp, err = c.send(ctx, r, body(), tok); err != nil {
 			return nil, err
 		}
 	}
@@ -158,6 +145,26 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 		return nil, decodeError(resp, r.fallback)
 	}
 	return resp, nil
+}
+
+// bodyFactory returns a function giving the body of each attempt of r, and
+// whether the body can be sent twice. A body that is an io.ReaderAt with a
+// known size (a file, a bytes.Reader) is replayable: every attempt reads it
+// through its own io.SectionReader from the current offset, so a retry never
+// shares a read position with the transport still writing the attempt
+// before it.
+func bodyFactory(r *request) (func() io.Reader, bool) {
+	if r.body == nil {
+		return func() io.Reader { return nil }, true
+	}
+	ra, isAt := r.body.(io.ReaderAt)
+	sk, isSeeker := r.body.(io.Seeker)
+	if isAt && isSeeker && r.size >= 0 {
+		if off, err := sk.Seek(0, io.SeekCurrent); err == nil {
+			return func() io.Reader { return io.NewSectionReader(ra, off, r.size) }, true
+		}
+	}
+	return func() io.Reader { return r.body }, false
 }
 
 // bearer returns the token to send. stale is a token the server refused: if
@@ -208,16 +215,16 @@ func (c *Client) ExchangeKey(ctx context.Context, accessKey, secretKey string) (
 }
 
 // send performs one HTTP exchange.
-func (c *Client) send(ctx context.Context, r *request, tok string) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, r *request, src io.Reader, tok string) (*http.Response, error) {
 	u := c.endpoint + r.path
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
 	}
 	var body io.Reader
-	if r.body != nil && r.size != 0 {
-		// Hide Close (the transport closes bodies; a rewound retry needs the
-		// file still open) and any Len (ContentLength comes from r.size only).
-		body = struct{ io.Reader }{r.body}
+	if src != nil && r.size != 0 {
+		// Hide Close (the transport closes bodies; a retry needs the file
+		// still open) and any Len (ContentLength comes from r.size only).
+		body = struct{ io.Reader }{src}
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
