@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -205,7 +206,7 @@ func (s *Server) handlePutObject(w http.ResponseWriter, r *http.Request) error {
 	body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.maxObjectBytes)}
 	o, err := s.objects.PutObject(ctx, bucket, key, body, atelier.PutOptions{
 		Size:        r.ContentLength,
-		ContentType: cmpOr(r.Header.Get("Content-Type"), "application/octet-stream"),
+		ContentType: cmp.Or(r.Header.Get("Content-Type"), "application/octet-stream"),
 		MD5:         md5,
 		SHA256:      sha,
 	})
@@ -220,16 +221,9 @@ func (s *Server) handlePutObject(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // setObjectHeaders sets the metadata headers of a download or HEAD.
 func setObjectHeaders(h http.Header, o *atelier.Object) {
-	h.Set("Content-Type", cmpOr(o.ContentType, "application/octet-stream"))
+	h.Set("Content-Type", cmp.Or(o.ContentType, "application/octet-stream"))
 	h.Set("ETag", `"`+o.ETag+`"`)
 	h.Set("Last-Modified", o.LastModified.UTC().Format(http.TimeFormat))
 	h.Set(headerSHA256, o.SHA256)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -42,7 +43,7 @@ func (s *Server) buildOpenAPI() []byte {
 		for _, p := range rt.Headers {
 			params = append(params, map[string]any{"name": p.Name, "in": "header", "required": p.Required, "description": p.Desc, "schema": map[string]any{"type": "string"}})
 		}
-		success := map[string]any{"description": cmpOr(rt.Response, http.StatusText(rt.Status))}
+		success := map[string]any{"description": cmp.Or(rt.Response, http.StatusText(rt.Status))}
 		if rt.Response != "" && rt.Method != http.MethodHead {
 			ct := "application/json"
 			switch {
