@@ -163,11 +163,7 @@ func newLogoutCommand() *cobra.Command {
 			if revokeErr != nil {
 				return fmt.Errorf("removed the local credentials, but revoking the token failed: %w", revokeErr)
 			}
-			if isJSON(cmd) {
-				return printJSON(cmd, map[string]bool{"logged_out": true})
-			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), "Logged out")
-			return err
+			return report(cmd, map[string]bool{"logged_out": true}, "Logged out")
 		}),
 	}
 }
@@ -237,11 +233,7 @@ func newAPIKeyCommand() *cobra.Command {
 			if err := c.DeleteAPIKey(ctxOf(cmd), args[0]); err != nil {
 				return err
 			}
-			if isJSON(cmd) {
-				return printJSON(cmd, map[string]string{"deleted": args[0]})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Deleted API key %s\n", args[0])
-			return err
+			return report(cmd, map[string]string{"deleted": args[0]}, "Deleted API key %s", args[0])
 		}),
 	}
 	cmd.AddCommand(create, list, del)

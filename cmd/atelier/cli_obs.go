@@ -64,11 +64,7 @@ func newObsMbCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if isJSON(cmd) {
-				return printJSON(cmd, bk)
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Created bucket obs://%s\n", bk.Name)
-			return err
+			return report(cmd, bk, "Created bucket obs://%s", bk.Name)
 		}),
 	}
 }
@@ -90,11 +86,7 @@ func newObsRbCommand() *cobra.Command {
 			if err := c.DeleteBucket(ctxOf(cmd), b); err != nil {
 				return err
 			}
-			if isJSON(cmd) {
-				return printJSON(cmd, map[string]string{"deleted": b})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Removed bucket obs://%s\n", b)
-			return err
+			return report(cmd, map[string]string{"deleted": b}, "Removed bucket obs://%s", b)
 		}),
 	}
 }
@@ -251,11 +243,7 @@ func newObsRmCommand() *cobra.Command {
 				}
 				n = len(keys)
 			}
-			if isJSON(cmd) {
-				return printJSON(cmd, map[string]int{"deleted": n})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Removed %d object(s)\n", n)
-			return err
+			return report(cmd, map[string]int{"deleted": n}, "Removed %d object(s)", n)
 		}),
 	}
 	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "remove every object whose key starts with the prefix")
@@ -382,11 +370,7 @@ func runCopy(cmd *cobra.Command, src, dst string, recursive bool, jobs int) erro
 		return err
 	}
 	elapsed := time.Since(start)
-	if isJSON(cmd) {
-		return printJSON(cmd, transferSummary{Files: sum.Files, Bytes: sum.Bytes, Seconds: elapsed.Seconds()})
-	}
-	_, err = fmt.Fprintf(cmd.OutOrStdout(), "Copied %d file(s), %s in %s\n", sum.Files, progress.FormatBytes(sum.Bytes), elapsed.Round(time.Millisecond))
-	return err
+	return report(cmd, transferSummary{Files: sum.Files, Bytes: sum.Bytes, Seconds: elapsed.Seconds()}, "Copied %d file(s), %s in %s", sum.Files, progress.FormatBytes(sum.Bytes), elapsed.Round(time.Millisecond))
 }
 
 // discard is a writer that is never a terminal.

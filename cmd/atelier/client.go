@@ -127,6 +127,16 @@ func printJSON(cmd *cobra.Command, v any) error {
 	return enc.Encode(v)
 }
 
+// report prints v as JSON with -o json, else the sentence format makes of
+// args, on a line of its own.
+func report(cmd *cobra.Command, v any, format string, args ...any) error {
+	if isJSON(cmd) {
+		return printJSON(cmd, v)
+	}
+	_, err := fmt.Fprintf(cmd.OutOrStdout(), format+"\n", args...)
+	return err
+}
+
 // table returns a tab writer on the command's standard output; flush it.
 func table(cmd *cobra.Command) *tabwriter.Writer {
 	return tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
