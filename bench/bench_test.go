@@ -2,40 +2,111 @@ package main
 
 import (
 	"io"
-	"maps"
-	"slices"
+	"os"
 	"strings"
 	"testing"
 	"time"
 )
 
 // TestRunQuick runs every scenario with tiny sizes against a freshly built
-// server, so that the runner cannot rot between full runs.
+// server, so that the runner cannot rot between full runs. PostgreSQL is
+// measured when its binaries are installed; without them its rows must say
+// so (and ATELIER_REQUIRE_PG=1 makes that a failure, as in internal/pgtest).
 func TestRunQuick(t *testing.T) {
-	rows, err := Run(t.Context(), Config{Size: 8 << 20, PutsDuration: 500 * time.Millisecond, ListObjects: 2500, NoPG: true}, io.Discard)
+	cfg := Config{
+		Size:         8 << 20,
+		PutsDuration: time.Second,
+		ListObjects:  2500, // two full pages and a short one
+		ListPG:       true,
+		RequirePG:    os.Getenv("ATELIER_REQUIRE_PG") == "1",
+	}
+	rows, err := Run(t.Context(), cfg, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	figures := map[string]string{}
+	type key struct{ scenario, figure string }
+	got := map[key]Row{}
 	for _, r := range rows {
-		figures[r.Figure] = r.Value
-		if r.Figure == "downloaded SHA-256 equals source" && r.Verdict != "PASS" {
-			t.Errorf("downloaded file differs from the source: %+v", r)
+		k := key{r.Scenario, r.Figure}
+		if _, dup := got[k]; dup {
+			t.Errorf("row %q / %q appears twice", r.Scenario, r.Figure)
+		}
+		got[k] = r
+	}
+	const (
+		large    = "Large file 8.0 MiB"
+		putsLite = "4 KiB PUTs, 16 clients, SQLite"
+		putsPG   = "4 KiB PUTs, 16 clients, PostgreSQL"
+		listLite = "Listing 2500 objects, pages of 1000, SQLite"
+		listPG   = "Listing 2500 objects, pages of 1000, PostgreSQL"
+	)
+	want := []key{
+		{large, "cp (page cache only)"}, {large, "cp + sync (baseline)"},
+		{large, "upload through the API"}, {large, "download through the API"},
+		{large, "upload / (cp + sync)"}, {large, "download / (cp + sync)"},
+		{large, "upload / cp"}, {large, "download / cp"},
+		{large, "server RSS before the transfers"}, {large, "server peak RSS during transfers"}, {large, "downloaded SHA-256 equals source"},
+		{putsLite, "PUTs/s"}, {putsLite, "latency p50 / p99"},
+		{listLite, "filling it (16 clients)"}, {listLite, "walking all pages"},
+		{listLite, "mean page, first 1 / last 1"}, {listLite, "last / first"},
+	}
+	pgMissing := got[key{putsPG, "PUTs/s"}].Value == "not measured: no PostgreSQL"
+	if pgMissing {
+		t.Log("PostgreSQL is not installed; its rows say so")
+		want = append(want, key{listPG, "last / first"})
+	} else {
+		want = append(want, key{putsPG, "PUTs/s"}, key{putsPG, "latency p50 / p99"},
+			key{listPG, "filling it (16 clients)"}, key{listPG, "walking all pages"},
+			key{listPG, "mean page, first 1 / last 1"}, key{listPG, "last / first"})
+	}
+	for _, k := range want {
+		if _, ok := got[k]; !ok {
+			t.Errorf("no row %q / %q", k.scenario, k.figure)
 		}
 	}
-	for _, want := range []string{"cp + sync (baseline)", "upload through the API", "download through the API",
-		"upload / (cp + sync)", "download / (cp + sync)", "server peak RSS during transfers",
-		"downloaded SHA-256 equals source", "PUTs/s", "latency p50 / p99", "walking all pages", "last / first"} {
-		if _, ok := figures[want]; !ok {
-			t.Errorf("no row %q in %v", want, slices.Collect(maps.Keys(figures)))
+	if len(rows) != len(want) {
+		t.Errorf("%d rows, want %d: %+v", len(rows), len(want), rows)
+	}
+
+	if r := got[key{large, "downloaded SHA-256 equals source"}]; r.Verdict != "PASS" {
+		t.Errorf("downloaded file differs from the source: %+v", r)
+	}
+	for _, k := range []key{{listLite, "walking all pages"}, {listPG, "walking all pages"}} {
+		if r, ok := got[k]; ok && !strings.Contains(r.Value, "3 pages, all keys in order") {
+			t.Errorf("%s: walking 2500 objects in pages of 1000 gave %q, want 3 pages with all keys in order", k.scenario, r.Value)
 		}
 	}
-	if v := figures["walking all pages"]; !strings.Contains(v, "3 pages") {
-		t.Errorf("walking 2500 objects in pages of 1000 took %q, want 3 pages", v)
+	for _, r := range rows {
+		if r.Goal != "" && !strings.HasPrefix(r.Value, "not measured") && r.Verdict != "PASS" && r.Verdict != "MISS" {
+			t.Errorf("row with a goal has no verdict: %+v", r)
+		}
 	}
+
 	var b strings.Builder
 	printTable(&b, rows)
 	if got := strings.Count(b.String(), "\n"); got != len(rows)+2 {
 		t.Errorf("table has %d lines, want %d", got, len(rows)+2)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"1GiB", 1 << 30, true},
+		{"32MiB", 32 << 20, true},
+		{"4KiB", 4 << 10, true},
+		{"1000", 1000, true},
+		{"0", 0, false},
+		{"-1MiB", 0, false},
+		{"MiB", 0, false},
+		{"1.5GiB", 0, false},
+	} {
+		got, err := parseSize(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
 	}
 }

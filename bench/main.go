@@ -46,7 +46,7 @@ const (
 	listPage      = 1000
 )
 
-// Config selects the sizes of a run.
+// Config selects the sizes of a run. It is a plain value.
 type Config struct {
 	Bin          string        // server binary; built when empty
 	Size         int64         // bytes of the large file
@@ -58,7 +58,7 @@ type Config struct {
 	Keep         bool          // keep the work directory
 }
 
-// Row is one line of the result table.
+// Row is one line of the result table. It is a plain value.
 type Row struct {
 	Scenario string `json:"scenario"`
 	Figure   string `json:"figure"`
@@ -78,7 +78,12 @@ func main() {
 	flag.BoolVar(&cfg.ListPG, "list-pg", false, "also walk the listing on PostgreSQL")
 	flag.BoolVar(&cfg.RequirePG, "require-pg", false, "fail when PostgreSQL binaries are missing")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the work directory")
+	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
+	if *out != "table" && *out != "json" {
+		fmt.Fprintf(os.Stderr, "bench: -o: %q is neither table nor json\n", *out)
+		os.Exit(2)
+	}
 	n, err := parseSize(*size)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: -size:", err)
@@ -88,19 +93,37 @@ func main() {
 	if *quick {
 		cfg.Size, cfg.PutsDuration, cfg.ListObjects = 32<<20, 2*time.Second, 5000
 	}
+	os.Exit(run(cfg, *out, *timeout))
+}
+
+// run is main without os.Exit, so that its deferred clean-up runs.
+func run(cfg Config, out string, timeout time.Duration) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	rows, err := Run(ctx, cfg, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+		return 1
 	}
-	if *out == "json" {
-		_ = json.NewEncoder(os.Stdout).Encode(rows)
-		return
+	m := machineInfo()
+	if out == "json" {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(struct {
+			Rows    []Row   `json:"rows"`
+			Machine Machine `json:"machine"`
+		}{rows, m}); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		return 0
 	}
 	printTable(os.Stdout, rows)
-	printMachine(os.Stdout)
+	fmt.Fprintf(os.Stdout, "\n%s\n", m)
+	return 0
 }
 
 // Run builds or takes the server binary, runs every scenario and returns the
@@ -139,7 +162,7 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 	}
 
 	logf("large file: %s", fmtBytes(cfg.Size))
-	r, err := largeFile(ctx, c, srv.cmd.Process.Pid, filepath.Join(work, "files"), cfg.Size)
+	r, err := largeFile(ctx, logf, c, srv.cmd.Process.Pid, filepath.Join(work, "files"), cfg.Size)
 	if err != nil {
 		return nil, fmt.Errorf("large file: %w", err)
 	}
@@ -163,15 +186,24 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 	if cfg.NoPG {
 		return rows, nil
 	}
+	logf("starting a throwaway PostgreSQL cluster")
 	url, stopPG, err := pgtest.StartCluster()
 	switch {
 	case errors.Is(err, pgtest.ErrNoBinaries) && !cfg.RequirePG:
-		rows = append(rows, Row{Scenario: "4 KiB PUTs, 16 clients, PostgreSQL", Figure: "PUTs/s", Value: "not measured: no PostgreSQL"})
+		logf("no PostgreSQL: %v", err)
+		rows = append(rows, Row{Scenario: fmt.Sprintf("4 KiB PUTs, %d clients, PostgreSQL", putClients), Figure: "PUTs/s", Value: "not measured: no PostgreSQL"})
+		if cfg.ListPG {
+			rows = append(rows, Row{Scenario: fmt.Sprintf("Listing %d objects, pages of %d, PostgreSQL", cfg.ListObjects, listPage), Figure: "last / first", Value: "not measured: no PostgreSQL"})
+		}
 		return rows, nil
 	case err != nil:
 		return rows, fmt.Errorf("postgres: %w", err)
 	}
-	defer stopPG()
+	defer func() {
+		if err := stopPG(); err != nil {
+			logf("stopping PostgreSQL: %v", err)
+		}
+	}()
 	pgSrv, err := startServer(ctx, bin, filepath.Join(work, "pg"), []string{"ATELIER_DATABASE_URL=" + url})
 	if err != nil {
 		return rows, err
@@ -200,16 +232,18 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 
 // largeFile times cp, an upload and a download of one generated file on the
 // same filesystem, and samples the server's RSS during the transfers.
-func largeFile(ctx context.Context, c *sdk.Client, pid int, dir string, size int64) ([]Row, error) {
+func largeFile(ctx context.Context, logf func(string, ...any), c *sdk.Client, pid int, dir string, size int64) ([]Row, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	src := filepath.Join(dir, "src.bin")
-	sum, err := generate(src, size)
+	logf("generating %s", src)
+	sum, err := generate(ctx, src, size)
 	if err != nil {
 		return nil, err
 	}
 	cpDst := filepath.Join(dir, "cp.bin")
+	logf("cp and sync")
 	t0 := time.Now()
 	if err := exec.CommandContext(ctx, "cp", src, cpDst).Run(); err != nil {
 		return nil, fmt.Errorf("cp: %w", err)
@@ -224,6 +258,8 @@ func largeFile(ctx context.Context, c *sdk.Client, pid int, dir string, size int
 	if _, err := c.CreateBucket(ctx, "bench-large"); err != nil {
 		return nil, err
 	}
+	logf("upload, then download")
+	before := readRSS(pid)
 	sampler := startRSS(pid)
 	t0 = time.Now()
 	if _, err := c.UploadFile(ctx, src, "bench-large", "large.bin", nil); err != nil {
@@ -269,13 +305,15 @@ func largeFile(ctx context.Context, c *sdk.Client, pid int, dir string, size int
 		{Scenario: name, Figure: "download / (cp + sync)", Value: fmt.Sprintf("%.2f", downR), Goal: "≥ 0.8", Verdict: verdict(downR >= 0.8)},
 		{Scenario: name, Figure: "upload / cp", Value: fmt.Sprintf("%.2f", ratio(upTime, cpTime))},
 		{Scenario: name, Figure: "download / cp", Value: fmt.Sprintf("%.2f", ratio(downTime, cpTime))},
+		{Scenario: name, Figure: "server RSS before the transfers", Value: fmtBytes(before)},
 		{Scenario: name, Figure: "server peak RSS during transfers", Value: fmtBytes(peak), Goal: "< 100 MiB", Verdict: verdict(peak < 100<<20)},
 		{Scenario: name, Figure: "downloaded SHA-256 equals source", Value: got[:12] + "…", Verdict: same},
 	}, nil
 }
 
 // smallPuts runs putClients goroutines putting 4 KiB objects for d after a
-// short warm-up, and reports PUTs per second and latency percentiles.
+// short warm-up. The rate counts the PUTs that completed inside the measured
+// window; the latencies are those of the PUTs that started inside it.
 func smallPuts(ctx context.Context, c *sdk.Client, store string, d time.Duration) ([]Row, error) {
 	bucket := "bench-small"
 	if _, err := c.CreateBucket(ctx, bucket); err != nil {
@@ -289,6 +327,7 @@ func smallPuts(ctx context.Context, c *sdk.Client, store string, d time.Duration
 	start := time.Now()
 	measureFrom, end := start.Add(warm), start.Add(warm+d)
 	lat := make([][]time.Duration, putClients)
+	done := make([]int, putClients)
 	errs := make([]error, putClients)
 	var wg sync.WaitGroup
 	for g := range putClients {
@@ -303,13 +342,20 @@ func smallPuts(ctx context.Context, c *sdk.Client, store string, d time.Duration
 					errs[g] = err
 					return
 				}
-				if t0.After(measureFrom) {
-					lat[g] = append(lat[g], time.Since(t0))
+				t1 := time.Now()
+				if !t0.Before(measureFrom) {
+					lat[g] = append(lat[g], t1.Sub(t0))
+				}
+				if t1.After(measureFrom) && !t1.After(end) {
+					done[g]++
 				}
 			}
 		})
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -318,15 +364,21 @@ func smallPuts(ctx context.Context, c *sdk.Client, store string, d time.Duration
 	if len(all) == 0 {
 		return nil, errors.New("no PUT completed")
 	}
+	var n int
+	for _, k := range done {
+		n += k
+	}
 	name := fmt.Sprintf("4 KiB PUTs, %d clients, %s", putClients, store)
 	return []Row{
-		{Scenario: name, Figure: "PUTs/s", Value: fmt.Sprintf("%.0f", float64(len(all))/d.Seconds())},
+		{Scenario: name, Figure: "PUTs/s", Value: fmt.Sprintf("%.0f (%d in %s)", float64(n)/d.Seconds(), n, d)},
 		{Scenario: name, Figure: "latency p50 / p99", Value: fmt.Sprintf("%s / %s", pct(all, 50), pct(all, 99))},
 	}, nil
 }
 
 // listing creates n small objects, then walks them in pages of 1000 and
-// compares the first pages' time with the last pages'.
+// compares the mean time of the first full pages with the last full pages'.
+// A short final page is left out of the comparison, and the two groups never
+// overlap (up to 10 pages each, at most half of the full pages).
 func listing(ctx context.Context, c *sdk.Client, store string, n int) ([]Row, error) {
 	bucket := "bench-list"
 	if _, err := c.CreateBucket(ctx, bucket); err != nil {
@@ -342,22 +394,30 @@ func listing(ctx context.Context, c *sdk.Client, store string, n int) ([]Row, er
 				if errs[g] != nil {
 					continue
 				}
-				_, errs[g] = c.PutObject(ctx, bucket, fmt.Sprintf("list/%08d", i), strings.NewReader("x"), 1, sdk.PutOptions{})
+				_, errs[g] = c.PutObject(ctx, bucket, listKey(i), strings.NewReader("x"), 1, sdk.PutOptions{})
 			}
 		})
 	}
+feed:
 	for i := range n {
-		keys <- i
+		select {
+		case keys <- i:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(keys)
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	fill := time.Since(t0)
 
-	var pages []time.Duration
-	token, seen := "", 0
+	var full []time.Duration // times of the pages that held listPage keys
+	token, seen, pages := "", 0, 0
 	t0 = time.Now()
 	for {
 		p0 := time.Now()
@@ -365,15 +425,22 @@ func listing(ctx context.Context, c *sdk.Client, store string, n int) ([]Row, er
 		if err != nil {
 			return nil, err
 		}
-		pages = append(pages, time.Since(p0))
+		took := time.Since(p0)
+		pages++
+		if len(l.Objects) == listPage {
+			full = append(full, took)
+		}
 		for _, o := range l.Objects {
-			if want := fmt.Sprintf("list/%08d", seen); o.Key != want {
-				return nil, fmt.Errorf("listing out of order: got %q, want %q", o.Key, want)
+			if want := listKey(seen); o.Key != want {
+				return nil, fmt.Errorf("listing out of order: got %q at position %d, want %q", o.Key, seen, want)
 			}
 			seen++
 		}
 		if !l.IsTruncated {
 			break
+		}
+		if l.NextContinuationToken == "" || pages > n/listPage+2 {
+			return nil, fmt.Errorf("listing does not end: page %d is truncated without a way on", pages)
 		}
 		token = l.NextContinuationToken
 	}
@@ -381,21 +448,38 @@ func listing(ctx context.Context, c *sdk.Client, store string, n int) ([]Row, er
 	if seen != n {
 		return nil, fmt.Errorf("listing returned %d objects, want %d", seen, n)
 	}
-	k := min(10, len(pages))
-	first, last := mean(pages[:k]), mean(pages[len(pages)-k:])
+	name := fmt.Sprintf("Listing %d objects, pages of %d, %s", n, listPage, store)
+	rows := []Row{
+		{Scenario: name, Figure: "filling it (16 clients)", Value: fmt.Sprintf("%s (%.0f PUTs/s)", fill.Round(time.Millisecond), float64(n)/fill.Seconds())},
+		{Scenario: name, Figure: "walking all pages", Value: fmt.Sprintf("%s (%s, all keys in order)", walk.Round(time.Millisecond), plural(pages, "page"))},
+	}
+	k := min(10, len(full)/2)
+	if k == 0 {
+		return append(rows, Row{Scenario: name, Figure: "last / first", Value: "not measured: fewer than 2 full pages", Goal: "≤ 1.5 (no growth)"}), nil
+	}
+	first, last := mean(full[:k]), mean(full[len(full)-k:])
 	ratio := last.Seconds() / first.Seconds()
 	verdict := "PASS"
 	if ratio > 1.5 {
 		verdict = "MISS"
 	}
-	name := fmt.Sprintf("Listing %d objects, pages of %d, %s", n, listPage, store)
-	return []Row{
-		{Scenario: name, Figure: "filling it (16 clients)", Value: fmt.Sprintf("%s (%.0f PUTs/s)", fill.Round(time.Millisecond), float64(n)/fill.Seconds())},
-		{Scenario: name, Figure: "walking all pages", Value: fmt.Sprintf("%s (%d pages, all keys in order)", walk.Round(time.Millisecond), len(pages))},
-		{Scenario: name, Figure: fmt.Sprintf("mean page, first %d / last %d", k, k), Value: fmt.Sprintf("%s / %s", first.Round(10*time.Microsecond), last.Round(10*time.Microsecond))},
-		{Scenario: name, Figure: "last / first", Value: fmt.Sprintf("%.2f", ratio), Goal: "≤ 1.5 (no growth)", Verdict: verdict},
-	}, nil
+	return append(rows,
+		Row{Scenario: name, Figure: fmt.Sprintf("mean page, first %d / last %d", k, k), Value: fmt.Sprintf("%s / %s", first.Round(10*time.Microsecond), last.Round(10*time.Microsecond))},
+		Row{Scenario: name, Figure: "last / first", Value: fmt.Sprintf("%.2f", ratio), Goal: "≤ 1.5 (no growth)", Verdict: verdict},
+	), nil
 }
+
+// plural returns "1 page" or "3 pages".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// listKey is the key of the i-th object of the listing; the keys sort in
+// the order of i.
+func listKey(i int) string { return fmt.Sprintf("list/%08d", i) }
 
 // server is a running `atelier server` process.
 type server struct {
@@ -404,14 +488,19 @@ type server struct {
 	once     sync.Once
 }
 
+// startServer starts `bin server` on a free port of 127.0.0.1 with its data
+// in dataDir and waits for the line that names its address. The server's
+// stderr goes to a log file beside dataDir.
 func startServer(ctx context.Context, bin, dataDir string, env []string) (*server, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(dataDir, "..", filepath.Base(dataDir)+"-server.log"))
+	logPath := dataDir + "-server.log"
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
+	defer logFile.Close() // the child holds its own descriptor
 	cmd := exec.Command(bin, "server", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
 	cmd.Env = append(os.Environ(), "ATELIER_ADMIN_EMAIL="+adminEmail, "ATELIER_ADMIN_PASSWORD="+adminPassword, "ATELIER_LOG_LEVEL=warn")
 	cmd.Env = append(cmd.Env, env...)
@@ -425,22 +514,47 @@ func startServer(ctx context.Context, bin, dataDir string, env []string) (*serve
 	}
 	s := &server{cmd: cmd}
 	found := make(chan string, 1)
+	closed := make(chan struct{})
 	go func() {
+		// Keep reading until the server exits, so that it never blocks
+		// on a full pipe.
+		defer close(closed)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if addr, ok := strings.CutPrefix(sc.Text(), "atelier: listening on "); ok {
-				found <- addr
+				select {
+				case found <- addr:
+				default:
+				}
 			}
 		}
 	}()
+	timer := time.NewTimer(60 * time.Second)
+	defer timer.Stop()
+	var why string
 	select {
 	case s.endpoint = <-found:
 		return s, nil
-	case <-time.After(60 * time.Second):
+	case <-closed:
+		why = "exited"
+	case <-timer.C:
+		why = "did not report listening within 60 s"
 	case <-ctx.Done():
+		s.stop()
+		return nil, ctx.Err()
 	}
 	s.stop()
-	return nil, fmt.Errorf("server did not report listening; see %s", logFile.Name())
+	return nil, fmt.Errorf("server %s; its log ends:\n%s", why, logTail(logPath, 20))
+}
+
+// logTail returns the last n lines of the file at path.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // stop ends the server with SIGTERM, then SIGKILL after 20 s. It is safe to
@@ -519,7 +633,7 @@ func readRSS(pid int) int64 {
 
 // generate writes size pseudo-random bytes to path in 1 MiB chunks and
 // returns their SHA-256.
-func generate(path string, size int64) (string, error) {
+func generate(ctx context.Context, path string, size int64) (string, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return "", err
@@ -530,6 +644,9 @@ func generate(path string, size int64) (string, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	buf := make([]byte, 1<<20)
 	for left := size; left > 0; {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
 		for i := 0; i < len(buf); i += 8 {
 			v := rng.Uint64()
 			for j := 0; j < 8 && i+j < len(buf); j++ {
@@ -619,15 +736,27 @@ func printTable(w io.Writer, rows []Row) {
 	}
 }
 
-func printMachine(w io.Writer) {
-	fs := "unknown"
+// Machine describes where the figures were taken. It is a plain value.
+type Machine struct {
+	CPUs       int    `json:"cpus"`
+	GoVersion  string `json:"go_version"`
+	OS         string `json:"os"`
+	Filesystem string `json:"filesystem"` // of the temporary directory, from df -T
+}
+
+func (m Machine) String() string {
+	return fmt.Sprintf("Machine: %d CPUs, %s, %s, temporary directory on %s (warm page cache).",
+		m.CPUs, m.GoVersion, m.OS, m.Filesystem)
+}
+
+func machineInfo() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, Filesystem: "unknown"}
 	if out, err := exec.Command("df", "-T", os.TempDir()).Output(); err == nil {
 		if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) > 1 {
 			if f := strings.Fields(lines[len(lines)-1]); len(f) > 1 {
-				fs = f[1]
+				m.Filesystem = f[1]
 			}
 		}
 	}
-	fmt.Fprintf(w, "\nMachine: %d CPUs, %s, %s/%s, temp dir on %s (warm page cache).\n",
-		runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, fs)
+	return m
 }
