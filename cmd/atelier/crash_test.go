@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,125 +27,204 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// procServer is a server running as a child process.
+// procServer is `atelier server` running as a child process.
 type procServer struct {
-	cmd *exec.Cmd
-	URL string
+	URL    string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process is reaped
+	stdout lockedBuffer
+	stderr lockedBuffer
 }
 
-// MustStartProcess starts the server as a child process over dir and kills
-// it when the test ends.
+// MustStartProcess starts `atelier server` as a child process over dir,
+// waits until it reports listening, and kills it when the test ends.
 func MustStartProcess(t *testing.T, dir string) *procServer {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		serverArgsEnv+"="+strings.Join([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dir}, "\x1f"),
-		"ATELIER_ADMIN_EMAIL="+testAdminEmail, "ATELIER_ADMIN_PASSWORD="+testAdminPassword, "ATELIER_LOG_LEVEL=warn")
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	p := &procServer{cmd: exec.Command(os.Args[0], "-test.run=^$"), exited: make(chan struct{})}
+	// The settings come from the flags and these variables only, never
+	// from ATELIER_* variables of the environment the tests run in.
+	env := []string{
+		serverArgsEnv + "=" + strings.Join([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn"}, "\x1f"),
+		"ATELIER_ADMIN_EMAIL=" + testAdminEmail,
+		"ATELIER_ADMIN_PASSWORD=" + testAdminPassword,
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &procServer{cmd: cmd}
-	t.Cleanup(p.kill)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ATELIER_") {
+			env = append(env, kv)
 		}
-	}()
-	select {
-	case p.URL = <-found:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("server process did not report listening; stderr:\n%s", stderr.String())
 	}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(p.kill)
+	waitFor(t, "the server process to report listening", func() bool {
+		select {
+		case <-p.exited:
+			t.Fatalf("the server process exited (%v); stderr:\n%s", p.cmd.ProcessState, p.stderr.String())
+		default:
+		}
+		if m := listenLine.FindStringSubmatch(p.stdout.String()); m != nil {
+			p.URL = m[1]
+			return true
+		}
+		return false
+	})
 	return p
 }
 
-// kill sends SIGKILL and reaps the process; it is safe to call twice.
+// kill sends SIGKILL and waits until the process is reaped; it is safe to
+// call twice.
 func (p *procServer) kill() {
-	if p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Kill()
-		_ = p.cmd.Wait()
-	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
 }
 
-// TestKilledServerLosesNothingAcknowledged kills a real server process in
-// the middle of an upload and right after acknowledging one, restarts it
-// on the same data dir, and checks that the acknowledged objects are there
-// bit for bit, the interrupted one is not, and no partial file remains.
-func TestKilledServerLosesNothingAcknowledged(t *testing.T) {
+// TestCrashKillMidUploadAndAfterAck kills a real server process in the
+// middle of two uploads (a new key and an overwrite) and once right after
+// it acknowledged an upload, restarts it on the same data dir each time,
+// and checks that every acknowledged object reads back bit for bit, the
+// interrupted ones are not there (the overwritten key keeps its old
+// content), and the objects directory holds no temp file and exactly one
+// blob per committed object.
+func TestCrashKillMidUploadAndAfterAck(t *testing.T) {
 	dir := t.TempDir()
+	objects := filepath.Join(dir, "objects")
 	srv := MustStartProcess(t, dir)
 	token := MustLogin(t, &testServer{URL: srv.URL})
 	mustStatus(t, call(t, http.DefaultClient, "PUT", srv.URL+"/v1/obs/crash", token, nil, nil, nil), 201)
 
-	done := randomBytes(t, 1<<20)
+	done := randomBytes(t, 1<<20+3)
 	mustStatus(t, call(t, http.DefaultClient, "PUT", srv.URL+"/v1/obs/crash/done.bin", token, bytes.NewReader(done), nil, nil), 200)
+	mustBlobsMatchListing(t, srv.URL, token, objects, 1)
 
-	// An upload of 64 MiB of which only 8 MiB ever arrive.
-	pr, pw := io.Pipe()
-	req, err := http.NewRequest("PUT", srv.URL+"/v1/obs/crash/partial.bin", pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.ContentLength = 64 << 20
-	req.Header.Set("Authorization", "Bearer "+token)
-	uploadErr := make(chan error, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		uploadErr <- err
-	}()
-	chunk := randomBytes(t, 1<<20)
-	for range 8 {
-		if _, err := pw.Write(chunk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	objects := filepath.Join(dir, "objects")
-	waitFor(t, "the partial upload to reach the disk", func() bool {
-		return sizeOfTemps(t, objects) >= 4<<20
+	// Two uploads of 64 MiB, fed slowly and never finished: one of a new
+	// key, one overwriting done.bin.
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	partial := startEndlessUpload(t, client, srv.URL+"/v1/obs/crash/partial.bin", token)
+	overwrite := startEndlessUpload(t, client, srv.URL+"/v1/obs/crash/done.bin", token)
+	waitFor(t, "both interrupted uploads to put MiBs on the disk", func() bool {
+		n, size := tempFiles(t, objects)
+		return n == 2 && size >= 6<<20
 	})
 	srv.kill()
-	pw.CloseWithError(io.ErrClosedPipe)
-	if err := <-uploadErr; err == nil {
-		t.Fatal("the interrupted upload got an answer")
+	for name, u := range map[string]*endlessUpload{"new key": partial, "overwrite": overwrite} {
+		if err := u.stop(); err == nil {
+			t.Errorf("the interrupted upload of a %s got an answer", name)
+		}
 	}
-	if sizeOfTemps(t, objects) == 0 {
-		t.Fatal("the kill left no temp file; the test did not interrupt a write")
+	if n, _ := tempFiles(t, objects); n != 2 {
+		t.Fatalf("the kill left %d temp files, want 2; the test did not interrupt the writes", n)
 	}
 
 	srv = MustStartProcess(t, dir)
 	token = MustLogin(t, &testServer{URL: srv.URL})
 	mustBody(t, srv.URL+"/v1/obs/crash/done.bin", token, done)
 	mustStatus(t, call(t, http.DefaultClient, "HEAD", srv.URL+"/v1/obs/crash/partial.bin", token, nil, nil, nil), 404)
-	if n := sizeOfTemps(t, objects); n != 0 {
-		t.Errorf("%d bytes of temp files remain after the restart", n)
-	}
-	if got := countFiles(t, objects); got != 1 {
-		t.Errorf("objects dir holds %d files, want 1 (done.bin's blob)", got)
-	}
+	mustBlobsMatchListing(t, srv.URL, token, objects, 1)
 
-	// Killed right after acknowledging: the object must survive.
-	acked := randomBytes(t, 3<<20)
+	// Killed right after acknowledging an upload: the object survives.
+	acked := randomBytes(t, 3<<20+5)
 	mustStatus(t, call(t, http.DefaultClient, "PUT", srv.URL+"/v1/obs/crash/acked.bin", token, bytes.NewReader(acked), nil, nil), 200)
 	srv.kill()
+
 	srv = MustStartProcess(t, dir)
 	token = MustLogin(t, &testServer{URL: srv.URL})
 	mustBody(t, srv.URL+"/v1/obs/crash/acked.bin", token, acked)
 	mustBody(t, srv.URL+"/v1/obs/crash/done.bin", token, done)
-	if got := countFiles(t, objects); got != 2 {
-		t.Errorf("objects dir holds %d files, want 2", got)
+	mustBlobsMatchListing(t, srv.URL, token, objects, 2)
+}
+
+// endlessUpload is a PUT whose body is fed 256 KiB at a time until stop.
+type endlessUpload struct {
+	pw     *io.PipeWriter
+	result chan error // the request's error, or nil if it got an answer
+	fed    chan struct{}
+}
+
+// startEndlessUpload starts a PUT announcing 64 MiB and feeds it at most
+// 48 MiB, so that it never completes.
+func startEndlessUpload(t *testing.T, client *http.Client, url, token string) *endlessUpload {
+	t.Helper()
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("PUT", url, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 64 << 20
+	req.Header.Set("Authorization", "Bearer "+token)
+	u := &endlessUpload{pw: pw, result: make(chan error, 1), fed: make(chan struct{})}
+	go func() {
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		u.result <- err
+	}()
+	chunk := randomBytes(t, 256<<10)
+	go func() {
+		defer close(u.fed)
+		for range 48 << 20 / len(chunk) {
+			if _, err := pw.Write(chunk); err != nil {
+				return // the request ended
+			}
+		}
+	}()
+	return u
+}
+
+// stop ends the body and returns the request's result.
+func (u *endlessUpload) stop() error {
+	u.pw.CloseWithError(io.ErrClosedPipe)
+	<-u.fed
+	select {
+	case err := <-u.result:
+		return err
+	case <-time.After(30 * time.Second):
+		return nil // no answer, but no error either: the caller reports it
+	}
+}
+
+// mustBlobsMatchListing checks that the objects directory holds no temp
+// file and one blob per object listed through the API, and that the API
+// lists want objects.
+func mustBlobsMatchListing(t *testing.T, base, token, objectsDir string, want int) {
+	t.Helper()
+	var buckets struct {
+		Buckets []struct{ Name string } `json:"buckets"`
+	}
+	mustStatus(t, call(t, http.DefaultClient, "GET", base+"/v1/obs", token, nil, nil, &buckets), 200)
+	listed := 0
+	for _, b := range buckets.Buckets {
+		q := url.Values{}
+		for {
+			var l struct {
+				Objects     []struct{ Key string } `json:"objects"`
+				IsTruncated bool                   `json:"is_truncated"`
+				Next        string                 `json:"next_continuation_token"`
+			}
+			mustStatus(t, call(t, http.DefaultClient, "GET", base+"/v1/obs/"+url.PathEscape(b.Name)+"?"+q.Encode(), token, nil, nil, &l), 200)
+			listed += len(l.Objects)
+			if !l.IsTruncated {
+				break
+			}
+			q.Set("continuation_token", l.Next)
+		}
+	}
+	if listed != want {
+		t.Errorf("the API lists %d objects, want %d", listed, want)
+	}
+	if n, size := tempFiles(t, objectsDir); n != 0 {
+		t.Errorf("%d temp files (%d bytes) remain in the objects directory", n, size)
+	}
+	if blobs := countFiles(t, objectsDir); blobs != listed {
+		t.Errorf("the objects directory holds %d files for %d listed objects", blobs, listed)
 	}
 }
 
@@ -183,18 +262,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// sizeOfTemps returns the bytes in the backend's temp files (*.tmp) under dir.
-func sizeOfTemps(t *testing.T, dir string) int64 {
+// tempFiles returns how many of the backend's temp files (*.tmp) are under
+// dir and their bytes.
+func tempFiles(t *testing.T, dir string) (n int, size int64) {
 	t.Helper()
-	var n int64
 	walkFiles(t, dir, func(path string, info fs.FileInfo) {
 		if strings.HasSuffix(path, ".tmp") {
-			n += info.Size()
+			n++
+			size += info.Size()
 		}
 	})
-	return n
+	return n, size
 }
 
+// countFiles returns how many regular files are under dir.
 func countFiles(t *testing.T, dir string) int {
 	t.Helper()
 	n := 0
