@@ -72,7 +72,7 @@ func LookupCode(id string) (Code, bool) {
 // must be safe to show: it names the offending field, never a path, SQL or a
 // stack trace.
 func (c Code) Errorf(format string, args ...any) *Error {
-	return &Error{Code: c.ID, Kind: c.Kind, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: c.ID, Kind: c.Kind, Message: fmt.Sprintf(format, args...), Args: args}
 }
 
 // Wrap is Errorf with a cause that is logged but never shown to users.
@@ -91,6 +91,9 @@ type Error struct {
 	Message string
 	Field   string
 	Err     error
+	// Args are the arguments the message was formatted with, so that a
+	// translation of the message (X-L on /api/v2) can use the same values.
+	Args []any
 }
 
 // Error implements error. It includes the cause, for logs.

@@ -9,13 +9,16 @@ import (
 )
 
 // TestRunQuick runs every scenario with tiny sizes against a freshly built
-// server, so that the runner cannot rot between full runs. PostgreSQL is
+// server, so that the runner cannot rot between full runs. The id_token row
+// may read "not measured: no JWKS" while the server has no JWKS route. PostgreSQL is
 // measured when its binaries are installed; without them its rows must say
 // so (and ATELIER_REQUIRE_PG=1 makes that a failure, as in internal/pgtest).
 func TestRunQuick(t *testing.T) {
 	cfg := Config{
 		Size:         8 << 20,
 		PutsDuration: time.Second,
+		AuthDuration: time.Second,
+		VerifyFor:    200 * time.Millisecond,
 		ListObjects:  2500, // two full pages and a short one
 		ListPG:       true,
 		RequirePG:    os.Getenv("ATELIER_REQUIRE_PG") == "1",
@@ -34,11 +37,16 @@ func TestRunQuick(t *testing.T) {
 		got[k] = r
 	}
 	const (
-		large    = "Large file 8.0 MiB"
-		putsLite = "4 KiB PUTs, 16 clients, SQLite"
-		putsPG   = "4 KiB PUTs, 16 clients, PostgreSQL"
-		listLite = "Listing 2500 objects, pages of 1000, SQLite"
-		listPG   = "Listing 2500 objects, pages of 1000, PostgreSQL"
+		large     = "Large file 8.0 MiB"
+		putsLite  = "4 KiB PUTs, 16 clients, SQLite"
+		putsPG    = "4 KiB PUTs, 16 clients, PostgreSQL"
+		listLite  = "Listing 2500 objects, pages of 1000, SQLite"
+		listPG    = "Listing 2500 objects, pages of 1000, PostgreSQL"
+		loginLite = "Logins, 4 clients, SQLite"
+		loginPG   = "Logins, 4 clients, PostgreSQL"
+		checkLite = "Session-token checks, 16 clients, SQLite"
+		checkPG   = "Session-token checks, 16 clients, PostgreSQL"
+		verify    = "id_token verifications (in-process, all cores)"
 	)
 	want := []key{
 		{large, "cp (page cache only)"}, {large, "cp + sync (baseline)"},
@@ -49,15 +57,20 @@ func TestRunQuick(t *testing.T) {
 		{putsLite, "PUTs/s"}, {putsLite, "latency p50 / p99"},
 		{listLite, "filling it (16 clients)"}, {listLite, "walking all pages"},
 		{listLite, "mean page, first 1 / last 1"}, {listLite, "last / first"},
+		{loginLite, "argon2id parameters"}, {loginLite, "logins/s"}, {loginLite, "latency p50 / p99"},
+		{checkLite, "checks/s"}, {checkLite, "latency p50 / p99"},
+		{verify, "verifications/s"},
 	}
 	pgMissing := got[key{putsPG, "PUTs/s"}].Value == "not measured: no PostgreSQL"
 	if pgMissing {
 		t.Log("PostgreSQL is not installed; its rows say so")
-		want = append(want, key{listPG, "last / first"})
+		want = append(want, key{listPG, "last / first"}, key{loginPG, "logins/s"}, key{checkPG, "checks/s"})
 	} else {
 		want = append(want, key{putsPG, "PUTs/s"}, key{putsPG, "latency p50 / p99"},
 			key{listPG, "filling it (16 clients)"}, key{listPG, "walking all pages"},
-			key{listPG, "mean page, first 1 / last 1"}, key{listPG, "last / first"})
+			key{listPG, "mean page, first 1 / last 1"}, key{listPG, "last / first"},
+			key{loginPG, "argon2id parameters"}, key{loginPG, "logins/s"}, key{loginPG, "latency p50 / p99"},
+			key{checkPG, "checks/s"}, key{checkPG, "latency p50 / p99"})
 	}
 	for _, k := range want {
 		if _, ok := got[k]; !ok {
@@ -75,6 +88,20 @@ func TestRunQuick(t *testing.T) {
 		if r, ok := got[k]; ok && !strings.Contains(r.Value, "3 pages, all keys in order") {
 			t.Errorf("%s: walking 2500 objects in pages of 1000 gave %q, want 3 pages with all keys in order", k.scenario, r.Value)
 		}
+	}
+	for _, k := range []key{{loginLite, "argon2id parameters"}, {loginPG, "argon2id parameters"}} {
+		if r, ok := got[k]; ok && !strings.HasPrefix(r.Value, "19 MiB, 2 passes, 1 lane") {
+			t.Errorf("%s: argon2id parameters %q, want the shipped 19 MiB, 2 passes, 1 lane", k.scenario, r.Value)
+		}
+	}
+	for _, k := range []key{{loginLite, "logins/s"}, {loginPG, "logins/s"}, {checkLite, "checks/s"}, {checkPG, "checks/s"}} {
+		if r, ok := got[k]; ok && !strings.HasPrefix(r.Value, "not measured") && (r.Value == "" || strings.Contains(r.Value, "(0 in ")) {
+			t.Errorf("%s: %s = %q, want a positive rate", k.scenario, k.figure, r.Value)
+		}
+	}
+	// The JWKS route may not exist yet; the row must then say so.
+	if r := got[key{verify, "verifications/s"}]; r.Value != "not measured: no JWKS" && !strings.Contains(r.Value, "RS256") {
+		t.Errorf("id_token verifications = %q, want a rate with the key size or \"not measured: no JWKS\"", r.Value)
 	}
 	for _, r := range rows {
 		if r.Goal != "" && !strings.HasPrefix(r.Value, "not measured") && r.Verdict != "PASS" && r.Verdict != "MISS" {

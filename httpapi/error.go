@@ -72,7 +72,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.DebugContext(ctx, "request canceled", "method", r.Method, "route", routeOf(ctx), "err", err)
 	}
 	body := errorBody{Code: code, Message: msg}
-	if !strings.HasPrefix(r.URL.Path, "/api/v2/") {
+	if strings.HasPrefix(r.URL.Path, "/api/v2/") {
+		// X-L picks the language of error_msg on /api/v2 (CONTRACT §4).
+		body.Message = LocalizedMessage(err, r.Header.Get("X-L"))
+	} else {
 		body.RequestID = RequestIDFromContext(ctx)
 	}
 	if status == http.StatusUnauthorized && strings.HasPrefix(r.URL.Path, "/v1/") {

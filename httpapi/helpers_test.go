@@ -66,6 +66,9 @@ type harness struct {
 	auth    *mock.AuthService
 	keys    *mock.APIKeyService
 	objects *mock.ObjectService
+	dir     *mock.DirectoryService
+	verify  *mock.VerificationService
+	oidc    *mock.OIDCProvider
 	log     *syncBuffer
 	logger  *slog.Logger
 	reg     *prometheus.Registry
@@ -83,6 +86,9 @@ func newHarness(t *testing.T) *harness {
 		auth:    &mock.AuthService{},
 		keys:    &mock.APIKeyService{},
 		objects: &mock.ObjectService{},
+		dir:     &mock.DirectoryService{},
+		verify:  &mock.VerificationService{},
+		oidc:    &mock.OIDCProvider{},
 		log:     &syncBuffer{},
 		reg:     prometheus.NewRegistry(),
 	}
@@ -95,6 +101,7 @@ func newHarness(t *testing.T) *harness {
 	h.logger = slog.New(httpapi.NewLogHandler(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h.opts = httpapi.Options{
 		Auth: h.auth, APIKeys: h.keys, Objects: h.objects,
+		Directory: h.dir, Verifications: h.verify, OIDC: h.oidc,
 		Logger: h.logger, Registerer: h.reg, Gatherer: h.reg,
 		Version: "test",
 	}

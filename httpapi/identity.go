@@ -22,15 +22,22 @@ func checkV2Headers(r *http.Request) error {
 	return nil
 }
 
-// clientIP is X-device-ip, else the host of the remote address.
-func clientIP(r *http.Request) string {
-	if ip := r.Header.Get("X-device-ip"); ip != "" {
-		return ip
-	}
+// clientOf describes who sends r. The IP is the remote address, never the
+// client's own X-device-ip claim, because rate limits are keyed on it; the
+// claim is kept separately for the audit log.
+func clientOf(r *http.Request) *atelier.Client {
+	ip := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
+		ip = host
 	}
-	return r.RemoteAddr
+	return &atelier.Client{
+		IP:                ip,
+		ClaimedIP:         r.Header.Get("X-device-ip"),
+		DeviceFingerprint: r.Header.Get("X-device-fingerprint"),
+		Agent:             r.Header.Get("X-agent"),
+		OS:                r.Header.Get("X-operating-sys-version"),
+		Lang:              r.Header.Get("X-L"),
+	}
 }
 
 // loginAnswer is the /api/v2 login answer; every field is always present.
@@ -46,24 +53,11 @@ type loginAnswer struct {
 func (s *Server) login(w http.ResponseWriter, r *http.Request, req atelier.LoginRequest) error {
 	req.ClientID = r.Header.Get("X-client-id")
 	req.TenantID = r.Header.Get("X-tenant-id")
-	req.DeviceFingerprint = r.Header.Get("X-device-fingerprint")
-	req.IP = clientIP(r)
 	res, err := s.auth.Login(r.Context(), req)
 	if err != nil {
 		return err
 	}
-	out := loginAnswer{
-		Status:       res.Status,
-		SessionToken: res.SessionToken,
-		IDToken:      res.IDToken,
-		Expire:       res.Expire,
-		StateToken:   res.StateToken,
-		Data:         res.Data,
-	}
-	if out.Data == nil {
-		out.Data = map[string]any{}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeLogin(w, res)
 	return nil
 }
 

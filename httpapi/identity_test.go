@@ -41,8 +41,10 @@ func TestLoginHeaders(t *testing.T) {
 func TestLogin(t *testing.T) {
 	h := newHarness(t)
 	var got atelier.LoginRequest
+	var gotClient atelier.Client
 	h.auth.LoginFn = func(ctx context.Context, req atelier.LoginRequest) (*atelier.LoginResult, error) {
 		got = req
+		gotClient = *atelier.ClientFromContext(ctx)
 		if req.Password != "right" {
 			return nil, atelier.CodeBadCredentials.Errorf("Wrong email or password; 4 attempts remain.")
 		}
@@ -62,16 +64,20 @@ func TestLogin(t *testing.T) {
 	if ans["status"] != "SUCCESS" || ans["expire"] != float64(43200) {
 		t.Errorf("answer %v", ans)
 	}
-	want := atelier.LoginRequest{ClientID: atelier.CLIClientID, TenantID: "t1", Email: "a@b.c", Password: "right", DeviceFingerprint: "fp", IP: "192.0.2.7"}
+	want := atelier.LoginRequest{ClientID: atelier.CLIClientID, TenantID: "t1", Email: "a@b.c", Password: "right"}
 	if got != want {
 		t.Errorf("LoginRequest = %+v, want %+v", got, want)
+	}
+	if gotClient.DeviceFingerprint != "fp" || gotClient.IP != "192.0.2.7" {
+		t.Errorf("client = %+v, want fingerprint fp and IP 192.0.2.7", gotClient)
 	}
 
 	req = newLoginRequest("/api/v2/sdk/login", `{"user_name":"admin","password":"right"}`)
 	req.Header.Set("X-device-ip", "198.51.100.1")
 	mustJSON(t, h.do(req), 200, nil)
-	if got.UserName != "admin" || got.IP != "198.51.100.1" {
-		t.Errorf("LoginRequest = %+v", got)
+	// X-device-ip is only a claim: the remote address stays the IP.
+	if got.UserName != "admin" || gotClient.ClaimedIP != "198.51.100.1" || gotClient.IP != "192.0.2.1" {
+		t.Errorf("LoginRequest = %+v, client %+v", got, gotClient)
 	}
 
 	mustError(t, h.do(newLoginRequest("/api/v2/sdk/login/email", `{"email":"a@b.c","password":"wrong"}`)), 400, "ATL.AUTH.0005")

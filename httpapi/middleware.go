@@ -116,6 +116,7 @@ func (s *Server) serveWithMiddleware(w http.ResponseWriter, r *http.Request) {
 	ri := &reqInfo{route: unmatchedRoute}
 	ctx := NewContextWithRequestID(r.Context(), id)
 	ctx = context.WithValue(ctx, reqInfoKey{}, ri)
+	ctx = atelier.NewContextWithClient(ctx, clientOf(r))
 	r = r.WithContext(ctx)
 	rec := &recorder{ResponseWriter: w}
 

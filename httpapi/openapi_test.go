@@ -65,7 +65,8 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 	o.ListObjectsFn = func(context.Context, string, atelier.ListQuery) (*atelier.ObjectList, error) { return nil, notFound }
 
 	doc := fetchOpenAPI(t, h)
-	samples := map[string]string{"bucket": "bkt-1", "key": "dir/sub/file.txt", "access_key": "AK123"}
+	samples := map[string]string{"bucket": "bkt-1", "key": "dir/sub/file.txt", "access_key": "AK123",
+		"channel": "email", "client_id": "app-1", "id": "x1", "user_id": "u1"}
 	var ops []string
 	for path, methods := range doc.Paths {
 		for method, op := range methods {

@@ -64,7 +64,7 @@ func (s *Server) routes() []route {
 	}
 	loginAnswer := `{"status","session_token","id_token","expire","state_token","data":{"tenant_id","user_id"}}`
 	objectJSON := `{"bucket","key","size","etag","sha256","content_type","last_modified"}`
-	return []route{
+	table := []route{
 		// Operational.
 		{Method: "GET", Pattern: "/healthz", Summary: "Liveness: answers while the process lives.",
 			Response: `{"status":"ok"}`, Status: 200, Handler: s.handleHealthz},
@@ -134,4 +134,9 @@ func (s *Server) routes() []route {
 		{Method: "DELETE", Pattern: "/v1/obs/{bucket}/{key...}", Summary: "Delete an object.", Auth: true,
 			Params: []param{bucket, key}, Status: 204, Handler: s.handleDeleteObject},
 	}
+	// Each area keeps its routes beside its handlers.
+	table = append(table, s.sdkRoutes(v2Headers, loginAnswer)...)
+	table = append(table, s.oauthRoutes()...)
+	table = append(table, s.directoryRoutes()...)
+	return table
 }

@@ -36,7 +36,10 @@ func TestRouteTable(t *testing.T) {
 		if want := patternParams(rt.Pattern); !slices.Equal(documented, want) {
 			t.Errorf("%s documents path parameters %v, its pattern has %v", id, documented, want)
 		}
-		wantAuth := strings.HasPrefix(rt.Pattern, "/v1/") && id != "POST /v1/auth/token"
+		// /v1 needs a bearer token, except the key exchange; so do the
+		// OneAccess tenant SSO calls (an app's tenant token).
+		wantAuth := (strings.HasPrefix(rt.Pattern, "/v1/") && id != "POST /v1/auth/token") ||
+			strings.HasPrefix(rt.Pattern, "/api/v2/tenant/sso/")
 		if rt.Auth != wantAuth {
 			t.Errorf("%s: Auth = %v, want %v", id, rt.Auth, wantAuth)
 		}

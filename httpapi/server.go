@@ -23,9 +23,12 @@ const (
 
 // Options configure a Server. Zero fields take the defaults.
 type Options struct {
-	Auth    atelier.AuthService
-	APIKeys atelier.APIKeyService
-	Objects atelier.ObjectService
+	Auth          atelier.AuthService
+	APIKeys       atelier.APIKeyService
+	Objects       atelier.ObjectService
+	Directory     atelier.DirectoryService
+	Verifications atelier.VerificationService
+	OIDC          atelier.OIDCProvider
 
 	// Ready reports whether the store and the object store answer, for
 	// /readyz. Nil means always ready.
@@ -51,6 +54,9 @@ type Server struct {
 	auth    atelier.AuthService
 	apiKeys atelier.APIKeyService
 	objects atelier.ObjectService
+	dir     atelier.DirectoryService
+	verify  atelier.VerificationService
+	oidc    atelier.OIDCProvider
 	ready   func(ctx context.Context) error
 	log     *slog.Logger
 
@@ -73,6 +79,9 @@ func New(opts Options) *Server {
 		auth:           opts.Auth,
 		apiKeys:        opts.APIKeys,
 		objects:        opts.Objects,
+		dir:            opts.Directory,
+		verify:         opts.Verifications,
+		oidc:           opts.OIDC,
 		ready:          opts.Ready,
 		log:            slog.New(NewLogHandler(logger.Handler())),
 		maxBodyBytes:   cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),

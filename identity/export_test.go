@@ -1,5 +1,11 @@
 package identity
 
+import (
+	"context"
+
+	"github.com/atelier-dev/atelier"
+)
+
 // Hooks for the external tests of the unexported password hashing.
 
 // ParsePHC parses an argon2id PHC string and formats it back.
@@ -22,3 +28,13 @@ var GeneratePassword = generatePassword
 
 // WithDefaults is withDefaults.
 func (p Argon2Params) WithDefaults() Argon2Params { return p.withDefaults() }
+
+// CreateTenantRaw is createTenant, without a caller or audit.
+func (s *Service) CreateTenantRaw(ctx context.Context, name string) (*atelier.Tenant, error) {
+	return s.createTenant(ctx, name)
+}
+
+// CreateUserRaw is createUser, without a caller or audit.
+func (s *Service) CreateUserRaw(ctx context.Context, tenantID, email, name, password, role string) (*atelier.User, error) {
+	return s.createUser(ctx, tenantID, email, name, password, role)
+}

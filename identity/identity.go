@@ -1,11 +1,14 @@
 package identity
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -27,6 +30,40 @@ const generatedPasswordLen = 20
 // maxNameLen bounds tenant names, user names and emails.
 const maxNameLen = 256
 
+// Defaults of Options.
+const (
+	DefaultLockoutThreshold  = 5
+	DefaultLockoutDuration   = 15 * time.Minute
+	DefaultStateTTL          = 10 * time.Minute
+	DefaultOTPTTL            = 5 * time.Minute
+	DefaultOTPAttempts       = 5
+	DefaultOTPResendInterval = 60 * time.Second
+	DefaultOTPMaxSends       = 5
+	DefaultRefreshTTL        = 30 * 24 * time.Hour
+	DefaultCodeTTL           = 60 * time.Second
+	DefaultTicketTTL         = 2 * time.Minute
+	DefaultVerificationTTL   = 5 * time.Minute
+	DefaultKeyRotation       = 30 * 24 * time.Hour
+	DefaultLoginRatePerIP    = 30 // login attempts per minute from one address
+	DefaultLoginRatePerUser  = 10 // login attempts per minute for one account
+)
+
+// Sealer encrypts small secrets at rest (TOTP seeds, signing keys);
+// *secretbox.Box satisfies it. The context binds a sealed value to its row.
+type Sealer interface {
+	Seal(plaintext, context []byte) (string, error)
+	Open(sealed string, context []byte) ([]byte, error)
+}
+
+// CodeSender delivers one-time codes. cmd/atelier adapts the configured
+// message senders (SMTP, SMS gateway, file) to it.
+type CodeSender interface {
+	// SendCode sends a message to the address on channel ("sms" or "email").
+	SendCode(ctx context.Context, channel, to, subject, body string) error
+	// Has reports whether a sender is configured for channel.
+	Has(channel string) bool
+}
+
 // Options configure a Service. The zero value gives the defaults.
 type Options struct {
 	Clock      clock.Clock   // default clock.Real{}
@@ -35,6 +72,30 @@ type Options struct {
 	// Argon2 is the cost of new password and secret key hashes; unset fields
 	// take DefaultArgon2's. Tests pass cheaper ones.
 	Argon2 Argon2Params
+
+	// Sealer seals TOTP seeds and signing keys. Nil: a random key held in
+	// memory, so sealed values do not survive a restart (tests only).
+	Sealer Sealer
+	// Sender sends one-time codes; nil means no sms or email channel.
+	Sender CodeSender
+	// Issuer is the OIDC issuer, the server's public URL without a
+	// trailing slash; default "http://127.0.0.1:8080".
+	Issuer string
+
+	LockoutThreshold  int           // failed logins before a lockout, default DefaultLockoutThreshold
+	LockoutDuration   time.Duration // default DefaultLockoutDuration
+	StateTTL          time.Duration // state tokens, default DefaultStateTTL
+	OTPTTL            time.Duration // one-time codes, default DefaultOTPTTL
+	OTPAttempts       int           // wrong codes per code, default DefaultOTPAttempts
+	OTPResendInterval time.Duration // between two sends, default DefaultOTPResendInterval
+	OTPMaxSends       int           // sends per challenge, default DefaultOTPMaxSends
+	RefreshTTL        time.Duration // OIDC refresh tokens, default DefaultRefreshTTL
+	CodeTTL           time.Duration // OIDC authorization codes, default DefaultCodeTTL
+	TicketTTL         time.Duration // SSO tickets, default DefaultTicketTTL
+	VerificationTTL   time.Duration // step-up tokens and their codes, default DefaultVerificationTTL
+	KeyRotation       time.Duration // age of the signing key that triggers a new one, default DefaultKeyRotation
+	LoginRatePerIP    int           // per minute, default DefaultLoginRatePerIP; negative disables
+	LoginRatePerUser  int           // per minute, default DefaultLoginRatePerUser; negative disables
 }
 
 // withDefaults fills unset options.
@@ -45,20 +106,44 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.SessionTTL <= 0 {
-		o.SessionTTL = DefaultSessionTTL
-	}
+	o.SessionTTL = cmp.Or(o.SessionTTL, DefaultSessionTTL)
 	o.Argon2 = o.Argon2.withDefaults()
+	o.Issuer = strings.TrimSuffix(cmp.Or(o.Issuer, "http://127.0.0.1:8080"), "/")
+	o.LockoutThreshold = cmp.Or(o.LockoutThreshold, DefaultLockoutThreshold)
+	o.LockoutDuration = cmp.Or(o.LockoutDuration, DefaultLockoutDuration)
+	o.StateTTL = cmp.Or(o.StateTTL, DefaultStateTTL)
+	o.OTPTTL = cmp.Or(o.OTPTTL, DefaultOTPTTL)
+	o.OTPAttempts = cmp.Or(o.OTPAttempts, DefaultOTPAttempts)
+	o.OTPResendInterval = cmp.Or(o.OTPResendInterval, DefaultOTPResendInterval)
+	o.OTPMaxSends = cmp.Or(o.OTPMaxSends, DefaultOTPMaxSends)
+	o.RefreshTTL = cmp.Or(o.RefreshTTL, DefaultRefreshTTL)
+	o.CodeTTL = cmp.Or(o.CodeTTL, DefaultCodeTTL)
+	o.TicketTTL = cmp.Or(o.TicketTTL, DefaultTicketTTL)
+	o.VerificationTTL = cmp.Or(o.VerificationTTL, DefaultVerificationTTL)
+	o.KeyRotation = cmp.Or(o.KeyRotation, DefaultKeyRotation)
+	o.LoginRatePerIP = cmp.Or(o.LoginRatePerIP, DefaultLoginRatePerIP)
+	o.LoginRatePerUser = cmp.Or(o.LoginRatePerUser, DefaultLoginRatePerUser)
 	return o
 }
 
 // Service is the identity service. It is safe for concurrent use.
 type Service struct {
-	st    store.Store
-	clock clock.Clock
-	log   *slog.Logger
-	ttl   time.Duration
-	argon Argon2Params
+	st     store.Store
+	clock  clock.Clock
+	log    *slog.Logger
+	ttl    time.Duration
+	argon  Argon2Params
+	opts   Options // with defaults; read-only
+	sealer Sealer
+	sender CodeSender
+	keys   keyring // id_token signing keys (keys.go)
+
+	ipLimit, userLimit limiter // login attempts per address and per account
+
+	phantomMu sync.Mutex
+	phantoms  map[string]*phantom // failed logins of unknown accounts
+
+	defaultTenant atomic.Value // string: id of the default tenant, once known
 	// dummyHash is verified against when the account or key is unknown, so
 	// that an unknown account costs the same time as a wrong password.
 	dummyHash string
@@ -66,15 +151,32 @@ type Service struct {
 
 // Interface guards.
 var (
-	_ atelier.AuthService   = (*Service)(nil)
-	_ atelier.APIKeyService = (*Service)(nil)
+	_ atelier.AuthService         = (*Service)(nil)
+	_ atelier.APIKeyService       = (*Service)(nil)
+	_ atelier.DirectoryService    = (*Service)(nil)
+	_ atelier.VerificationService = (*Service)(nil)
+	_ atelier.OIDCProvider        = (*Service)(nil)
 )
 
 // New returns a Service over st. It panics when opts.Argon2 is outside the
 // limits that verification accepts, which is a programming error.
 func New(st store.Store, opts Options) *Service {
 	opts = opts.withDefaults()
-	s := &Service{st: st, clock: opts.Clock, log: opts.Logger, ttl: opts.SessionTTL, argon: opts.Argon2}
+	s := &Service{
+		st:     st,
+		clock:  opts.Clock,
+		log:    opts.Logger,
+		ttl:    opts.SessionTTL,
+		argon:  opts.Argon2,
+		opts:   opts,
+		sealer: opts.Sealer,
+		sender: opts.Sender,
+	}
+	if s.sealer == nil {
+		s.sealer = newMemorySealer()
+	}
+	s.ipLimit = newLimiter(opts.Clock, opts.LoginRatePerIP)
+	s.userLimit = newLimiter(opts.Clock, opts.LoginRatePerUser)
 	h, err := hashPassword(atelier.NewSecret(16), s.argon)
 	if err != nil {
 		panic("identity: " + err.Error())
@@ -82,6 +184,11 @@ func New(st store.Store, opts Options) *Service {
 	s.dummyHash = h
 	return s
 }
+
+// SetIssuer sets the OIDC issuer once the server knows its public URL (its
+// port, when it listens on :0). Call it before serving; it is not safe to
+// call concurrently with requests.
+func (s *Service) SetIssuer(url string) { s.opts.Issuer = strings.TrimSuffix(url, "/") }
 
 // now returns the clock's time in UTC, the form the store keeps.
 func (s *Service) now() time.Time { return s.clock.Now().UTC() }
@@ -94,7 +201,7 @@ func (s *Service) now() time.Time { return s.clock.Now().UTC() }
 func (s *Service) Bootstrap(ctx context.Context, email, password string) (generated string, err error) {
 	tenant, err := s.st.GetTenantByName(ctx, atelier.DefaultTenant)
 	if errors.Is(err, store.ErrNotFound) {
-		tenant, err = s.CreateTenant(ctx, atelier.DefaultTenant)
+		tenant, err = s.createTenant(ctx, atelier.DefaultTenant)
 		if atelier.ErrorCode(err) == atelier.CodeTenantExists.ID { // another server won the race
 			tenant, err = s.st.GetTenantByName(ctx, atelier.DefaultTenant)
 		}
@@ -136,7 +243,7 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (genera
 		}
 		password = generated
 	}
-	u, err := s.CreateUser(ctx, tenant.ID, email, "admin", password, atelier.RoleAdmin)
+	u, err := s.createUser(ctx, tenant.ID, email, "admin", password, atelier.RoleAdmin)
 	if atelier.ErrorCode(err) == atelier.CodeUserExists.ID {
 		return "", nil // another server created the admin at the same time
 	}
@@ -147,9 +254,9 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (genera
 	return generated, nil
 }
 
-// CreateTenant creates a tenant. It returns CodeInvalidParam for an empty or
+// createTenant creates a tenant. It returns CodeInvalidParam for an empty or
 // overlong name and CodeTenantExists when the name is taken.
-func (s *Service) CreateTenant(ctx context.Context, name string) (*atelier.Tenant, error) {
+func (s *Service) createTenant(ctx context.Context, name string) (*atelier.Tenant, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > maxNameLen {
 		return nil, atelier.CodeInvalidParam.Errorf("The tenant name must be 1 to %d characters.", maxNameLen).WithField("name")
@@ -161,12 +268,12 @@ func (s *Service) CreateTenant(ctx context.Context, name string) (*atelier.Tenan
 	return t, nil
 }
 
-// CreateUser creates an active user in a tenant. The email is stored
+// createUser creates an active user in a tenant. The email is stored
 // lower-case; an empty user name takes the email; an empty role means
 // member. It returns CodeInvalidParam naming the bad field,
 // CodeTenantNotFound, or CodeUserExists when the email or user name is taken
 // in the tenant.
-func (s *Service) CreateUser(ctx context.Context, tenantID, email, name, password, role string) (*atelier.User, error) {
+func (s *Service) createUser(ctx context.Context, tenantID, email, name, password, role string) (*atelier.User, error) {
 	email = normalizeEmail(email)
 	name = strings.TrimSpace(name)
 	if name == "" {
@@ -183,15 +290,12 @@ func (s *Service) CreateUser(ctx context.Context, tenantID, email, name, passwor
 	case role != atelier.RoleAdmin && role != atelier.RoleMember:
 		return nil, atelier.CodeInvalidParam.Errorf("The role must be %q or %q.", atelier.RoleAdmin, atelier.RoleMember).WithField("role")
 	}
-	if err := validatePassword(password); err != nil {
-		return nil, err
-	}
 	if _, err := s.st.GetTenant(ctx, tenantID); err != nil {
 		return nil, storeError("create user: get tenant", err, atelier.CodeTenantNotFound, atelier.Code{})
 	}
-	hash, err := hashPassword(password, s.argon)
+	hash, _, err := s.newPasswordHash(ctx, &atelier.User{TenantID: tenantID}, password)
 	if err != nil {
-		return nil, fmt.Errorf("identity: create user: %w", err)
+		return nil, err
 	}
 	now := s.now()
 	u := &atelier.User{
@@ -210,15 +314,6 @@ func (s *Service) CreateUser(ctx context.Context, tenantID, email, name, passwor
 		return nil, storeError("create user", err, atelier.Code{}, atelier.CodeUserExists)
 	}
 	return u, nil
-}
-
-// validatePassword checks a new password. For now it only refuses an empty
-// one; the identity issue adds the configurable password policy here.
-func validatePassword(password string) error {
-	if password == "" {
-		return atelier.CodeInvalidParam.Errorf("The password must not be empty.").WithField("password")
-	}
-	return nil
 }
 
 // normalizeEmail returns email trimmed and lower-cased, the form the store

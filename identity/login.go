@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/store"
@@ -21,51 +22,237 @@ const tokenBytes = 32
 // The account is found by email (in every tenant unless req.TenantID is set)
 // or by user name (in req.TenantID, else the default tenant). An unknown
 // account and a wrong password give the same CodeBadCredentials error after
-// the same amount of work. Right credentials of a disabled user give status
-// ACCESS_DENIED without tokens.
+// the same amount of work, with the same count of remaining attempts, and
+// lock the same way. Right credentials lead to the next step: ACCESS_DENIED
+// for a disabled user or one who may not use the app, MFA_AUTH when a second
+// factor is due, PASSWORD_EXPIRED when the password must change, otherwise
+// SUCCESS or PASSWORD_WARN with tokens.
 func (s *Service) Login(ctx context.Context, req atelier.LoginRequest) (*atelier.LoginResult, error) {
+	c := atelier.ClientFromContext(ctx)
+	account := loginAccount(req)
+	ev := atelier.AuditEvent{Action: "login", Actor: account, ClientID: req.ClientID, TenantID: strings.TrimSpace(req.TenantID)}
+	if ok, after := s.ipLimit.Allow(c.IP); !ok {
+		s.audit(ctx, failed(ev, "rate_limited_ip"))
+		return nil, rateLimited(after)
+	}
 	app, err := s.st.GetAppByClientID(ctx, req.ClientID)
 	if err != nil {
+		s.audit(ctx, failed(ev, "unknown_client"))
 		return nil, storeError("login: get app", err, atelier.CodeUnknownClient, atelier.Code{})
+	}
+	if app.ISV && ev.TenantID == "" {
+		return nil, atelier.CodeMissingHeader.Errorf("missing header X-tenant-id (required by ISV apps)").WithField("X-tenant-id")
+	}
+	if !app.ISV && !app.BuiltIn && ev.TenantID == "" {
+		req.TenantID = app.TenantID // a tenant's own app logs in its own users
+	}
+	if ok, after := s.userLimit.Allow(strings.ToLower(req.TenantID) + "\x00" + account); !ok {
+		s.audit(ctx, failed(ev, "rate_limited_account"))
+		return nil, rateLimited(after)
 	}
 	u, err := s.findLoginUser(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	log := s.log.With("client_id", app.ClientID, "ip", req.IP)
+	log := s.log.With("client_id", app.ClientID, "ip", c.IP)
 	if u == nil {
-		// Same work as a wrong password, so that timing does not tell
-		// whether the account exists.
+		// Same work and the same answers as a wrong password, so that
+		// neither timing nor the attempt count tells whether the account
+		// exists.
 		_, _ = verifyPassword(s.dummyHash, req.Password)
-		log.InfoContext(ctx, "login failed: unknown account", "email", normalizeEmail(req.Email), "user_name", req.UserName, "tenant_id", req.TenantID)
-		return nil, s.loginFailed(ctx, nil)
+		log.InfoContext(ctx, "login failed: unknown account", "tenant_id", req.TenantID)
+		s.audit(ctx, failed(ev, "unknown_account"))
+		return nil, s.phantomFailed(req.TenantID + "\x00" + account)
 	}
+	ev.ActorID, ev.TenantID = u.ID, u.TenantID
 	log = log.With("user_id", u.ID, "tenant_id", u.TenantID)
-	// Lockout check goes here (identity issue): a locked account answers
-	// CodeAccountLocked before the password is even verified.
+	if now := s.now(); now.Before(u.LockedUntil) {
+		_, _ = verifyPassword(s.dummyHash, req.Password)
+		s.audit(ctx, failed(ev, "locked"))
+		return nil, lockedError(u.LockedUntil.Sub(now))
+	}
 	ok, err := verifyPassword(u.PasswordHash, req.Password)
 	if err != nil {
 		return nil, fmt.Errorf("identity: login: user %s has an unusable password hash: %w", u.ID, err)
 	}
 	if !ok {
 		log.InfoContext(ctx, "login failed: wrong password")
-		return nil, s.loginFailed(ctx, u)
+		return nil, s.loginFailed(ctx, u, ev)
 	}
-	if u.Status != atelier.UserActive || (!app.BuiltIn && app.TenantID != u.TenantID) {
-		log.InfoContext(ctx, "login denied", "status", u.Status)
-		return &atelier.LoginResult{Status: atelier.LoginAccessDenied}, nil
+	if u.FailedLogins > 0 || !u.LockedUntil.IsZero() {
+		if u, err = s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+			u.FailedLogins, u.LockedUntil = 0, time.Time{}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("identity: login: reset failures: %w", err)
+		}
 	}
-	// Password expiry (PASSWORD_WARN / PASSWORD_EXPIRED) and MFA (MFA_AUTH
-	// with a state token) are decided here by the identity issue.
+	if denied, err := s.accessDenied(ctx, app, u); err != nil {
+		return nil, err
+	} else if denied != "" {
+		log.InfoContext(ctx, "login denied", "reason", denied)
+		s.audit(ctx, failed(ev, denied))
+		return &atelier.LoginResult{Status: atelier.LoginAccessDenied, Data: map[string]any{}}, nil
+	}
+	log.InfoContext(ctx, "login: first factor passed")
+	s.audit(ctx, ev)
+	return s.nextStep(ctx, u, app, false)
+}
+
+// loginAccount is the account name a login gives, normalised, for rate
+// limits and the audit log.
+func loginAccount(req atelier.LoginRequest) string {
+	if req.Email != "" {
+		return normalizeEmail(req.Email)
+	}
+	return strings.TrimSpace(req.UserName)
+}
+
+// failed returns ev marked as a failure for reason.
+func failed(ev atelier.AuditEvent, reason string) atelier.AuditEvent {
+	ev.Outcome, ev.Reason = atelier.AuditFailure, reason
+	return ev
+}
+
+// rateLimited is the 429 answer, with the wait in whole seconds.
+func rateLimited(after time.Duration) error {
+	secs := max(1, int((after+time.Second-1)/time.Second))
+	return atelier.CodeLoginRateLimit.Errorf("Too many login attempts; retry in %d seconds.", secs)
+}
+
+// lockedError is the answer for a locked account, in whole minutes.
+func lockedError(left time.Duration) error {
+	mins := max(1, int((left+time.Minute-1)/time.Minute))
+	return atelier.CodeAccountLocked.Errorf("Too many failed logins; the account is locked for %d more minutes.", mins)
+}
+
+// accessDenied returns why u may not log in through app ("" when it may).
+func (s *Service) accessDenied(ctx context.Context, app *atelier.App, u *atelier.User) (string, error) {
+	switch {
+	case u.Status != atelier.UserActive:
+		return "user_disabled", nil
+	case !app.BuiltIn && !app.ISV && app.TenantID != u.TenantID:
+		return "app_of_other_tenant", nil
+	case app.Access == atelier.AppAccessGranted:
+		ok, err := s.st.HasAppGrant(ctx, app.ID, u.ID)
+		if err != nil {
+			return "", fmt.Errorf("identity: check app grant: %w", err)
+		}
+		if !ok {
+			return "app_not_granted", nil
+		}
+	}
+	return "", nil
+}
+
+// State token purposes: the step a login waits for.
+const (
+	purposeMFA             = "mfa"
+	purposePasswordExpired = "password_expired"
+)
+
+// nextStep decides what follows a passed factor: MFA_AUTH while a second
+// factor is due and not yet given, PASSWORD_EXPIRED when the password must
+// change, else the tokens.
+func (s *Service) nextStep(ctx context.Context, u *atelier.User, app *atelier.App, mfaDone bool) (*atelier.LoginResult, error) {
+	t, err := s.st.GetTenant(ctx, u.TenantID)
+	if err != nil {
+		return nil, storeError("login: get tenant", err, atelier.CodeTenantNotFound, atelier.Code{})
+	}
+	if !mfaDone {
+		if methods := s.mfaMethods(t, u); methods != nil {
+			tok, err := s.issueState(ctx, u, app, purposeMFA)
+			if err != nil {
+				return nil, err
+			}
+			s.audit(ctx, atelier.AuditEvent{Action: "mfa.required", ActorID: u.ID, Actor: u.Email, TenantID: u.TenantID, ClientID: app.ClientID})
+			return &atelier.LoginResult{Status: atelier.LoginMFA, StateToken: tok, Data: map[string]any{"methods": methods}}, nil
+		}
+	}
+	p := effectivePolicy(t.Settings.PasswordPolicy)
+	expiry := passwordExpiry(u, p)
+	now := s.now()
+	if u.MustChangePassword || (!expiry.IsZero() && !now.Before(expiry)) {
+		tok, err := s.issueState(ctx, u, app, purposePasswordExpired)
+		if err != nil {
+			return nil, err
+		}
+		s.audit(ctx, atelier.AuditEvent{Action: "password.expired", ActorID: u.ID, Actor: u.Email, TenantID: u.TenantID, ClientID: app.ClientID})
+		return &atelier.LoginResult{Status: atelier.LoginPasswordExpired, StateToken: tok, Data: map[string]any{}}, nil
+	}
+	res, err := s.finishLogin(ctx, u, app)
+	if err != nil {
+		return nil, err
+	}
+	if !expiry.IsZero() && expiry.Sub(now) <= time.Duration(p.WarnDays)*24*time.Hour {
+		res.Status = atelier.LoginPasswordWarn
+		res.Data["days_left"] = int((expiry.Sub(now) + 24*time.Hour - 1) / (24 * time.Hour))
+	}
+	return res, nil
+}
+
+// mfaMethods returns the second factors u can use, or nil when none is due.
+// A due factor with no usable channel still answers MFA_AUTH with an empty
+// list: a login must not skip MFA because, say, the mobile is missing.
+func (s *Service) mfaMethods(t *atelier.Tenant, u *atelier.User) []string {
+	switch t.Settings.MFA {
+	case atelier.MFARequired:
+	case atelier.MFAOptional:
+		if !u.MFA && !u.TOTPEnabled {
+			return nil
+		}
+	default:
+		return nil
+	}
+	methods := []string{}
+	if u.Mobile != "" && s.sender != nil && s.sender.Has("sms") {
+		methods = append(methods, "sms")
+	}
+	if u.Email != "" && s.sender != nil && s.sender.Has("email") {
+		methods = append(methods, "email")
+	}
+	if u.TOTPEnabled {
+		methods = append(methods, "totp")
+	}
+	return methods
+}
+
+// issueState issues a state token of purpose for u's login through app.
+func (s *Service) issueState(ctx context.Context, u *atelier.User, app *atelier.App, purpose string) (string, error) {
+	tok := atelier.NewSecret(tokenBytes)
+	now := s.now()
+	t := &atelier.Token{
+		Hash:      hashToken(tok),
+		Kind:      atelier.TokenState,
+		UserID:    u.ID,
+		TenantID:  u.TenantID,
+		ClientID:  app.ClientID,
+		Purpose:   purpose,
+		CreatedAt: now,
+		ExpiresAt: now.Add(s.opts.StateTTL),
+	}
+	if err := s.st.CreateToken(ctx, t); err != nil {
+		return "", fmt.Errorf("identity: issue state token: %w", err)
+	}
+	return tok, nil
+}
+
+// finishLogin issues the session token and id_token of a completed login.
+func (s *Service) finishLogin(ctx context.Context, u *atelier.User, app *atelier.App) (*atelier.LoginResult, error) {
 	tok, t, err := s.issueToken(ctx, atelier.TokenSession, u, app.ClientID, "")
 	if err != nil {
 		return nil, err
 	}
-	log.InfoContext(ctx, "login")
+	idToken, err := s.signIDToken(ctx, u, app, "", t.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "login", "user_id", u.ID, "tenant_id", u.TenantID, "client_id", app.ClientID)
+	s.audit(ctx, atelier.AuditEvent{Action: "token.issue", ActorID: u.ID, Actor: u.Email, TenantID: u.TenantID, ClientID: app.ClientID, Target: "session"})
 	return &atelier.LoginResult{
 		Status:       atelier.LoginSuccess,
 		SessionToken: tok,
-		IDToken:      "", // RS256 id_token comes with the identity issue
+		IDToken:      idToken,
 		Expire:       int64(s.ttl.Seconds()),
 		Data:         map[string]any{"tenant_id": t.TenantID, "user_id": t.UserID},
 	}, nil
@@ -116,18 +303,78 @@ func (s *Service) findLoginUser(ctx context.Context, req atelier.LoginRequest) (
 	return u, nil
 }
 
-// loginFailed records a failed login of u (nil when the account is unknown)
-// and returns the error to answer. It is the lockout extension point: the
-// identity issue counts failures here, locks the account after N and puts
-// the remaining attempts in the message. Its answer must not depend on
-// whether u is nil.
-func (s *Service) loginFailed(_ context.Context, _ *atelier.User) error {
-	return atelier.CodeBadCredentials.Errorf("Wrong email or password.")
+// loginFailed records a wrong password for u: it counts the failure, locks
+// the account at the threshold, audits both, and returns the answer with
+// the remaining attempts. phantomFailed gives unknown accounts the same
+// answers.
+func (s *Service) loginFailed(ctx context.Context, u *atelier.User, ev atelier.AuditEvent) error {
+	now := s.now()
+	var failures int
+	var locked bool
+	_, err := s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+		failures, locked = u.FailedLogins+1, false
+		u.FailedLogins = failures
+		if failures >= s.opts.LockoutThreshold {
+			u.FailedLogins, u.LockedUntil, locked = 0, now.Add(s.opts.LockoutDuration), true
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("identity: login: count failure: %w", err)
+	}
+	s.audit(ctx, failed(ev, "bad_password"))
+	if locked {
+		s.log.WarnContext(ctx, "account locked", "user_id", u.ID, "tenant_id", u.TenantID)
+		s.audit(ctx, atelier.AuditEvent{Action: "lockout", ActorID: u.ID, Actor: ev.Actor, TenantID: u.TenantID, ClientID: ev.ClientID, Outcome: atelier.AuditSuccess})
+		return lockedError(s.opts.LockoutDuration)
+	}
+	return badCredentials(s.opts.LockoutThreshold - failures)
 }
 
-// Authenticate resolves a bearer token to its principal. An unknown, expired
-// or revoked token, or one whose user is gone or disabled, gives
-// CodeInvalidToken; an expired token is deleted on the way.
+// badCredentials is the answer to a wrong account or password.
+func badCredentials(remaining int) error {
+	return atelier.CodeBadCredentials.Errorf("Wrong email, user name or password; %d attempts remain.", remaining)
+}
+
+// phantomFailed counts a failed login of an unknown account in memory,
+// exactly as loginFailed counts a known one.
+func (s *Service) phantomFailed(key string) error {
+	now := s.now()
+	s.phantomMu.Lock()
+	defer s.phantomMu.Unlock()
+	if s.phantoms == nil || len(s.phantoms) >= maxPhantoms {
+		s.phantoms = map[string]*phantom{} // bounded: forget all rather than grow
+	}
+	p := s.phantoms[key]
+	if p == nil {
+		p = &phantom{}
+		s.phantoms[key] = p
+	}
+	if now.Before(p.lockedUntil) {
+		return lockedError(p.lockedUntil.Sub(now))
+	}
+	p.failures++
+	if p.failures >= s.opts.LockoutThreshold {
+		p.failures, p.lockedUntil = 0, now.Add(s.opts.LockoutDuration)
+		return lockedError(s.opts.LockoutDuration)
+	}
+	return badCredentials(s.opts.LockoutThreshold - p.failures)
+}
+
+// maxPhantoms bounds the unknown accounts remembered by phantomFailed.
+const maxPhantoms = 100_000
+
+// phantom is the failure count of an unknown account.
+type phantom struct {
+	failures    int
+	lockedUntil time.Time
+}
+
+// Authenticate resolves a bearer token to its principal. Only session, key
+// and client tokens are bearers: state tokens, codes, tickets and
+// verification tokens are refused here. An unknown, expired or revoked
+// token, or one whose user is gone or disabled, gives CodeInvalidToken; an
+// expired token is deleted on the way.
 func (s *Service) Authenticate(ctx context.Context, token string) (*atelier.Principal, error) {
 	if token == "" {
 		return nil, atelier.CodeNoCredentials.Errorf("Authentication is required.")
@@ -137,11 +384,26 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*atelier.Prin
 	if err != nil {
 		return nil, storeError("authenticate: get token", err, atelier.CodeInvalidToken, atelier.Code{})
 	}
+	switch t.Kind {
+	case atelier.TokenSession, atelier.TokenKey, atelier.TokenClient:
+	default:
+		return nil, atelier.CodeInvalidToken.Errorf("This token cannot be used as a bearer token.")
+	}
 	if !s.clock.Now().Before(t.ExpiresAt) {
 		if err := s.st.DeleteToken(ctx, hash); err != nil {
 			s.log.WarnContext(ctx, "delete expired token", "user_id", t.UserID, "err", err)
 		}
 		return nil, atelier.CodeInvalidToken.Errorf("The token has expired; log in again.")
+	}
+	defaultTenant, err := s.defaultTenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if t.Kind == atelier.TokenClient {
+		if _, err := s.st.GetAppByClientID(ctx, t.ClientID); err != nil {
+			return nil, storeError("authenticate: get app", err, atelier.CodeInvalidToken, atelier.Code{})
+		}
+		return &atelier.Principal{TenantID: t.TenantID, Role: atelier.RoleApp, ClientID: t.ClientID, TokenHash: hash}, nil
 	}
 	u, err := s.st.GetUser(ctx, t.UserID)
 	if err != nil {
@@ -151,12 +413,31 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*atelier.Prin
 		return nil, atelier.CodeInvalidToken.Errorf("The token's user is disabled or gone; log in again.")
 	}
 	return &atelier.Principal{
-		UserID:   u.ID,
-		TenantID: u.TenantID,
-		Email:    u.Email,
-		Role:     u.Role,
-		ClientID: t.ClientID,
+		UserID:        u.ID,
+		TenantID:      u.TenantID,
+		Email:         u.Email,
+		Name:          u.Name,
+		Role:          u.Role,
+		ClientID:      t.ClientID,
+		PlatformAdmin: u.Role == atelier.RoleAdmin && u.TenantID == defaultTenant,
+		TokenHash:     hash,
 	}, nil
+}
+
+// defaultTenantID returns the id of the default tenant, cached after the
+// first lookup ("" while it does not exist).
+func (s *Service) defaultTenantID(ctx context.Context) (string, error) {
+	if id, ok := s.defaultTenant.Load().(string); ok && id != "" {
+		return id, nil
+	}
+	t, err := s.st.GetTenantByName(ctx, atelier.DefaultTenant)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("identity: get default tenant: %w", err)
+	}
+	s.defaultTenant.Store(t.ID)
+	return t.ID, nil
 }
 
 // Logout revokes a token. Revoking an unknown or empty token is not an error.

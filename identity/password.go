@@ -154,6 +154,7 @@ func parsePHC(s string) (*phc, error) {
 // hashPassword returns the argon2id PHC string of password with a fresh
 // random salt.
 func hashPassword(password string, p Argon2Params) (string, error) {
+	p = p.withDefaults()
 	if err := p.validate(); err != nil {
 		return "", err
 	}

@@ -14,10 +14,17 @@ var (
 
 // AuthService mocks atelier.AuthService.
 type AuthService struct {
-	LoginFn        func(ctx context.Context, req atelier.LoginRequest) (*atelier.LoginResult, error)
-	AuthenticateFn func(ctx context.Context, token string) (*atelier.Principal, error)
-	LogoutFn       func(ctx context.Context, token string) error
-	ExchangeKeyFn  func(ctx context.Context, accessKey, secretKey string) (*atelier.IssuedToken, error)
+	LoginFn                 func(ctx context.Context, req atelier.LoginRequest) (*atelier.LoginResult, error)
+	AuthenticateFn          func(ctx context.Context, token string) (*atelier.Principal, error)
+	LogoutFn                func(ctx context.Context, token string) error
+	ExchangeKeyFn           func(ctx context.Context, accessKey, secretKey string) (*atelier.IssuedToken, error)
+	SendMFACodeFn           func(ctx context.Context, stateToken, channel string) (*atelier.MFASent, error)
+	VerifyMFAFn             func(ctx context.Context, stateToken, channel, code string) (*atelier.LoginResult, error)
+	UpdateExpiredPasswordFn func(ctx context.Context, stateToken, oldPassword, newPassword string) (*atelier.LoginResult, error)
+	RefreshSessionFn        func(ctx context.Context, sessionToken string) (*atelier.LoginResult, error)
+	TenantTokenFn           func(ctx context.Context, clientID, clientSecret string) (*atelier.IssuedToken, error)
+	IssueSSOTicketFn        func(ctx context.Context, sessionToken, clientID string) (*atelier.SSOTicket, error)
+	VerifySSOTicketFn       func(ctx context.Context, ticket string) (*atelier.UserInfo, error)
 }
 
 // Login calls LoginFn.
@@ -50,6 +57,62 @@ func (s *AuthService) ExchangeKey(ctx context.Context, accessKey, secretKey stri
 		panic("mock: AuthService.ExchangeKey called but ExchangeKeyFn is not set")
 	}
 	return s.ExchangeKeyFn(ctx, accessKey, secretKey)
+}
+
+// SendMFACode calls SendMFACodeFn.
+func (s *AuthService) SendMFACode(ctx context.Context, stateToken, channel string) (*atelier.MFASent, error) {
+	if s.SendMFACodeFn == nil {
+		panic("mock: AuthService.SendMFACode called but SendMFACodeFn is not set")
+	}
+	return s.SendMFACodeFn(ctx, stateToken, channel)
+}
+
+// VerifyMFA calls VerifyMFAFn.
+func (s *AuthService) VerifyMFA(ctx context.Context, stateToken, channel, code string) (*atelier.LoginResult, error) {
+	if s.VerifyMFAFn == nil {
+		panic("mock: AuthService.VerifyMFA called but VerifyMFAFn is not set")
+	}
+	return s.VerifyMFAFn(ctx, stateToken, channel, code)
+}
+
+// UpdateExpiredPassword calls UpdateExpiredPasswordFn.
+func (s *AuthService) UpdateExpiredPassword(ctx context.Context, stateToken, oldPassword, newPassword string) (*atelier.LoginResult, error) {
+	if s.UpdateExpiredPasswordFn == nil {
+		panic("mock: AuthService.UpdateExpiredPassword called but UpdateExpiredPasswordFn is not set")
+	}
+	return s.UpdateExpiredPasswordFn(ctx, stateToken, oldPassword, newPassword)
+}
+
+// RefreshSession calls RefreshSessionFn.
+func (s *AuthService) RefreshSession(ctx context.Context, sessionToken string) (*atelier.LoginResult, error) {
+	if s.RefreshSessionFn == nil {
+		panic("mock: AuthService.RefreshSession called but RefreshSessionFn is not set")
+	}
+	return s.RefreshSessionFn(ctx, sessionToken)
+}
+
+// TenantToken calls TenantTokenFn.
+func (s *AuthService) TenantToken(ctx context.Context, clientID, clientSecret string) (*atelier.IssuedToken, error) {
+	if s.TenantTokenFn == nil {
+		panic("mock: AuthService.TenantToken called but TenantTokenFn is not set")
+	}
+	return s.TenantTokenFn(ctx, clientID, clientSecret)
+}
+
+// IssueSSOTicket calls IssueSSOTicketFn.
+func (s *AuthService) IssueSSOTicket(ctx context.Context, sessionToken, clientID string) (*atelier.SSOTicket, error) {
+	if s.IssueSSOTicketFn == nil {
+		panic("mock: AuthService.IssueSSOTicket called but IssueSSOTicketFn is not set")
+	}
+	return s.IssueSSOTicketFn(ctx, sessionToken, clientID)
+}
+
+// VerifySSOTicket calls VerifySSOTicketFn.
+func (s *AuthService) VerifySSOTicket(ctx context.Context, ticket string) (*atelier.UserInfo, error) {
+	if s.VerifySSOTicketFn == nil {
+		panic("mock: AuthService.VerifySSOTicket called but VerifySSOTicketFn is not set")
+	}
+	return s.VerifySSOTicketFn(ctx, ticket)
 }
 
 // APIKeyService mocks atelier.APIKeyService.

@@ -35,9 +35,13 @@ var (
 type Store interface {
 	TenantStore
 	UserStore
+	OrgStore
 	AppStore
 	TokenStore
 	APIKeyStore
+	ChallengeStore
+	SigningKeyStore
+	AuditStore
 	BucketStore
 	ObjectStore
 
@@ -54,12 +58,19 @@ type TenantStore interface {
 	GetTenant(ctx context.Context, id string) (*atelier.Tenant, error)
 	GetTenantByName(ctx context.Context, name string) (*atelier.Tenant, error)
 	ListTenants(ctx context.Context) ([]*atelier.Tenant, error)
+	// UpdateTenant reads the tenant, calls fn on it inside one transaction
+	// and writes it back (name, settings, updated_at); fn may run more than
+	// once. ErrNotFound when missing, ErrConflict on a taken name.
+	UpdateTenant(ctx context.Context, id string, fn func(t *atelier.Tenant) error) (*atelier.Tenant, error)
 }
 
 // UserStore keeps users. Emails are stored lower-case by the caller; they and
 // user names are unique within a tenant.
 type UserStore interface {
-	// CreateUser inserts u; ErrConflict on a duplicate email or name in the tenant.
+	// CreateUser inserts u; ErrConflict on a duplicate email or name in the
+	// tenant; ErrNotFound when u.OrgID names no organization of the tenant
+	// (checked in the same transaction, as UpdateUser does when the org
+	// changes, so that DeleteOrg never leaves a user in a deleted org).
 	CreateUser(ctx context.Context, u *atelier.User) error
 	GetUser(ctx context.Context, id string) (*atelier.User, error)
 	GetUserByEmail(ctx context.Context, tenantID, email string) (*atelier.User, error)
@@ -73,6 +84,28 @@ type UserStore interface {
 	UpdateUser(ctx context.Context, id string, fn func(u *atelier.User) error) (*atelier.User, error)
 	// CountUsers returns how many users exist in all tenants.
 	CountUsers(ctx context.Context) (int, error)
+	// DeleteUser deletes the user with its tokens, API keys and app grants
+	// in one transaction; ErrNotFound when missing.
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// OrgStore keeps organizations, a tree per tenant. Names are unique among
+// the children of one parent.
+type OrgStore interface {
+	// CreateOrg inserts o; ErrConflict on a taken name under the parent or
+	// an org that is its own parent; ErrNotFound when the parent is not an
+	// org of the same tenant. Deeper cycles are the caller's to prevent.
+	CreateOrg(ctx context.Context, o *atelier.Organization) error
+	GetOrg(ctx context.Context, id string) (*atelier.Organization, error)
+	// ListOrgs returns a tenant's organizations ordered by name.
+	ListOrgs(ctx context.Context, tenantID string) ([]*atelier.Organization, error)
+	// UpdateOrg reads, calls fn and writes back name, parent and updated_at
+	// in one transaction; ErrNotFound, ErrConflict.
+	UpdateOrg(ctx context.Context, id string, fn func(o *atelier.Organization) error) (*atelier.Organization, error)
+	// DeleteOrg deletes an organization that has no children and no users,
+	// checked in the same transaction: ErrNotEmpty otherwise, ErrNotFound
+	// when missing.
+	DeleteOrg(ctx context.Context, id string) error
 }
 
 // AppStore keeps registered apps.
@@ -80,6 +113,22 @@ type AppStore interface {
 	// CreateApp inserts a; ErrConflict when the client id is taken.
 	CreateApp(ctx context.Context, a *atelier.App) error
 	GetAppByClientID(ctx context.Context, clientID string) (*atelier.App, error)
+	// ListApps returns a tenant's apps ordered by name.
+	ListApps(ctx context.Context, tenantID string) ([]*atelier.App, error)
+	// UpdateApp reads, calls fn and writes back every field but the ids,
+	// tenant and built_in flag in one transaction; ErrNotFound when missing.
+	UpdateApp(ctx context.Context, clientID string, fn func(a *atelier.App) error) (*atelier.App, error)
+	// DeleteApp deletes the app with its grants and the tokens issued
+	// through it, in one transaction; ErrNotFound when missing.
+	DeleteApp(ctx context.Context, clientID string) error
+	// GrantApp lets a user use an app; granting twice is not an error.
+	GrantApp(ctx context.Context, appID, userID string, at time.Time) error
+	// RevokeApp removes a grant; ErrNotFound when there was none.
+	RevokeApp(ctx context.Context, appID, userID string) error
+	// HasAppGrant reports whether the user was granted the app.
+	HasAppGrant(ctx context.Context, appID, userID string) (bool, error)
+	// ListAppGrants returns the ids of the users granted the app, sorted.
+	ListAppGrants(ctx context.Context, appID string) ([]string, error)
 }
 
 // TokenStore keeps issued bearer tokens by their hash.
@@ -90,6 +139,15 @@ type TokenStore interface {
 	GetToken(ctx context.Context, hash string) (*atelier.Token, error)
 	// DeleteToken is idempotent: deleting an unknown hash is not an error.
 	DeleteToken(ctx context.Context, hash string) error
+	// ConsumeToken deletes the token and returns it, atomically: of two
+	// concurrent calls for one hash exactly one gets the token, the other
+	// ErrNotFound. Single-use tokens (codes, tickets, state and
+	// verification tokens) are redeemed with it. Expiry is the caller's
+	// business.
+	ConsumeToken(ctx context.Context, hash string) (*atelier.Token, error)
+	// DeleteUserTokens revokes every token of a user except the one with
+	// hash keep ("" keeps none) and returns how many it deleted.
+	DeleteUserTokens(ctx context.Context, userID, keep string) (int, error)
 	// DeleteTokensByAccessKey revokes every token issued for an API key.
 	DeleteTokensByAccessKey(ctx context.Context, accessKey string) error
 	// DeleteExpiredTokens removes tokens that expired before now and returns
@@ -107,6 +165,74 @@ type APIKeyStore interface {
 	// DeleteAPIKey deletes the key only if it belongs to the tenant and user;
 	// ErrNotFound otherwise.
 	DeleteAPIKey(ctx context.Context, tenantID, userID, accessKey string) error
+}
+
+// Challenge is a one-time code sent by SMS or email (MFA, step-up
+// verification). Only the code's hash is kept.
+type Challenge struct {
+	ID        string // the state token hash or verification id, plus ":" and the channel
+	UserID    string
+	Channel   string
+	CodeHash  string
+	Attempts  int // wrong codes tried
+	Sends     int // codes sent for this challenge
+	SentAt    time.Time
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// ChallengeStore keeps one-time-code challenges.
+type ChallengeStore interface {
+	// PutChallenge inserts or replaces the challenge with c.ID.
+	PutChallenge(ctx context.Context, c *Challenge) error
+	GetChallenge(ctx context.Context, id string) (*Challenge, error)
+	// UpdateChallenge reads, calls fn and writes back in one transaction;
+	// ErrNotFound when missing.
+	UpdateChallenge(ctx context.Context, id string, fn func(c *Challenge) error) (*Challenge, error)
+	// DeleteChallenge is idempotent.
+	DeleteChallenge(ctx context.Context, id string) error
+	// DeleteExpiredChallenges removes challenges that expired before now.
+	DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error)
+}
+
+// SigningKey is an id_token signing key; the private key is sealed with the
+// server's master key.
+type SigningKey struct {
+	ID        string // the JWS kid
+	Sealed    string
+	CreatedAt time.Time
+}
+
+// SigningKeyStore keeps signing keys.
+type SigningKeyStore interface {
+	// CreateSigningKey inserts k; ErrConflict when the id exists.
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys returns every key, newest first.
+	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
+	// DeleteSigningKey is idempotent.
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// AuditFilter selects audit events for ListAudit; zero fields do not
+// filter. Events come newest first, ordered by (time, id) descending, and
+// start strictly before (BeforeTime, BeforeID) when BeforeID is set.
+type AuditFilter struct {
+	TenantID     string
+	ActorID      string
+	Action       string // exact
+	ActionPrefix string // e.g. "user."
+	Outcome      string
+	Since        time.Time // inclusive
+	Until        time.Time // exclusive
+	BeforeTime   time.Time
+	BeforeID     string
+	Limit        int
+}
+
+// AuditStore keeps the append-only audit log.
+type AuditStore interface {
+	AppendAudit(ctx context.Context, e *atelier.AuditEvent) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]*atelier.AuditEvent, error)
 }
 
 // BucketStore keeps buckets, unique by (tenant, name).

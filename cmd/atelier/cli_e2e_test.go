@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atelier-dev/atelier"
 	sdk "github.com/atelier-dev/atelier/sdk/go/atelier"
 )
 
@@ -320,12 +321,21 @@ func TestCLIE2E(t *testing.T) {
 	}
 
 	// Another tenant's bucket is not visible, and its name is free here.
-	other, err := ts.identity.CreateTenant(context.Background(), "other")
+	res, err := ts.identity.Login(context.Background(), atelier.LoginRequest{ClientID: atelier.CLIClientID, Email: testAdminEmail, Password: testAdminPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const bobEmail, bobPassword = "bob@other.example", "another long passphrase 42"
-	if _, err := ts.identity.CreateUser(context.Background(), other.ID, bobEmail, "", bobPassword, ""); err != nil {
+	admin, err := ts.identity.Authenticate(context.Background(), res.SessionToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminCtx := atelier.NewContextWithPrincipal(context.Background(), admin)
+	other, err := ts.identity.CreateTenant(adminCtx, "other", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobEmail, bobPassword := "bob@other.example", "another long passphrase 42"
+	if _, err := ts.identity.CreateUser(adminCtx, other.ID, atelier.UserSpec{Email: &bobEmail, Password: &bobPassword}); err != nil {
 		t.Fatal(err)
 	}
 	cli.run(exitOK, bobPassword+"\n", "login", "--email", bobEmail, "--password-stdin")

@@ -46,6 +46,9 @@ type ServerConfig struct {
 	LogLevel       string        // --log-level, ATELIER_LOG_LEVEL: debug, info, warn, error
 	LogFormat      string        // --log-format, ATELIER_LOG_FORMAT: text or json
 
+	// Identity settings, all from the environment (docs/operations.md).
+	Identity IdentityConfig
+
 	// envErrs are the environment values that did not parse, reported by
 	// validate together with every other problem.
 	envErrs []error
@@ -64,6 +67,7 @@ func configFromEnv(getenv func(string) string) ServerConfig {
 		LogLevel:      getenv("ATELIER_LOG_LEVEL"),
 		LogFormat:     getenv("ATELIER_LOG_FORMAT"),
 	}
+	c.Identity, c.envErrs = identityFromEnv(getenv)
 	var err error
 	if v := getenv("ATELIER_MAX_BODY_BYTES"); v != "" {
 		if c.MaxBodyBytes, err = parseSize(v); err != nil {
@@ -111,6 +115,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	c.SessionTTL = cmp.Or(c.SessionTTL, DefaultSessionTTL)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.LogFormat = cmp.Or(c.LogFormat, DefaultLogFormat)
+	c.Identity = c.Identity.withDefaults(c.DataDir)
 	return c
 }
 
@@ -156,6 +161,7 @@ func (c ServerConfig) validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("--log-format/ATELIER_LOG_FORMAT: %q is not text or json", c.LogFormat)
 	}
+	errs = append(errs, c.Identity.validate()...)
 	return errors.Join(errs...)
 }
 

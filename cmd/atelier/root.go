@@ -47,5 +47,6 @@ func newRootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServerCommand())
 	addClientCommands(root)
+	addDirectoryCommands(root)
 	return root
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/atelier-dev/atelier/httpapi"
 	"github.com/atelier-dev/atelier/identity"
 	"github.com/atelier-dev/atelier/internal/clock"
+	"github.com/atelier-dev/atelier/internal/secretbox"
 	"github.com/atelier-dev/atelier/obs"
 	"github.com/atelier-dev/atelier/obs/blobstore"
 	"github.com/atelier-dev/atelier/store"
@@ -191,7 +192,33 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("open object store: %w", err)
 	}
 	m.objects = obs.New(m.store, m.backend, obs.Options{Clock: m.Clock, Logger: m.log, MaxObjectBytes: cfg.MaxObjectBytes})
-	m.identity = identity.New(m.store, identity.Options{Clock: m.Clock, Logger: m.log, SessionTTL: cfg.SessionTTL})
+	box, err := secretbox.LoadOrCreateKey(cfg.Identity.SecretKeyFile)
+	if err != nil {
+		return fmt.Errorf("secret key: %w", err)
+	}
+	codes, where, err := cfg.Identity.codeSender()
+	if err != nil {
+		return err
+	}
+	for ch, w := range where {
+		m.log.InfoContext(ctx, "one-time codes", "channel", ch, "via", w)
+	}
+	publicURL := cfg.PublicURL
+	if publicDefault && strings.HasSuffix(cfg.Addr, ":0") {
+		publicURL = "" // set once the port is known, below
+	}
+	m.identity = identity.New(m.store, identity.Options{
+		Clock:            m.Clock,
+		Logger:           m.log,
+		SessionTTL:       cfg.SessionTTL,
+		Sealer:           box,
+		Sender:           codes,
+		Issuer:           publicURL,
+		LockoutThreshold: cfg.Identity.LockoutThreshold,
+		LockoutDuration:  cfg.Identity.LockoutDuration,
+		LoginRatePerIP:   cfg.Identity.LoginRatePerIP,
+		LoginRatePerUser: cfg.Identity.LoginRatePerUser,
+	})
 
 	if err := m.objects.Sweep(ctx, single); err != nil {
 		m.log.WarnContext(ctx, "sweeping leftovers of interrupted uploads", "err", err)
@@ -211,6 +238,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Auth:           m.identity,
 		APIKeys:        m.identity,
 		Objects:        m.objects,
+		Directory:      m.identity,
+		Verifications:  m.identity,
+		OIDC:           m.identity,
 		Ready:          m.ready,
 		Logger:         m.log,
 		Registerer:     reg,
@@ -226,6 +256,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if publicDefault {
 		cfg.PublicURL = "http://" + m.addr // the real port when --addr had :0
 		m.Config.PublicURL = cfg.PublicURL
+		m.identity.SetIssuer(cfg.PublicURL)
 	}
 	m.srv = &http.Server{
 		Handler:           api,

@@ -5,13 +5,18 @@
 // runs.
 //
 // Times are stored as BIGINT unix microseconds, so they round-trip in UTC at
-// microsecond precision on every backend. Object keys compare byte-wise: the
-// backend's schema must give the key column a binary collation.
+// microsecond precision on every backend. Times that may be unset (a user's
+// locked_until, the updated_at of tenants and apps, a challenge's sent_at)
+// store the zero time as 0 and read it back as time.Time{}. String lists
+// (password history, redirect URIs) are JSON arrays; nil and empty lists
+// both read back as an empty, non-nil slice. Object keys compare byte-wise:
+// the backend's schema must give the key column a binary collation.
 package sqlstore
 
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,6 +48,12 @@ type Flavor struct {
 	// " FOR UPDATE"; empty where the transaction already excludes other
 	// writers (SQLite's single writer).
 	ForUpdate string
+	// ForShare is appended to the SELECT that checks, inside a
+	// transaction, that a referenced row exists (a user's organization, an
+	// organization's parent), so that a concurrent delete waits for the
+	// transaction. Empty means " FOR SHARE" when ForUpdate is set, else
+	// nothing.
+	ForShare string
 	// AdvisoryLock makes migrations take PostgreSQL's session advisory lock,
 	// so that servers starting together migrate one at a time.
 	AdvisoryLock bool
@@ -83,6 +94,9 @@ const maxAttempts = 5
 // same) and applies the flavor's pending migrations through w. The DB owns
 // both pools: Close closes them, and New closes them when it fails.
 func New(ctx context.Context, w, r *sql.DB, f Flavor) (*DB, error) {
+	if f.ForShare == "" && f.ForUpdate != "" {
+		f.ForShare = " FOR SHARE"
+	}
 	db := &DB{w: w, r: r, flavor: f}
 	if err := db.migrate(ctx); err != nil {
 		_ = db.Close()
@@ -281,6 +295,81 @@ func us(t time.Time) int64 { return t.UnixMicro() }
 
 // fromUS converts a stored time back, in UTC.
 func fromUS(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// usz is us for times that may be unset: the zero time is stored as 0.
+func usz(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromUSZ is the inverse of usz: 0 reads back as the zero time.
+func fromUSZ(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return fromUS(v)
+}
+
+// jsonStrings encodes a string list as a JSON array; nil is "[]".
+func jsonStrings(v []string) string {
+	if len(v) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(v) // a []string always marshals
+	return string(b)
+}
+
+// parseStrings decodes a JSON array of strings. Nil and empty lists both
+// read back as an empty, non-nil slice, so that every backend returns the
+// same value.
+func parseStrings(s string) ([]string, error) {
+	out := []string{}
+	if s == "" {
+		return out, nil
+	}
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, fmt.Errorf("decode string list: %w", err)
+	}
+	if out == nil { // "null"
+		out = []string{}
+	}
+	return out, nil
+}
+
+// update runs a read-modify-write transaction and classifies its error: an
+// updater's error (fnError) is returned as is, anything else is wrapped
+// with op.
+func (db *DB) update(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	err := db.inTx(ctx, fn)
+	if fe, ok := err.(fnError); ok {
+		return fe.err
+	}
+	return db.wrap(op, err)
+}
+
+// txExecOne runs a write inside tx that must affect a row; none affected
+// is sql.ErrNoRows, which wrap turns into ErrNotFound.
+func (db *DB) txExecOne(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	n, err := db.txExec(ctx, tx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return sql.ErrNoRows
+	}
+	return nil
+}
+
+// txExec runs a write inside tx and returns the number of rows it affected.
+func (db *DB) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, db.q(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
 
 // sqlLimit turns a caller's limit into a SQL LIMIT: zero or less means no
 // limit.

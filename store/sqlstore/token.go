@@ -7,12 +7,13 @@ import (
 	"github.com/atelier-dev/atelier"
 )
 
-const tokenCols = `hash, kind, user_id, tenant_id, client_id, access_key, created_at, expires_at`
+const tokenCols = `hash, kind, user_id, tenant_id, client_id, access_key, purpose, data, created_at, expires_at`
 
 func scanToken(s scanner) (*atelier.Token, error) {
 	var t atelier.Token
 	var created, expires int64
-	if err := s.Scan(&t.Hash, &t.Kind, &t.UserID, &t.TenantID, &t.ClientID, &t.AccessKey, &created, &expires); err != nil {
+	if err := s.Scan(&t.Hash, &t.Kind, &t.UserID, &t.TenantID, &t.ClientID, &t.AccessKey, &t.Purpose, &t.Data,
+		&created, &expires); err != nil {
 		return nil, err
 	}
 	t.CreatedAt = fromUS(created)
@@ -23,8 +24,9 @@ func scanToken(s scanner) (*atelier.Token, error) {
 // CreateToken inserts t; ErrConflict when the hash exists.
 func (db *DB) CreateToken(ctx context.Context, t *atelier.Token) error {
 	_, err := db.exec(ctx, "create token",
-		`INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Kind, t.UserID, t.TenantID, t.ClientID, t.AccessKey, us(t.CreatedAt), us(t.ExpiresAt))
+		`INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.Kind, t.UserID, t.TenantID, t.ClientID, t.AccessKey, t.Purpose, t.Data,
+		us(t.CreatedAt), us(t.ExpiresAt))
 	return err
 }
 
@@ -40,8 +42,35 @@ func (db *DB) DeleteToken(ctx context.Context, hash string) error {
 	return err
 }
 
-// DeleteTokensByAccessKey deletes every token issued for the API key.
+// ConsumeToken deletes the token and returns it in one DELETE … RETURNING
+// statement, so that of concurrent calls for one hash exactly one gets the
+// token and the others ErrNotFound. Expired tokens are returned too.
+func (db *DB) ConsumeToken(ctx context.Context, hash string) (*atelier.Token, error) {
+	t, err := scanToken(db.w.QueryRowContext(ctx,
+		db.q(`DELETE FROM tokens WHERE hash = ? RETURNING `+tokenCols), hash))
+	if err != nil {
+		return nil, db.wrap("consume token", err)
+	}
+	return t, nil
+}
+
+// DeleteUserTokens deletes every token of the user except the one with hash
+// keep ("" keeps none) and returns how many it deleted. An empty user id
+// deletes nothing: tokens of apps acting for themselves have no user.
+func (db *DB) DeleteUserTokens(ctx context.Context, userID, keep string) (int, error) {
+	if userID == "" {
+		return 0, nil
+	}
+	n, err := db.exec(ctx, "delete user tokens", `DELETE FROM tokens WHERE user_id = ? AND hash <> ?`, userID, keep)
+	return int(n), err
+}
+
+// DeleteTokensByAccessKey deletes every token issued for the API key. An
+// empty access key deletes nothing: tokens not issued for a key have none.
 func (db *DB) DeleteTokensByAccessKey(ctx context.Context, accessKey string) error {
+	if accessKey == "" {
+		return nil
+	}
 	_, err := db.exec(ctx, "delete tokens by access key", `DELETE FROM tokens WHERE access_key = ?`, accessKey)
 	return err
 }

@@ -7,29 +7,64 @@ import (
 	"github.com/atelier-dev/atelier"
 )
 
-const userCols = `id, tenant_id, email, name, display_name, mobile, role, status, password_hash, password_changed_at, created_at, updated_at`
+const userCols = `id, tenant_id, email, name, display_name, mobile, role, status, org_id, password_hash,
+	password_changed_at, password_history, must_change_password, mfa, totp_secret, totp_enabled, failed_logins,
+	locked_until, created_at, updated_at`
 
 func scanUser(s scanner) (*atelier.User, error) {
 	var u atelier.User
-	var changed, created, updated int64
-	if err := s.Scan(&u.ID, &u.TenantID, &u.Email, &u.Name, &u.DisplayName, &u.Mobile, &u.Role, &u.Status,
-		&u.PasswordHash, &changed, &created, &updated); err != nil {
+	var history string
+	var failed, changed, locked, created, updated int64
+	if err := s.Scan(&u.ID, &u.TenantID, &u.Email, &u.Name, &u.DisplayName, &u.Mobile, &u.Role, &u.Status, &u.OrgID,
+		&u.PasswordHash, &changed, &history, &u.MustChangePassword, &u.MFA, &u.TOTPSecret, &u.TOTPEnabled,
+		&failed, &locked, &created, &updated); err != nil {
 		return nil, err
 	}
+	h, err := parseStrings(history)
+	if err != nil {
+		return nil, err
+	}
+	u.PasswordHistory = h
+	u.FailedLogins = int(failed)
 	u.PasswordChangedAt = fromUS(changed)
+	u.LockedUntil = fromUSZ(locked)
 	u.CreatedAt = fromUS(created)
 	u.UpdatedAt = fromUS(updated)
 	return &u, nil
 }
 
+// checkOrg makes sure, inside tx, that orgID names an organization of the
+// tenant and keeps it from being deleted until tx ends; sql.ErrNoRows when
+// it does not.
+func (db *DB) checkOrg(ctx context.Context, tx *sql.Tx, tenantID, orgID string) error {
+	var one int
+	return tx.QueryRowContext(ctx, db.q(`SELECT 1 FROM orgs WHERE id = ? AND tenant_id = ?`+db.flavor.ForShare),
+		orgID, tenantID).Scan(&one)
+}
+
 // CreateUser inserts u; ErrConflict on a duplicate id, or email or name in
-// the tenant.
+// the tenant. A user with an OrgID is inserted in the same transaction that
+// checks that the organization exists in the tenant: ErrNotFound when it
+// does not, so that a concurrent DeleteOrg cannot leave the user pointing
+// at a deleted organization.
 func (db *DB) CreateUser(ctx context.Context, u *atelier.User) error {
-	_, err := db.exec(ctx, "create user",
-		`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.TenantID, u.Email, u.Name, u.DisplayName, u.Mobile, u.Role, u.Status, u.PasswordHash,
-		us(u.PasswordChangedAt), us(u.CreatedAt), us(u.UpdatedAt))
-	return err
+	const op = "create user"
+	insert := func(ctx context.Context, exec func(ctx context.Context, query string, args ...any) (sql.Result, error)) error {
+		_, err := exec(ctx, db.q(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			u.ID, u.TenantID, u.Email, u.Name, u.DisplayName, u.Mobile, u.Role, u.Status, u.OrgID, u.PasswordHash,
+			us(u.PasswordChangedAt), jsonStrings(u.PasswordHistory), u.MustChangePassword, u.MFA, u.TOTPSecret,
+			u.TOTPEnabled, int64(u.FailedLogins), usz(u.LockedUntil), us(u.CreatedAt), us(u.UpdatedAt))
+		return err
+	}
+	if u.OrgID == "" {
+		return db.wrap(op, insert(ctx, db.w.ExecContext))
+	}
+	return db.wrap(op, db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.checkOrg(ctx, tx, u.TenantID, u.OrgID); err != nil {
+			return err
+		}
+		return insert(ctx, tx.ExecContext)
+	}))
 }
 
 // GetUser returns the user with the id, or ErrNotFound.
@@ -81,40 +116,69 @@ func (e fnError) Error() string { return e.err.Error() }
 
 // UpdateUser reads the user, calls fn on it and writes it back, all in one
 // transaction that locks the row. The id and tenant cannot change. An error
-// from fn aborts the update and is returned as is.
+// from fn aborts the update and is returned as is. Moving the user to an
+// organization that does not exist in the tenant gives ErrNotFound.
 func (db *DB) UpdateUser(ctx context.Context, id string, fn func(u *atelier.User) error) (*atelier.User, error) {
-	const op = "update user"
 	var out *atelier.User
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, "update user", func(tx *sql.Tx) error {
 		u, err := scanUser(tx.QueryRowContext(ctx,
 			db.q(`SELECT `+userCols+` FROM users WHERE id = ?`+db.flavor.ForUpdate), id))
 		if err != nil {
 			return err
 		}
-		tenantID := u.TenantID
+		tenantID, orgID := u.TenantID, u.OrgID
 		if err := fn(u); err != nil {
 			return fnError{err}
 		}
 		u.ID, u.TenantID = id, tenantID
+		if u.OrgID != orgID && u.OrgID != "" {
+			if err := db.checkOrg(ctx, tx, tenantID, u.OrgID); err != nil {
+				return err
+			}
+		}
 		u.PasswordChangedAt = fromUS(us(u.PasswordChangedAt))
+		u.LockedUntil = fromUSZ(usz(u.LockedUntil))
 		u.CreatedAt = fromUS(us(u.CreatedAt))
 		u.UpdatedAt = fromUS(us(u.UpdatedAt))
+		if u.PasswordHistory == nil {
+			u.PasswordHistory = []string{}
+		}
 		_, err = tx.ExecContext(ctx, db.q(`UPDATE users SET email = ?, name = ?, display_name = ?, mobile = ?,
-			role = ?, status = ?, password_hash = ?, password_changed_at = ?, created_at = ?, updated_at = ?
+			role = ?, status = ?, org_id = ?, password_hash = ?, password_changed_at = ?, password_history = ?,
+			must_change_password = ?, mfa = ?, totp_secret = ?, totp_enabled = ?, failed_logins = ?,
+			locked_until = ?, created_at = ?, updated_at = ?
 			WHERE id = ?`),
-			u.Email, u.Name, u.DisplayName, u.Mobile, u.Role, u.Status, u.PasswordHash,
-			us(u.PasswordChangedAt), us(u.CreatedAt), us(u.UpdatedAt), id)
+			u.Email, u.Name, u.DisplayName, u.Mobile, u.Role, u.Status, u.OrgID, u.PasswordHash,
+			us(u.PasswordChangedAt), jsonStrings(u.PasswordHistory), u.MustChangePassword, u.MFA, u.TOTPSecret,
+			u.TOTPEnabled, int64(u.FailedLogins), usz(u.LockedUntil), us(u.CreatedAt), us(u.UpdatedAt), id)
 		if err != nil {
 			return err
 		}
 		out = u
 		return nil
 	})
-	if fe, ok := err.(fnError); ok {
-		return nil, fe.err
-	}
 	if err != nil {
-		return nil, db.wrap(op, err)
+		return nil, err
 	}
 	return out, nil
+}
+
+// DeleteUser deletes the user with its tokens, API keys and app grants in
+// one transaction; ErrNotFound when missing.
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	return db.wrap("delete user", db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.txExecOne(ctx, tx, `DELETE FROM users WHERE id = ?`, id); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`DELETE FROM tokens WHERE user_id = ?`,
+			`DELETE FROM api_keys WHERE user_id = ?`,
+			`DELETE FROM app_grants WHERE user_id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, db.q(q), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 }

@@ -11,9 +11,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,6 +53,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"Uploads", testUploads},
 			{"BlobDeletionQueue", testBlobDeletionQueue},
 			{"TimesRoundTrip", testTimesRoundTrip},
+			{"TenantSettings", testTenantSettings},
+			{"UserIdentityFields", testUserIdentityFields},
+			{"Orgs", testOrgs},
+			{"AppFields", testAppFields},
+			{"AppGrants", testAppGrants},
+			{"TokenFields", testTokenFields},
+			{"DeleteUserTokens", testDeleteUserTokens},
+			{"Challenges", testChallenges},
+			{"SigningKeys", testSigningKeys},
+			{"AuditFilters", testAuditFilters},
+			{"AuditPaging", testAuditPaging},
 		}},
 		{"Transactions", []test{
 			{"UpdateUser", testUpdateUser},
@@ -58,6 +72,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"CommitReplaces", testCommitReplaces},
 			{"DeleteObjectQueuesBlob", testDeleteObjectQueuesBlob},
 			{"DeleteBucketNotEmpty", testDeleteBucketNotEmpty},
+			{"DeleteUserCascades", testDeleteUser},
+			{"DeleteAppCascades", testDeleteApp},
+			{"DeleteOrgNotEmpty", testDeleteOrg},
 		}},
 		{"Concurrency", []test{
 			{"UpdateUserNoLostUpdates", testUpdateUserConcurrent},
@@ -65,6 +82,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"CommitSameKey", testCommitConcurrentSameKey},
 			{"DeleteBucketRacesCommit", testDeleteBucketRace},
 			{"CreateTenantRace", testCreateTenantRace},
+			{"ConsumeTokenOnce", testConsumeTokenOnce},
+			{"UpdateChallengeNoLostUpdates", testUpdateChallengeConcurrent},
+			{"DeleteOrgRacesInserts", testDeleteOrgRacesCreateUser},
 		}},
 	}
 	for _, tier := range tiers {
@@ -114,7 +134,7 @@ func MustUser(t testing.TB, s store.Store, tenantID, name string) *atelier.User 
 	u := &atelier.User{
 		ID: atelier.NewID(), TenantID: tenantID, Email: name + "@example.com", Name: name,
 		Role: atelier.RoleMember, Status: atelier.UserActive, PasswordHash: "$argon2id$x",
-		PasswordChangedAt: epoch, CreatedAt: epoch, UpdatedAt: epoch,
+		PasswordChangedAt: epoch, PasswordHistory: []string{}, CreatedAt: epoch, UpdatedAt: epoch,
 	}
 	must(t, s.CreateUser(ctxFor(t), u), "CreateUser")
 	return u
@@ -171,7 +191,7 @@ func testTenants(t *testing.T, s store.Store) {
 	a := MustTenant(t, s, "alpha")
 	got, err := s.GetTenant(ctx, b.ID)
 	must(t, err, "GetTenant")
-	if *got != *b {
+	if !reflect.DeepEqual(got, b) {
 		t.Errorf("GetTenant = %+v, want %+v", got, b)
 	}
 	got, err = s.GetTenantByName(ctx, "alpha")
@@ -202,7 +222,7 @@ func testUsers(t *testing.T, s store.Store) {
 
 	got, err := s.GetUser(ctx, ann.ID)
 	must(t, err, "GetUser")
-	if *got != *ann {
+	if !reflect.DeepEqual(got, ann) {
 		t.Errorf("GetUser = %+v, want %+v", got, ann)
 	}
 	got, err = s.GetUserByEmail(ctx, t1.ID, "bob@example.com")
@@ -266,14 +286,17 @@ func sameSet(a, b []string) bool {
 func testApps(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
 	tn := MustTenant(t, s, "t")
-	a := &atelier.App{ID: atelier.NewID(), TenantID: tn.ID, ClientID: atelier.CLIClientID, Name: "CLI", BuiltIn: true, CreatedAt: epoch}
+	a := &atelier.App{ID: atelier.NewID(), TenantID: tn.ID, ClientID: atelier.CLIClientID, Name: "CLI", BuiltIn: true,
+		Access: atelier.AppAccessAll, RedirectURIs: []string{}, CreatedAt: epoch}
 	must(t, s.CreateApp(ctx, a), "CreateApp")
-	b := &atelier.App{ID: atelier.NewID(), TenantID: tn.ID, ClientID: "web", Name: "Web", CreatedAt: epoch}
+	b := &atelier.App{ID: atelier.NewID(), TenantID: tn.ID, ClientID: "web", Name: "Web", ISV: true,
+		Access: atelier.AppAccessGranted, RedirectURIs: []string{"https://web.example.com/cb", "http://127.0.0.1/cb"},
+		IDTokenTTL: 600, SecretHash: "$argon2id$web", CreatedAt: epoch, UpdatedAt: epoch.Add(time.Second)}
 	must(t, s.CreateApp(ctx, b), "CreateApp")
 	for _, want := range []*atelier.App{a, b} {
 		got, err := s.GetAppByClientID(ctx, want.ClientID)
 		must(t, err, "GetAppByClientID")
-		if *got != *want {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("GetAppByClientID = %+v, want %+v", got, want)
 		}
 	}
@@ -299,7 +322,7 @@ func testTokens(t *testing.T, s store.Store) {
 	must(t, s.CreateToken(ctx, tok), "CreateToken")
 	got, err := s.GetToken(ctx, tok.Hash)
 	must(t, err, "GetToken")
-	if *got != *tok {
+	if !reflect.DeepEqual(got, tok) {
 		t.Errorf("GetToken = %+v, want %+v", got, tok)
 	}
 	wantErr(t, s.CreateToken(ctx, tok), store.ErrConflict, "CreateToken twice")
@@ -697,7 +720,7 @@ func testUpdateUser(t *testing.T, s store.Store) {
 	}
 	stored, err := s.GetUser(ctx, u.ID)
 	must(t, err, "GetUser")
-	if *stored != *got {
+	if !reflect.DeepEqual(stored, got) {
 		t.Errorf("stored user = %+v, UpdateUser returned %+v", stored, got)
 	}
 	called := false
@@ -722,7 +745,7 @@ func testUpdateUserFnError(t *testing.T, s store.Store) {
 	}
 	stored, err := s.GetUser(ctx, u.ID)
 	must(t, err, "GetUser")
-	if *stored != *u {
+	if !reflect.DeepEqual(stored, u) {
 		t.Errorf("an aborted update changed the user: %+v, want %+v", stored, u)
 	}
 	// The store still works after the aborted transaction.
@@ -969,7 +992,42 @@ func testCreateTenantRace(t *testing.T, s store.Store) {
 
 // Bench runs the shared benchmarks. open must return a fresh, empty store;
 // Bench closes it.
+//
+// SessionTokenCheck is the store's part of authenticating every request:
+// GetToken of the bearer token's hash, then GetUser of its user, over 1000
+// live sessions of 100 users. It reports checks/s, one goroutine and then
+// GOMAXPROCS goroutines at once (SessionTokenCheckParallel).
 func Bench(b *testing.B, open func(b *testing.B) store.Store) {
+	b.Run("SessionTokenCheck", func(b *testing.B) {
+		s, hashes := sessionFixture(b, open)
+		ctx := b.Context()
+		i := 0
+		for b.Loop() {
+			if err := sessionCheck(ctx, s, hashes[i%len(hashes)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "checks/s")
+	})
+	b.Run("SessionTokenCheckParallel", func(b *testing.B) {
+		s, hashes := sessionFixture(b, open)
+		ctx := b.Context()
+		var checks atomic.Int64
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			i := rand.IntN(len(hashes))
+			for pb.Next() {
+				if err := sessionCheck(ctx, s, hashes[i%len(hashes)]); err != nil {
+					b.Error(err) // not Fatal: this is not the benchmark's goroutine
+					return
+				}
+				i++
+				checks.Add(1)
+			}
+		})
+		b.ReportMetric(float64(checks.Load())/b.Elapsed().Seconds(), "checks/s")
+	})
 	b.Run("CommitObject", func(b *testing.B) {
 		s := open(b)
 		b.Cleanup(func() { _ = s.Close() })
@@ -1015,4 +1073,37 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 		}
 		b.ReportMetric(float64(listed)/b.Elapsed().Seconds(), "objects/s")
 	})
+}
+
+// sessionFixture opens a store holding 100 users with 10 live session
+// tokens each and returns the tokens' hashes.
+func sessionFixture(b *testing.B, open func(b *testing.B) store.Store) (store.Store, []string) {
+	s := open(b)
+	b.Cleanup(func() { _ = s.Close() })
+	tn := MustTenant(b, s, "t")
+	var hashes []string
+	for u := range 100 {
+		user := MustUser(b, s, tn.ID, fmt.Sprintf("user%03d", u))
+		for range 10 {
+			hashes = append(hashes, MustToken(b, s, user, atelier.CLIClientID).Hash)
+		}
+	}
+	rand.Shuffle(len(hashes), func(i, j int) { hashes[i], hashes[j] = hashes[j], hashes[i] })
+	return s, hashes
+}
+
+// sessionCheck is what authenticating a request asks of the store.
+func sessionCheck(ctx context.Context, s store.Store, hash string) error {
+	tk, err := s.GetToken(ctx, hash)
+	if err != nil {
+		return err
+	}
+	u, err := s.GetUser(ctx, tk.UserID)
+	if err != nil {
+		return err
+	}
+	if u.Status != atelier.UserActive {
+		return fmt.Errorf("user %s is %s", u.ID, u.Status)
+	}
+	return nil
 }

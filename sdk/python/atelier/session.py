@@ -16,6 +16,8 @@ import platform
 import socket
 import sys
 import threading
+import time
+import warnings
 
 from . import _http, errors
 from ._version import __version__
@@ -30,6 +32,14 @@ CLIENT_ID = "atelier-cli"
 USER_AGENT = "atelier-python/%s" % __version__
 
 _LOGIN_OK = ("SUCCESS", "PASSWORD_WARN")
+
+_MFA_SENT_CHANNELS = ("sms", "email")
+"""Second factors whose code the server sends; "totp" comes from an authenticator app."""
+
+_REFRESH_MARGIN_S = 300.0
+"""A session token is refreshed when it has less than this (or a fifth of its lifetime) left."""
+
+_MAX_LOGIN_STEPS = 4
 
 
 def credentials_path(environ=None):
@@ -102,6 +112,74 @@ class _TokenSource:
             return True
 
 
+class _LoginTokenSource:
+    """_LoginTokenSource holds the session token of a password login.
+
+    Shortly before the token expires, ``current`` trades it for a new one at
+    ``/api/v2/sdk/session-token/refresh``, which needs neither the password
+    nor a second factor. After a 401, ``refresh`` logs in again with the
+    password, but only when the login needed no second factor: a login that
+    did raises a clear error instead of sending codes or prompting behind the
+    caller's back. Safe for concurrent use.
+    """
+
+    def __init__(self, session, doc, relogin, via_mfa):
+        self._session = session
+        self._relogin = relogin
+        self.via_mfa = via_mfa
+        self._lock = threading.Lock()
+        self._set(doc)
+
+    def _set(self, doc):
+        self._token = doc["session_token"]
+        lifetime = doc.get("expire")
+        if isinstance(lifetime, (int, float)) and lifetime > 0:
+            now = time.monotonic()
+            self._expires = now + lifetime
+            self._refresh_at = self._expires - min(_REFRESH_MARGIN_S, lifetime / 5.0)
+        else:
+            self._expires = self._refresh_at = None
+
+    def current(self):
+        if self._refresh_at is not None and time.monotonic() >= self._refresh_at:
+            with self._lock:
+                if self._refresh_at is not None and time.monotonic() >= self._refresh_at:
+                    self._refresh_before_expiry()
+        return self._token
+
+    def _refresh_before_expiry(self):
+        if time.monotonic() >= self._expires:
+            return  # too late; the 401 that follows goes through refresh()
+        try:
+            self._set(self._session._refresh_call(self._token))
+        except AtelierError:
+            # The token stays usable until it expires; after that the 401
+            # path decides. Do not try again on every request.
+            self._refresh_at = self._expires
+
+    def refresh_now(self):
+        """Trade the current token for a new one (``Session.refresh``)."""
+        with self._lock:
+            self._set(self._session._refresh_call(self._token))
+            return self._token
+
+    def refresh(self, failed_token):
+        with self._lock:
+            if self._token != failed_token:
+                return True  # another thread renewed it already
+            if self.via_mfa:
+                raise AtelierError(
+                    errors.CODE_LOGIN_INCOMPLETE,
+                    "the server refused the session token (expired or revoked), and logging in "
+                    "again needs a second factor, which a Session never does by itself: create a "
+                    "new Session, and call session.refresh() before the token expires to keep "
+                    "one alive",
+                    401,
+                )
+            self._set(self._relogin())
+            return True
+
+
 class Session:
     """Session is an authenticated client of one Atelier server.
 
@@ -111,7 +189,20 @@ class Session:
     server answers 401. ``Session(username=..., password=...)`` logs in via
     ``/api/v2/sdk/login/email`` when ``username`` contains "@", else via
     ``/api/v2/sdk/login``. ``token=`` uses a token directly and ``endpoint=``
-    overrides the server URL. ``project_id`` and ``region_name`` are accepted
+    overrides the server URL.
+
+    A login that needs more steps is finished with keyword arguments:
+    ``mfa_code`` answers MFA_AUTH: a TOTP code as a string, or a callable
+    ``(channel, masked_to) -> str`` asked after the code was sent by SMS or
+    email (``masked_to`` is e.g. ``"b***@example.com"``, None for TOTP), such
+    as ``lambda ch, to: input("Code sent to %s: " % to)``. ``mfa_channel``
+    picks ``"sms"``, ``"email"`` or ``"totp"`` when several are possible.
+    ``new_password`` (a string or a callable returning one) answers
+    PASSWORD_EXPIRED. PASSWORD_WARN logs in and warns (``warnings.warn``)
+    with the days left. A session token is refreshed shortly before it
+    expires; after a 401 the Session logs in again with the password, unless
+    the login needed a second factor: then it raises AtelierError rather
+    than asking for a code again. ``refresh()`` renews the token at once. ``project_id`` and ``region_name`` are accepted
     for ModelArts compatibility and ignored.
 
     The object store is ``session.obs`` (an :class:`atelier.obs.OBS`).
@@ -131,8 +222,15 @@ class Session:
         timeout=_http.DEFAULT_TIMEOUT,
         project_id=None,
         region_name=None,
+        mfa_channel=None,
+        mfa_code=None,
+        new_password=None,
     ):
         del project_id, region_name  # ModelArts arguments with no meaning here
+        if mfa_channel is not None and mfa_channel not in ("sms", "email", "totp"):
+            raise ValueError("mfa_channel must be 'sms', 'email' or 'totp', not %r" % (mfa_channel,))
+        self._login_steps = {"mfa_channel": mfa_channel, "mfa_code": mfa_code,
+                             "new_password": new_password}
         if (access_key is None) != (secret_key is None):
             raise ValueError("access_key and secret_key must be given together")
         if (username is None) != (password is None):
@@ -221,38 +319,167 @@ class Session:
 
         self._client.auth = _TokenSource(exchange(), exchange)
 
-    def _use_login(self, username, password):
-        def login():
-            headers = {
-                "X-client-id": CLIENT_ID,
-                "X-operating-sys-version": _os_version(),
-                "X-device-fingerprint": device_fingerprint(),
-                "X-agent": USER_AGENT,
-            }
-            if self.tenant_id:
-                headers["X-tenant-id"] = self.tenant_id
-            if "@" in username:
-                path, body = "/api/v2/sdk/login/email", {"email": username, "password": password}
-            else:
-                path, body = "/api/v2/sdk/login", {"user_name": username, "password": password}
-            doc = self._client.call("POST", path, json_body=body, headers=headers, auth=False) or {}
-            status = doc.get("status")
-            if status not in _LOGIN_OK or not doc.get("session_token"):
-                raise AtelierError(
-                    errors.CODE_LOGIN_INCOMPLETE,
-                    "login for %r needs another step or was refused (status %s); "
-                    "complete it with `atelier login`" % (username, status),
-                    200,
-                )
-            data = doc.get("data") or {}
-            if isinstance(data, dict):
-                self.tenant_id = data.get("tenant_id") or self.tenant_id
-                self.user_id = data.get("user_id") or self.user_id
-            if "@" in username:
-                self.email = username
-            return doc["session_token"]
+    def _v2_headers(self, state_token=None):
+        headers = {
+            "X-client-id": CLIENT_ID,
+            "X-operating-sys-version": _os_version(),
+            "X-device-fingerprint": device_fingerprint(),
+            "X-agent": USER_AGENT,
+        }
+        if self.tenant_id:
+            headers["X-tenant-id"] = self.tenant_id
+        if state_token:
+            headers["X-state-token"] = state_token
+        return headers
 
-        self._client.auth = _TokenSource(login(), login)
+    def _use_login(self, username, password):
+        secret = {"password": password}
+
+        def first_factor():
+            if "@" in username:
+                path, body = "/api/v2/sdk/login/email", {"email": username, "password": secret["password"]}
+            else:
+                path, body = "/api/v2/sdk/login", {"user_name": username, "password": secret["password"]}
+            return self._client.call("POST", path, json_body=body, headers=self._v2_headers(),
+                                     auth=False) or {}
+
+        def relogin():
+            # Renewal after a 401: the password only, never a second factor.
+            doc = first_factor()
+            if doc.get("status") not in _LOGIN_OK:
+                raise self._incomplete(username, "logging in again after the session token "
+                                       "was refused answered %s; create a new Session" % doc.get("status"))
+            return self._accept(username, doc)
+
+        doc = first_factor()
+        via_mfa = False
+        for _ in range(_MAX_LOGIN_STEPS):
+            status = doc.get("status")
+            if status in _LOGIN_OK:
+                break
+            if status == "MFA_AUTH":
+                doc = self._mfa_step(username, doc)
+                via_mfa = True
+            elif status == "PASSWORD_EXPIRED":
+                doc, secret["password"] = self._password_step(username, doc, secret["password"])
+            elif status == "ACCESS_DENIED":
+                raise self._incomplete(username, "the login was refused (ACCESS_DENIED): the "
+                                       "account is disabled or may not use the app %s" % CLIENT_ID)
+            else:
+                raise AtelierError(errors.CODE_BAD_RESPONSE,
+                                   "the login answered the unknown status %r" % (status,), 200)
+        self._client.auth = _LoginTokenSource(self, self._accept(username, doc), relogin, via_mfa)
+
+    @staticmethod
+    def _incomplete(username, why):
+        return AtelierError(errors.CODE_LOGIN_INCOMPLETE, "login for %r: %s" % (username, why), 200)
+
+    def _accept(self, username, doc):
+        """Check a finished login's answer, note who logged in, warn on PASSWORD_WARN."""
+        if doc.get("status") not in _LOGIN_OK or not doc.get("session_token"):
+            raise self._incomplete(username, "the login answered status %s without a session "
+                                   "token" % doc.get("status"))
+        data = doc.get("data") or {}
+        if isinstance(data, dict):
+            self.tenant_id = data.get("tenant_id") or self.tenant_id
+            self.user_id = data.get("user_id") or self.user_id
+            if doc.get("status") == "PASSWORD_WARN":
+                warnings.warn(
+                    "the password of %r expires in %s day(s); change it soon"
+                    % (username, data.get("days_left", "a few")),
+                    UserWarning,
+                    stacklevel=5,  # the caller of Session()
+                )
+        if "@" in username:
+            self.email = username
+        return doc
+
+    def _mfa_step(self, username, doc):
+        """Answer MFA_AUTH with mfa_channel/mfa_code; returns the next login answer."""
+        data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+        methods = [m for m in (data.get("methods") or []) if isinstance(m, str)]
+        listed = ", ".join(methods) or "none available"
+        code_arg = self._login_steps["mfa_code"]
+        channel = self._login_steps["mfa_channel"]
+        if code_arg is None:
+            raise self._incomplete(username, (
+                "the login needs a second factor (MFA_AUTH; methods: %s); pass mfa_code= (a TOTP "
+                "code, or a callable (channel, masked_to) -> code such as "
+                "lambda ch, to: input('Code sent to %%s: ' %% to)) and, if several methods are "
+                "listed, mfa_channel=" % listed))
+        if not methods:
+            raise self._incomplete(username, "the login needs a second factor (MFA_AUTH), but "
+                                   "the account has none available; ask an administrator")
+        if channel is None:
+            if len(methods) == 1:
+                channel = methods[0]
+            elif not callable(code_arg) and "totp" in methods:
+                channel = "totp"
+            elif callable(code_arg):
+                channel = methods[0]
+        if channel not in methods:
+            raise self._incomplete(username, "the login needs a second factor (MFA_AUTH); %s; "
+                                   "choose one of: %s with mfa_channel=" % (
+                                       "mfa_channel=%r is not available" % channel if channel
+                                       else "several methods are possible", listed))
+        state = doc.get("state_token")
+        to = None
+        if channel in _MFA_SENT_CHANNELS:
+            if not callable(code_arg):
+                raise ValueError(
+                    "a fixed mfa_code only works for totp; for %s pass a callable "
+                    "(channel, masked_to) -> code, which is asked after the code was sent" % channel)
+            sent = self._client.call("POST", "/api/v2/sdk/mfa/%s/send" % channel,
+                                     headers=self._v2_headers(state), auth=False) or {}
+            to = sent.get("to")
+        code = code_arg(channel, to) if callable(code_arg) else code_arg
+        return self._client.call("POST", "/api/v2/sdk/mfa/%s/verify" % channel,
+                                 json_body={"code": str(code).strip()},
+                                 headers=self._v2_headers(state), auth=False) or {}
+
+    def _password_step(self, username, doc, password):
+        """Answer PASSWORD_EXPIRED with new_password; returns (answer, the new password)."""
+        new = self._login_steps["new_password"]
+        if callable(new):
+            new = new()
+        if not new:
+            raise self._incomplete(username, "the password expired (PASSWORD_EXPIRED); pass "
+                                   "new_password= to set a new one")
+        answer = self._client.call(
+            "POST", "/api/v2/sdk/pwd/update",
+            json_body={"old_password": password, "new_password": new},
+            headers=self._v2_headers(doc.get("state_token")), auth=False) or {}
+        return answer, new
+
+    def _refresh_call(self, token):
+        """POST /api/v2/sdk/session-token/refresh; returns the answer with a new token."""
+        doc = self._client.call("POST", "/api/v2/sdk/session-token/refresh",
+                                headers={"X-session-token": token}, auth=False) or {}
+        if doc.get("status") not in _LOGIN_OK or not doc.get("session_token"):
+            raise AtelierError(errors.CODE_BAD_RESPONSE,
+                               "the session refresh answered status %s without a session token"
+                               % doc.get("status"), 200)
+        return doc
+
+    def refresh(self):
+        """Renew the bearer token now and return the new one.
+
+        A login session trades its token at ``/api/v2/sdk/session-token/refresh``
+        (no password, no second factor; the old token is revoked). An API key
+        session exchanges the key again. A session made from a bare token tries
+        the refresh call, which works when the token is a session token.
+        """
+        source = self._client.auth
+        if isinstance(source, _LoginTokenSource):
+            return source.refresh_now()
+        if source._renew is not None:
+            with source._lock:
+                source._token = source._renew()
+                return source._token
+        doc = self._refresh_call(source.current())
+        with source._lock:
+            source._token = doc["session_token"]
+        return source._token
 
     # -- requests ------------------------------------------------------------
 

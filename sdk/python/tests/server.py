@@ -56,7 +56,8 @@ class RealServer:
     """RealServer is one running `atelier server` with a temporary data dir.
 
     ``url`` is its endpoint; ``admin_email``/``admin_password`` log in as the
-    bootstrapped admin. Not safe for concurrent use (start and stop from the
+    bootstrapped admin; ``data_dir`` is its data directory (login codes land
+    in ``<data_dir>/outbox`` as JSON files). Not safe for concurrent use (start and stop from the
     test thread).
     """
 
@@ -64,6 +65,7 @@ class RealServer:
         self.admin_email = admin_email
         self.admin_password = admin_password
         self.url = None
+        self.data_dir = None
         self._proc = None
         self._dir = None
         self._stderr = None
@@ -80,6 +82,7 @@ class RealServer:
         binary = must_binary()
         self._dir = tempfile.mkdtemp(prefix="atelier-pytest-")
         data_dir = os.path.join(self._dir, "data")
+        self.data_dir = data_dir
         env = dict(os.environ)
         for k in list(env):
             if k.startswith("ATELIER_") and k != "ATELIER_BIN":
