@@ -52,9 +52,9 @@ func BenchmarkLogin(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
 }
 
-// BenchmarkAuthenticateSQLite measures checking a session token, the work
+// BenchmarkAuthenticate measures checking a session token, the work
 // every authenticated request does, over a real SQLite store.
-func BenchmarkAuthenticateSQLite(b *testing.B) {
+func BenchmarkAuthenticate(b *testing.B) {
 	e := mustBenchEnv(b)
 	tok, _ := e.MustLogin(b, adminEmail, adminPass)
 	ctx := b.Context()

@@ -699,18 +699,6 @@ func TestCreateTenantAndUserErrors(t *testing.T) {
 	}
 }
 
-func BenchmarkAuthenticate(b *testing.B) {
-	e := MustEnv(b)
-	tok, _ := e.MustLogin(b, adminEmail, adminPass)
-	ctx := b.Context()
-	for b.Loop() {
-		if _, err := e.svc.Authenticate(ctx, tok); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-}
-
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])

@@ -31,7 +31,13 @@ type keyring struct {
 	mu     sync.Mutex
 	keys   []*jwt.Key // newest first
 	loaded bool
+	// prunedAt is when pruning last scanned the apps for the longest
+	// id_token lifetime; the scan runs at most once a minute.
+	prunedAt time.Time
 }
+
+// pruneInterval spaces the app scans of pruneKeysLocked.
+const pruneInterval = time.Minute
 
 // signingKeyContext binds a sealed private key to its kid, so that a sealed
 // key copied to another row does not open.
@@ -138,6 +144,10 @@ func (s *Service) pruneKeysLocked(ctx context.Context, now time.Time) error {
 	if now.Sub(oldest.CreatedAt) < s.opts.KeyRotation+atelier.DefaultIDTokenTTL {
 		return nil // the common case: no candidate, no app scan
 	}
+	if !s.keys.prunedAt.IsZero() && now.Sub(s.keys.prunedAt) < pruneInterval && now.After(s.keys.prunedAt) {
+		return nil
+	}
+	s.keys.prunedAt = now
 	maxTTL, err := s.maxIDTokenTTL(ctx)
 	if err != nil {
 		return err

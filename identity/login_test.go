@@ -493,6 +493,18 @@ func TestSSOTicket(t *testing.T) {
 	_, err = e.svc.VerifySSOTicket(asApp(device("phone-1")), tk.Ticket)
 	wantCode(t, err, atelier.CodeInvalidTicket) // replay
 
+	// A session token presented as a ticket is refused and left alone.
+	_, err = e.svc.VerifySSOTicket(asApp(device("phone-1")), session)
+	wantCode(t, err, atelier.CodeInvalidTicket)
+	err = e.svc.RequireVerification(atelier.NewContextWithPrincipal(ctx, func() *atelier.Principal {
+		p, _ := e.svc.Authenticate(ctx, session)
+		return p
+	}()), session, "app.rotate_secret", nil)
+	wantCode(t, err, atelier.CodeVerifyInvalid)
+	if _, err := e.svc.Authenticate(ctx, session); err != nil {
+		t.Fatalf("the session presented as a ticket was revoked: %v", err)
+	}
+
 	// Expired tickets fail.
 	tk, err = e.svc.IssueSSOTicket(device("phone-1"), session, "portal")
 	if err != nil {

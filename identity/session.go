@@ -158,7 +158,7 @@ func (s *Service) VerifySSOTicket(ctx context.Context, ticket string) (*atelier.
 		return nil, atelier.CodeInvalidParam.Errorf("The field sso_ticket is required.").WithField("sso_ticket")
 	}
 	ev := atelier.AuditEvent{Action: "sso.ticket_verify", Actor: p.ClientID, TenantID: p.TenantID, ClientID: p.ClientID}
-	t, err := s.st.ConsumeToken(ctx, hashToken(ticket))
+	t, err := s.consumeKind(ctx, hashToken(ticket), atelier.TokenSSOTicket)
 	if errors.Is(err, store.ErrNotFound) {
 		s.audit(ctx, failed(ev, "unknown_ticket"))
 		return nil, bad
@@ -205,4 +205,19 @@ func displayName(u *atelier.User) string {
 		return u.DisplayName
 	}
 	return u.Name
+}
+
+// consumeKind uses up the token with hash if it is of kind, and only then:
+// a token of another kind (say a session token presented as a ticket) is
+// left alone, so that presenting it cannot revoke it. ErrNotFound when
+// there is no such token of that kind or another request used it first.
+func (s *Service) consumeKind(ctx context.Context, hash, kind string) (*atelier.Token, error) {
+	t, err := s.st.GetToken(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if t.Kind != kind {
+		return nil, store.ErrNotFound
+	}
+	return s.st.ConsumeToken(ctx, hash)
 }

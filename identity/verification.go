@@ -172,7 +172,7 @@ func (s *Service) RequireVerification(ctx context.Context, token, operation stri
 		return atelier.CodeVerifyNeeded.Errorf("The operation %s needs a step-up verification token in X-verification-token; get one from POST /v1/verifications.", operation).WithField("X-verification-token")
 	}
 	bad := atelier.CodeVerifyInvalid.Errorf("The verification token is unknown, used, expired, or for another user, operation or parameters.").WithField("X-verification-token")
-	vt, err := s.st.ConsumeToken(ctx, hashToken(token))
+	vt, err := s.consumeKind(ctx, hashToken(token), atelier.TokenVerification)
 	if errors.Is(err, store.ErrNotFound) {
 		s.audit(ctx, failed(ev, "unknown_token"))
 		return bad

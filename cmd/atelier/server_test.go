@@ -51,16 +51,16 @@ var listenLine = regexp.MustCompile(`(?m)^atelier: listening on (http://127\.0\.
 
 // MustStartServer starts Main on 127.0.0.1:0 over dir and closes it when
 // the test ends.
-func MustStartServer(t *testing.T, dir string) *testServer {
+func MustStartServer(t *testing.T, dir string, with ...func(*ServerConfig)) *testServer {
 	t.Helper()
-	ts, err := startServer(t, dir)
+	ts, err := startServer(t, dir, with...)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
 	return ts
 }
 
-func startServer(t *testing.T, dir string) (*testServer, error) {
+func startServer(t *testing.T, dir string, with ...func(*ServerConfig)) (*testServer, error) {
 	t.Helper()
 	m := NewMain()
 	m.Config = ServerConfig{
@@ -70,6 +70,9 @@ func startServer(t *testing.T, dir string) (*testServer, error) {
 		AdminPassword: testAdminPassword,
 		LogLevel:      "debug",
 		LogFormat:     "json",
+	}
+	for _, f := range with {
+		f(&m.Config)
 	}
 	ts := &testServer{Main: m, stdout: &lockedBuffer{}, log: &lockedBuffer{}}
 	m.Stdout, m.Stderr = ts.stdout, ts.log
