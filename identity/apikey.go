@@ -41,6 +41,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, description string) (*atelie
 		return nil, fmt.Errorf("identity: create api key: %w", err)
 	}
 	s.log.InfoContext(ctx, "api key created", "access_key", k.AccessKey, "user_id", k.UserID, "tenant_id", k.TenantID)
+	s.audit(ctx, atelier.AuditEvent{Action: "apikey.create", Target: k.AccessKey})
 	out := &atelier.NewAPIKey{APIKey: *k, SecretKey: secret}
 	out.SecretHash = ""
 	return out, nil
@@ -80,6 +81,7 @@ func (s *Service) DeleteAPIKey(ctx context.Context, accessKey string) error {
 		return fmt.Errorf("identity: delete api key: revoke tokens: %w", err)
 	}
 	s.log.InfoContext(ctx, "api key deleted", "access_key", accessKey, "user_id", p.UserID, "tenant_id", p.TenantID)
+	s.audit(ctx, atelier.AuditEvent{Action: "apikey.delete", Target: accessKey})
 	return nil
 }
 

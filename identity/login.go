@@ -445,9 +445,14 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if token == "" {
 		return nil
 	}
-	if err := s.st.DeleteToken(ctx, hashToken(token)); err != nil {
+	hash := hashToken(token)
+	t, err := s.st.ConsumeToken(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("identity: logout: %w", err)
 	}
+	s.audit(ctx, atelier.AuditEvent{Action: "token.revoke", ActorID: t.UserID, TenantID: t.TenantID, ClientID: t.ClientID, Target: t.Kind})
 	return nil
 }
 

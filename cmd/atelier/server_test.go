@@ -357,11 +357,16 @@ func TestShutdownFinishesInFlightUpload(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	env := map[string]string{
-		"ATELIER_ADDR":             "0.0.0.0:9000",
-		"ATELIER_DATA_DIR":         "/var/lib/atelier",
-		"ATELIER_MAX_OBJECT_BYTES": "1GiB",
-		"ATELIER_SESSION_TTL":      "1h",
-		"ATELIER_LOG_FORMAT":       "json",
+		"ATELIER_ADDR":              "0.0.0.0:9000",
+		"ATELIER_DATA_DIR":          "/var/lib/atelier",
+		"ATELIER_MAX_OBJECT_BYTES":  "1GiB",
+		"ATELIER_SESSION_TTL":       "1h",
+		"ATELIER_LOG_FORMAT":        "json",
+		"ATELIER_LOGIN_RATE_PER_IP": "off",
+		"ATELIER_LOCKOUT_DURATION":  "1h",
+		"ATELIER_SMTP_ADDR":         "mail.example.com:587",
+		"ATELIER_SMTP_FROM":         "Atelier <no-reply@example.com>",
+		"ATELIER_SMTP_PASSWORD":     "smtp-secret",
 	}
 	m := NewMain()
 	if err := m.ParseFlags([]string{"--addr", "127.0.0.1:0"}, func(k string) string { return env[k] }); err != nil {
@@ -382,6 +387,17 @@ func TestConfig(t *testing.T) {
 		SessionTTL:     time.Hour,
 		LogLevel:       "info",
 		LogFormat:      "json",
+		Identity: IdentityConfig{
+			SecretKeyFile:    "/var/lib/atelier/secret.key",
+			LockoutThreshold: 5,
+			LockoutDuration:  time.Hour,
+			LoginRatePerIP:   rateOff,
+			LoginRatePerUser: 10,
+			OutboxDir:        "/var/lib/atelier/outbox",
+			SMTPAddr:         "mail.example.com:587",
+			SMTPFrom:         "Atelier <no-reply@example.com>",
+			SMTPPassword:     "smtp-secret",
+		},
 	}
 	if fmt.Sprintf("%+v", c) != fmt.Sprintf("%+v", want) {
 		t.Errorf("config\n got %+v\nwant %+v", c, want)
@@ -396,16 +412,21 @@ func TestConfig(t *testing.T) {
 
 func TestConfigValidateReportsEverything(t *testing.T) {
 	env := map[string]string{
-		"ATELIER_ADDR":             "nohostport",
-		"ATELIER_DATABASE_URL":     "mysql://x",
-		"ATELIER_OBJECT_STORE":     "gs://bucket",
-		"ATELIER_PUBLIC_URL":       "ftp://x",
-		"ATELIER_MAX_BODY_BYTES":   "lots",
-		"ATELIER_MAX_OBJECT_BYTES": "-5",
-		"ATELIER_SESSION_TTL":      "12",
-		"ATELIER_LOG_LEVEL":        "chatty",
-		"ATELIER_LOG_FORMAT":       "xml",
-		"ATELIER_ADMIN_EMAIL":      "root",
+		"ATELIER_ADDR":              "nohostport",
+		"ATELIER_DATABASE_URL":      "mysql://x",
+		"ATELIER_OBJECT_STORE":      "gs://bucket",
+		"ATELIER_PUBLIC_URL":        "ftp://x",
+		"ATELIER_MAX_BODY_BYTES":    "lots",
+		"ATELIER_MAX_OBJECT_BYTES":  "-5",
+		"ATELIER_SESSION_TTL":       "12",
+		"ATELIER_LOG_LEVEL":         "chatty",
+		"ATELIER_LOG_FORMAT":        "xml",
+		"ATELIER_ADMIN_EMAIL":       "root",
+		"ATELIER_LOCKOUT_THRESHOLD": "none",
+		"ATELIER_LOCKOUT_DURATION":  "forever",
+		"ATELIER_LOGIN_RATE_PER_IP": "-3",
+		"ATELIER_SMTP_ADDR":         "mail.example.com",
+		"ATELIER_SMTP_TLS":          "yes",
 	}
 	c := configFromEnv(func(k string) string { return env[k] }).withDefaults()
 	err := c.validate()
@@ -413,7 +434,8 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 		t.Fatal("validate accepted a bad config")
 	}
 	for _, want := range []string{"ATELIER_ADDR", "ATELIER_DATABASE_URL", "ATELIER_OBJECT_STORE", "ATELIER_PUBLIC_URL",
-		"ATELIER_MAX_BODY_BYTES", "ATELIER_MAX_OBJECT_BYTES", "ATELIER_SESSION_TTL", "ATELIER_LOG_LEVEL", "ATELIER_LOG_FORMAT", "ATELIER_ADMIN_EMAIL"} {
+		"ATELIER_MAX_BODY_BYTES", "ATELIER_MAX_OBJECT_BYTES", "ATELIER_SESSION_TTL", "ATELIER_LOG_LEVEL", "ATELIER_LOG_FORMAT", "ATELIER_ADMIN_EMAIL",
+		"ATELIER_LOCKOUT_THRESHOLD", "ATELIER_LOCKOUT_DURATION", "ATELIER_LOGIN_RATE_PER_IP", "ATELIER_SMTP_ADDR", "ATELIER_SMTP_FROM", "ATELIER_SMTP_TLS"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not mention %s:\n%v", want, err)
 		}
