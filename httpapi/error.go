@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/atelier-dev/atelier"
@@ -78,10 +80,27 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		body.RequestID = RequestIDFromContext(ctx)
 	}
+	if secs := retryAfter(err); status == http.StatusTooManyRequests && secs > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
 	if status == http.StatusUnauthorized && strings.HasPrefix(r.URL.Path, "/v1/") {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="atelier"`)
 	}
 	writeJSON(w, status, body)
+}
+
+// retryAfter returns the seconds to wait that a rate-limit error carries
+// (its first argument, by the convention of CodeLoginRateLimit and
+// CodeResendTooSoon), or 0.
+func retryAfter(err error) int {
+	var e *atelier.Error
+	if !errors.As(err, &e) || len(e.Args) == 0 {
+		return 0
+	}
+	if n, ok := e.Args[0].(int); ok && n > 0 {
+		return n
+	}
+	return 0
 }
 
 // writeJSON writes v as a JSON answer with the given status.

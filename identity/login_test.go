@@ -261,13 +261,29 @@ func TestLoginMFAByTOTP(t *testing.T) {
 	wantCode(t, err, atelier.CodeMFAChannel)
 	_, err = e.svc.VerifyMFA(ctx, res.StateToken, "totp", "12345x")
 	wantCode(t, err, atelier.CodeBadOTP)
+	// The code that confirmed the enrolment is used: it is not accepted
+	// again within its window.
 	code, err := identity.TOTPCode(secret, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.VerifyMFA(ctx, res.StateToken, "totp", code)
+	wantCode(t, err, atelier.CodeBadOTP)
+	e.clock.Advance(30 * time.Second)
+	code, err = identity.TOTPCode(secret, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if done, err := e.svc.VerifyMFA(ctx, res.StateToken, "totp", code); err != nil || done.Status != atelier.LoginSuccess {
 		t.Fatalf("verify = %+v, %v", done, err)
 	}
+	// Nor is the next step's code accepted twice, by a second login.
+	res, err = e.login(t, "tina@example.com", "tina-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.VerifyMFA(ctx, res.StateToken, "totp", code)
+	wantCode(t, err, atelier.CodeBadOTP)
 }
 
 // MustEnrollTOTP enrols u in TOTP and returns the base32 secret.

@@ -2,7 +2,10 @@ package identity
 
 import (
 	"context"
+	"crypto/subtle"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/store"
 )
 
 // TOTP parameters (RFC 6238 as authenticator apps implement it): SHA-1,
@@ -44,9 +48,12 @@ func (s *Service) newTOTPSecret(u *atelier.User) (*atelier.TOTPEnrolment, string
 	return &atelier.TOTPEnrolment{Secret: key.Secret(), URL: key.URL()}, sealed, nil
 }
 
-// checkTOTP reports whether code is u's current TOTP code (one step of skew
-// either way) by the service clock. A user without a seed never matches.
-func (s *Service) checkTOTP(_ context.Context, u *atelier.User, code string) (bool, error) {
+// checkTOTP reports whether code is u's TOTP code for the current step or
+// one step either side, by the service clock, and not one already used: a
+// code is accepted once, so that one seen over a shoulder or in a log
+// cannot be replayed within its window. A user without a seed never
+// matches.
+func (s *Service) checkTOTP(ctx context.Context, u *atelier.User, code string) (bool, error) {
 	if u.TOTPSecret == "" {
 		return false, nil
 	}
@@ -58,16 +65,54 @@ func (s *Service) checkTOTP(_ context.Context, u *atelier.User, code string) (bo
 	if len(code) != 6 {
 		return false, nil
 	}
-	ok, err := totp.ValidateCustom(code, string(secret), s.now(), totp.ValidateOpts{
-		Period:    totpPeriod,
-		Skew:      totpSkew,
-		Digits:    otp.DigitsSix,
-		Algorithm: otp.AlgorithmSHA1,
+	now := s.now()
+	step := int64(-1)
+	for d := -totpSkew; d <= totpSkew; d++ {
+		at := now.Add(time.Duration(d*totpPeriod) * time.Second)
+		want, err := TOTPCode(string(secret), at)
+		if err != nil {
+			return false, fmt.Errorf("identity: totp code: %w", err)
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			step = at.Unix() / totpPeriod
+		}
+	}
+	if step < 0 {
+		return false, nil
+	}
+	return s.useTOTPStep(ctx, u.ID, step, now)
+}
+
+// useTOTPStep records that the code of step was used by userID and reports
+// false when that step or a later one was used before. The record lives in
+// the challenge store and expires once no code of its window is valid.
+func (s *Service) useTOTPStep(ctx context.Context, userID string, step int64, now time.Time) (bool, error) {
+	id := "totp-used:" + userID
+	expires := now.Add(time.Duration((2*totpSkew+2)*totpPeriod) * time.Second)
+	if _, err := s.st.GetChallenge(ctx, id); errors.Is(err, store.ErrNotFound) {
+		c := &store.Challenge{ID: id, UserID: userID, Channel: channelTOTP, CodeHash: "-1", SentAt: now, ExpiresAt: expires, CreatedAt: now}
+		if err := s.st.PutChallenge(ctx, c); err != nil {
+			return false, fmt.Errorf("identity: record totp step: %w", err)
+		}
+	} else if err != nil {
+		return false, fmt.Errorf("identity: read totp step: %w", err)
+	}
+	var fresh bool
+	_, err := s.st.UpdateChallenge(ctx, id, func(c *store.Challenge) error {
+		last, _ := strconv.ParseInt(c.CodeHash, 10, 64)
+		if !now.Before(c.ExpiresAt) {
+			last = -1 // an expired record no longer blocks anything
+		}
+		fresh = step > last
+		if fresh {
+			c.CodeHash, c.ExpiresAt = strconv.FormatInt(step, 10), expires
+		}
+		return nil
 	})
 	if err != nil {
-		return false, nil // a malformed code is a wrong code
+		return false, fmt.Errorf("identity: record totp step: %w", err)
 	}
-	return ok, nil
+	return fresh, nil
 }
 
 // TOTPCode returns the TOTP code of a base32 secret at t, for tests and the

@@ -403,7 +403,7 @@ func newUserLsCommand() *cobra.Command {
 
 func newUserShowCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "show [ID]",
+		Use:   "show [ID|EMAIL]",
 		Short: "Describe a user (default: yourself)",
 		Args:  rangeArgs(0, 1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
@@ -411,7 +411,7 @@ func newUserShowCommand() *cobra.Command {
 			if len(args) > 0 {
 				id = args[0]
 			}
-			u, err := c.GetUser(ctxOf(cmd), id)
+			u, err := c.GetUser(ctxOf(cmd), mustUserRef(cmd, c, id))
 			if err != nil {
 				return err
 			}
@@ -423,7 +423,7 @@ func newUserShowCommand() *cobra.Command {
 func newUserUpdateCommand() *cobra.Command {
 	var uf userFlags
 	cmd := &cobra.Command{
-		Use:   "update ID",
+		Use:   "update ID|EMAIL",
 		Short: "Change a user's fields; unset flags keep their value",
 		Args:  exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
@@ -431,7 +431,7 @@ func newUserUpdateCommand() *cobra.Command {
 			if !changed {
 				return usagef("give at least one field to change; see '%s --help'", cmd.CommandPath())
 			}
-			u, err := c.UpdateUser(ctxOf(cmd), args[0], spec)
+			u, err := c.UpdateUser(ctxOf(cmd), mustUserRef(cmd, c, args[0]), spec)
 			if err != nil {
 				return err
 			}
@@ -444,11 +444,11 @@ func newUserUpdateCommand() *cobra.Command {
 
 func newUserRmCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "rm ID",
+		Use:   "rm ID|EMAIL",
 		Short: "Delete a user with their tokens, API keys and app grants",
 		Args:  exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
-			if err := c.DeleteUser(ctxOf(cmd), args[0]); err != nil {
+			if err := c.DeleteUser(ctxOf(cmd), mustUserRef(cmd, c, args[0])); err != nil {
 				return err
 			}
 			return report(cmd, map[string]string{"deleted": args[0]}, "Deleted user %s", args[0])
@@ -459,7 +459,7 @@ func newUserRmCommand() *cobra.Command {
 func newUserResetPasswordCommand() *cobra.Command {
 	var pwStdin bool
 	cmd := &cobra.Command{
-		Use:   "reset-password ID",
+		Use:   "reset-password ID|EMAIL",
 		Short: "Set a user's password; they must change it at the next login and lose every session",
 		Args:  exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
@@ -467,7 +467,7 @@ func newUserResetPasswordCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.ResetPassword(ctxOf(cmd), args[0], pw); err != nil {
+			if err := c.ResetPassword(ctxOf(cmd), mustUserRef(cmd, c, args[0]), pw); err != nil {
 				return err
 			}
 			return report(cmd, map[string]string{"password_reset": args[0]}, "Reset the password of user %s; it must be changed at the next login", args[0])
@@ -479,11 +479,11 @@ func newUserResetPasswordCommand() *cobra.Command {
 
 func newUserUnlockCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "unlock ID",
+		Use:   "unlock ID|EMAIL",
 		Short: "Clear a user's failed logins and lockout",
 		Args:  exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
-			if err := c.UnlockUser(ctxOf(cmd), args[0]); err != nil {
+			if err := c.UnlockUser(ctxOf(cmd), mustUserRef(cmd, c, args[0])); err != nil {
 				return err
 			}
 			return report(cmd, map[string]string{"unlocked": args[0]}, "Unlocked user %s", args[0])
@@ -835,11 +835,11 @@ func newAppRmCommand() *cobra.Command {
 
 func newAppGrantCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "grant CLIENT_ID USER_ID",
+		Use:   "grant CLIENT_ID USER",
 		Short: "Let a user use an app whose access is granted",
 		Args:  exactArgs(2),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
-			if err := c.GrantApp(ctxOf(cmd), args[0], args[1]); err != nil {
+			if err := c.GrantApp(ctxOf(cmd), args[0], mustUserRef(cmd, c, args[1])); err != nil {
 				return err
 			}
 			return report(cmd, map[string]string{"client_id": args[0], "granted": args[1]}, "Granted app %s to user %s", args[0], args[1])
@@ -849,11 +849,11 @@ func newAppGrantCommand() *cobra.Command {
 
 func newAppRevokeCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke CLIENT_ID USER_ID",
+		Use:   "revoke CLIENT_ID USER",
 		Short: "Take back a user's grant of an app",
 		Args:  exactArgs(2),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
-			if err := c.RevokeApp(ctxOf(cmd), args[0], args[1]); err != nil {
+			if err := c.RevokeApp(ctxOf(cmd), args[0], mustUserRef(cmd, c, args[1])); err != nil {
 				return err
 			}
 			return report(cmd, map[string]string{"client_id": args[0], "revoked": args[1]}, "Revoked app %s from user %s", args[0], args[1])
@@ -888,17 +888,28 @@ func newAppUsersCommand() *cobra.Command {
 }
 
 func newAppRotateSecretCommand() *cobra.Command {
-	var channel, code, token string
+	var channel, code, token, verificationID string
 	cmd := &cobra.Command{
 		Use:   "rotate-secret CLIENT_ID",
 		Short: "Give an app a new client secret (a sensitive operation: a code is sent to you first)",
 		Long: "Give an app a new client secret; the old one stops working at once. Unless the tenant has captcha\n" +
 			"verification on, the server wants a step-up verification: a code is sent to you by --channel and\n" +
-			"prompted for on a terminal (or taken from --code, or read as one line of standard input).",
+			"prompted for on a terminal (or read as one line of standard input). Scripts finish in a second run:\n" +
+			"atelier app rotate-secret CLIENT_ID --verification-id ID --code CODE.",
 		Args: exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
 			ctx := ctxOf(cmd)
 			clientID := args[0]
+			if code != "" && verificationID == "" {
+				return usagef("--code needs the --verification-id that the first run printed")
+			}
+			if verificationID != "" && token == "" {
+				tok, _, err := c.ConfirmVerification(ctx, verificationID, code)
+				if err != nil {
+					return err
+				}
+				token = tok
+			}
 			a, err := c.RotateAppSecret(ctx, clientID, token)
 			if core.ErrorCode(err) == core.CodeVerifyNeeded.ID && token == "" {
 				var v *core.Verification
@@ -907,8 +918,8 @@ func newAppRotateSecretCommand() *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "A verification code was sent by %s to %s.\n", v.Channel, v.To)
-				if code, err = readCode(cmd, code); err != nil {
-					return err
+				if code, err = readCode(cmd, ""); err != nil {
+					return usagef("no code on standard input: finish within 5 minutes with `atelier app rotate-secret %s --verification-id %s --code CODE`", clientID, v.ID)
 				}
 				tok, _, err := c.ConfirmVerification(ctx, v.ID, code)
 				if err != nil {
@@ -924,7 +935,8 @@ func newAppRotateSecretCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&channel, "channel", "email", "where the verification code goes: email or sms")
-	f.StringVar(&code, "code", "", "the verification code, when known (else prompted for)")
+	f.StringVar(&verificationID, "verification-id", "", "the verification a first run started (with --code)")
+	f.StringVar(&code, "code", "", "the code of --verification-id")
 	f.StringVar(&token, "verification-token", "", "a verification token obtained already for app.rotate_secret")
 	return cmd
 }
@@ -1034,4 +1046,24 @@ func newAuditLsCommand() *cobra.Command {
 	f.IntVar(&q.Limit, "limit", 0, "events per page, 1-1000 (default 100)")
 	f.BoolVar(&all, "all", false, "follow the cursors to the end of the log")
 	return cmd
+}
+
+// mustUserRef turns a user reference into a user id: an email (it has an
+// "@") is looked up among the users the caller can list; anything else is
+// taken as an id (or "me"). An email that matches no user is passed on as
+// it is, so that the server's "does not exist" answers.
+func mustUserRef(cmd *cobra.Command, c *sdk.Client, ref string) string {
+	if !strings.Contains(ref, "@") {
+		return ref
+	}
+	users, err := c.ListUsers(ctxOf(cmd), "")
+	if err != nil {
+		return ref
+	}
+	for _, u := range users {
+		if strings.EqualFold(u.Email, ref) {
+			return u.ID
+		}
+	}
+	return ref
 }

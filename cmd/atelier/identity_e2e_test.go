@@ -129,6 +129,10 @@ func TestLoginAttacks(t *testing.T) {
 	if !sawLock || !saw429 {
 		t.Errorf("brute force: lock seen %v, 429 seen %v", sawLock, saw429)
 	}
+	resp = call(t, http.DefaultClient, "POST", ts.URL+"/api/v2/sdk/login", "", strings.NewReader(`{"user_name":"admin","password":"x"}`), v2Headers, nil)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("rate-limited answer: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
 	for _, secret := range []string{testAdminPassword, tok, "guess-3"} {
 		if strings.Contains(ts.log.String(), secret) {
 			t.Errorf("the server log contains a secret (%.12s…)", secret)
