@@ -198,14 +198,8 @@ func (s *Service) CreateApp(ctx context.Context, tenantID string, spec atelier.A
 
 // ListApps returns the apps of tenantID ("" = the caller's); admins may.
 func (s *Service) ListApps(ctx context.Context, tenantID string) ([]*atelier.App, error) {
-	p, err := principal(ctx)
+	tenantID, err := s.listScope(ctx, tenantID, false)
 	if err != nil {
-		return nil, err
-	}
-	if tenantID, err = s.resolveTenant(ctx, p, tenantID); err != nil {
-		return nil, err
-	}
-	if err := mayManage(p, tenantID, tenantNotFound(tenantID)); err != nil {
 		return nil, err
 	}
 	apps, err := s.st.ListApps(ctx, tenantID)

@@ -102,6 +102,27 @@ func (s *Service) resolveTenant(ctx context.Context, p *atelier.Principal, tenan
 	return tenantID, nil
 }
 
+// listScope returns the tenant a list call covers ("" = the caller's)
+// after checking that the caller may list it: admins, and the tenant's apps
+// too when appsMay.
+func (s *Service) listScope(ctx context.Context, tenantID string, appsMay bool) (string, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return "", err
+	}
+	if tenantID, err = s.resolveTenant(ctx, p, tenantID); err != nil {
+		return "", err
+	}
+	check := mayManage
+	if appsMay {
+		check = mayRead
+	}
+	if err := check(p, tenantID, tenantNotFound(tenantID)); err != nil {
+		return "", err
+	}
+	return tenantID, nil
+}
+
 // record audits the outcome of a directory change when the function that
 // deferred it returns: success, or failure with the error's code as the
 // reason.

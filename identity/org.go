@@ -77,14 +77,8 @@ func (s *Service) CreateOrg(ctx context.Context, tenantID, name, parentID string
 // ListOrgs returns the organizations of tenantID ("" = the caller's),
 // ordered by name; admins and the tenant's apps may.
 func (s *Service) ListOrgs(ctx context.Context, tenantID string) ([]*atelier.Organization, error) {
-	p, err := principal(ctx)
+	tenantID, err := s.listScope(ctx, tenantID, true)
 	if err != nil {
-		return nil, err
-	}
-	if tenantID, err = s.resolveTenant(ctx, p, tenantID); err != nil {
-		return nil, err
-	}
-	if err := mayRead(p, tenantID, tenantNotFound(tenantID)); err != nil {
 		return nil, err
 	}
 	orgs, err := s.st.ListOrgs(ctx, tenantID)

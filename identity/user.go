@@ -180,14 +180,8 @@ func applyUserSpec(u *atelier.User, spec atelier.UserSpec) {
 // ListUsers returns the users of tenantID ("" = the caller's), without
 // secrets; admins and the tenant's apps may.
 func (s *Service) ListUsers(ctx context.Context, tenantID string) ([]*atelier.User, error) {
-	p, err := principal(ctx)
+	tenantID, err := s.listScope(ctx, tenantID, true)
 	if err != nil {
-		return nil, err
-	}
-	if tenantID, err = s.resolveTenant(ctx, p, tenantID); err != nil {
-		return nil, err
-	}
-	if err := mayRead(p, tenantID, tenantNotFound(tenantID)); err != nil {
 		return nil, err
 	}
 	users, err := s.st.ListUsers(ctx, tenantID)
