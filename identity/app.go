@@ -206,11 +206,7 @@ func (s *Service) ListApps(ctx context.Context, tenantID string) ([]*atelier.App
 	if err != nil {
 		return nil, fmt.Errorf("identity: list apps: %w", err)
 	}
-	out := make([]*atelier.App, 0, len(apps))
-	for _, a := range apps {
-		out = append(out, publicApp(a))
-	}
-	return out, nil
+	return mapAll(apps, publicApp), nil
 }
 
 // manageApp returns the app clientID if p may manage it.

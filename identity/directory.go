@@ -123,6 +123,15 @@ func (s *Service) listScope(ctx context.Context, tenantID string, appsMay bool) 
 	return tenantID, nil
 }
 
+// mapAll returns f of every item, as a non-nil slice (JSON "[]").
+func mapAll[T any](items []*T, f func(*T) *T) []*T {
+	out := make([]*T, 0, len(items))
+	for _, it := range items {
+		out = append(out, f(it))
+	}
+	return out
+}
+
 // record audits the outcome of a directory change when the function that
 // deferred it returns: success, or failure with the error's code as the
 // reason.

@@ -188,11 +188,7 @@ func (s *Service) ListUsers(ctx context.Context, tenantID string) ([]*atelier.Us
 	if err != nil {
 		return nil, fmt.Errorf("identity: list users: %w", err)
 	}
-	out := make([]*atelier.User, 0, len(users))
-	for _, u := range users {
-		out = append(out, publicUser(u))
-	}
-	return out, nil
+	return mapAll(users, publicUser), nil
 }
 
 // lookupUser returns the user id names ("me": the caller) if p may see it.
