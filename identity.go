@@ -133,9 +133,12 @@ type App struct {
 	IDTokenTTL int64 `json:"id_token_ttl"`
 	// SecretHash is the argon2id hash of the client secret; empty for a
 	// public client (which must use PKCE).
-	SecretHash string    `json:"-"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	SecretHash string `json:"-"`
+	// Public is set in answers for a client without a secret; it is derived
+	// from SecretHash, not stored.
+	Public    bool      `json:"public"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // App access policies.

@@ -32,6 +32,7 @@ func appNotFound(clientID string) error {
 // publicApp returns a without its secret hash.
 func publicApp(a *atelier.App) *atelier.App {
 	c := *a
+	c.Public = a.SecretHash == "" && !a.BuiltIn
 	c.SecretHash = ""
 	if c.RedirectURIs == nil {
 		c.RedirectURIs = []string{}

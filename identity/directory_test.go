@@ -609,8 +609,11 @@ func TestDirectoryApps(t *testing.T) {
 		t.Errorf("client credentials with the new secret: %v", err)
 	}
 	pub, err := d.svc.CreateApp(d.admin, "", atelier.AppSpec{Name: ptr("SPA"), Public: ptr(true)})
-	if err != nil || pub.ClientSecret != "" {
+	if err != nil || pub.ClientSecret != "" || !pub.Public {
 		t.Errorf("public app = %+v, %v", pub, err)
+	}
+	if na.Public {
+		t.Errorf("a confidential app says it is public: %+v", na)
 	}
 	if _, err := d.svc.CreateApp(d.platform, "", atelier.AppSpec{Name: ptr("Market"), ISV: ptr(true)}); err != nil {
 		t.Errorf("platform ISV app: %v", err)
