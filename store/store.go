@@ -42,6 +42,7 @@ type Store interface {
 	ChallengeStore
 	SigningKeyStore
 	AuditStore
+	JobStore
 	BucketStore
 	ObjectStore
 
@@ -233,6 +234,53 @@ type AuditFilter struct {
 type AuditStore interface {
 	AppendAudit(ctx context.Context, e *atelier.AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]*atelier.AuditEvent, error)
+}
+
+// JobListFilter selects a tenant's jobs for ListJobs, newest first by
+// (created_at, id) descending, strictly before (BeforeTime, BeforeID) when
+// BeforeID is set. Zero fields do not filter; State is the latest version's.
+type JobListFilter struct {
+	Name       string
+	State      string
+	BeforeTime time.Time
+	BeforeID   string
+	Limit      int // default 100, at most 1000
+}
+
+// JobStore keeps training jobs, their versions and the state transitions of
+// each version. A job's LatestVersion, VersionCount and State are derived
+// from its versions when read.
+type JobStore interface {
+	// CreateJob inserts j and its first version v (v.VersionID is set to 1)
+	// and v's first event, in one transaction; ErrConflict when the tenant
+	// has a job of that name.
+	CreateJob(ctx context.Context, j *atelier.TrainingJob, v *atelier.JobVersion) error
+	// GetJob returns ErrNotFound for a job of another tenant.
+	GetJob(ctx context.Context, tenantID, jobID string) (*atelier.TrainingJob, error)
+	ListJobs(ctx context.Context, tenantID string, f JobListFilter) ([]*atelier.TrainingJob, error)
+	// DeleteJob deletes the job with its versions and events; ErrNotFound
+	// when missing.
+	DeleteJob(ctx context.Context, tenantID, jobID string) error
+	// CreateVersion inserts v as the job's next version, setting
+	// v.VersionID to one more than the highest so far, with its first
+	// event, in one transaction; ErrNotFound when the job is gone.
+	CreateVersion(ctx context.Context, v *atelier.JobVersion) error
+	// GetVersion returns version n of the job (0: the latest).
+	GetVersion(ctx context.Context, jobID string, n int64) (*atelier.JobVersion, error)
+	// ListVersions returns the job's versions, newest first.
+	ListVersions(ctx context.Context, jobID string) ([]*atelier.JobVersion, error)
+	// UpdateVersion reads the version, calls fn and writes it back in one
+	// transaction; when fn changed State it also appends a JobEvent
+	// (State, Reason, time now) in the same transaction, so that no
+	// transition is ever lost or recorded without its change. fn may run
+	// more than once and must not have side effects.
+	UpdateVersion(ctx context.Context, jobID string, n int64, now time.Time, fn func(v *atelier.JobVersion) error) (*atelier.JobVersion, error)
+	// ListEvents returns a version's transitions in order.
+	ListEvents(ctx context.Context, jobID string, n int64) ([]*atelier.JobEvent, error)
+	// ActiveVersions returns every version (of every tenant) whose state is
+	// not final, oldest first: the queue, and what a restarted server must
+	// re-adopt.
+	ActiveVersions(ctx context.Context) ([]*atelier.JobVersion, error)
 }
 
 // BucketStore keeps buckets, unique by (tenant, name).
