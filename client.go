@@ -8,4 +8,6 @@ var (
 	CodeSDKBadResponse     = NewCode("ATL.SDK.0003", Internal, "The server's answer is not what the API contract says (e.g. not JSON).")
 	CodeSDKLoginIncomplete = NewCode("ATL.SDK.0004", FailedPrecondition, "The login needs another step (MFA, expired password) or was denied.")
 	CodeSDKNoCredentials   = NewCode("ATL.SDK.0005", Unauthenticated, "No credentials were given or found in the environment or credentials file.")
+	CodeSDKJobFailed       = NewCode("ATL.SDK.0101", FailedPrecondition, "A training run the SDK waited for ended FAILED or STOPPED, or a local worker exited non-zero; the message has the reason and last log lines.")
+	CodeSDKEnvFailed       = NewCode("ATL.SDK.0102", Unavailable, "A training environment (virtualenv or conda with the listed packages) could not be created, e.g. no reachable package index.")
 )

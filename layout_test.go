@@ -25,6 +25,7 @@ var layers = []struct {
 	{[]string{"./store"}, []string{"database/sql", "net/http", module + "/store/"}},
 	{[]string{"./identity"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", "gocloud.dev"}},
 	{[]string{"./obs"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", "gocloud.dev"}},
+	{[]string{"./training"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/obs", module + "/httpapi", module + "/executor/", "gocloud.dev"}},
 	{[]string{"./executor"}, []string{"net/http", "database/sql", "os/exec", module + "/store", module + "/executor/"}},
 	{[]string{"./httpapi"}, []string{"database/sql", module + "/store", module + "/obs", module + "/identity", "gocloud.dev", "modernc.org", "github.com/jackc"}},
 }

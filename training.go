@@ -47,7 +47,8 @@ type JobParam struct {
 // "/") or a .zip object, which is unpacked. LocalPath is where the user's
 // script expects it (the seed's local_path); the executor puts the data in
 // the job's working directory and rewrites LocalPath in parameter values to
-// that place. An empty LocalPath means the working directory's data/<n>/.
+// that place (inputs/<i>/ of the working directory; outputs go to
+// outputs/<i>/).
 type JobInput struct {
 	ObsPath   string `json:"obs_path"`
 	LocalPath string `json:"local_path,omitempty"`

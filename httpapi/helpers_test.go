@@ -62,18 +62,19 @@ func (s *syncBuffer) logLines(t *testing.T) []map[string]any {
 
 // harness is a Server over mocks, with its log and metrics at hand.
 type harness struct {
-	t       *testing.T
-	auth    *mock.AuthService
-	keys    *mock.APIKeyService
-	objects *mock.ObjectService
-	dir     *mock.DirectoryService
-	verify  *mock.VerificationService
-	oidc    *mock.OIDCProvider
-	log     *syncBuffer
-	logger  *slog.Logger
-	reg     *prometheus.Registry
-	opts    httpapi.Options
-	srv     *httpapi.Server
+	t        *testing.T
+	auth     *mock.AuthService
+	keys     *mock.APIKeyService
+	objects  *mock.ObjectService
+	dir      *mock.DirectoryService
+	verify   *mock.VerificationService
+	oidc     *mock.OIDCProvider
+	training *mock.TrainingService
+	log      *syncBuffer
+	logger   *slog.Logger
+	reg      *prometheus.Registry
+	opts     httpapi.Options
+	srv      *httpapi.Server
 }
 
 // newHarness returns a harness whose AuthService accepts testToken. Set
@@ -82,15 +83,16 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{
-		t:       t,
-		auth:    &mock.AuthService{},
-		keys:    &mock.APIKeyService{},
-		objects: &mock.ObjectService{},
-		dir:     &mock.DirectoryService{},
-		verify:  &mock.VerificationService{},
-		oidc:    &mock.OIDCProvider{},
-		log:     &syncBuffer{},
-		reg:     prometheus.NewRegistry(),
+		t:        t,
+		auth:     &mock.AuthService{},
+		keys:     &mock.APIKeyService{},
+		objects:  &mock.ObjectService{},
+		dir:      &mock.DirectoryService{},
+		verify:   &mock.VerificationService{},
+		oidc:     &mock.OIDCProvider{},
+		training: &mock.TrainingService{},
+		log:      &syncBuffer{},
+		reg:      prometheus.NewRegistry(),
 	}
 	h.auth.AuthenticateFn = func(ctx context.Context, token string) (*atelier.Principal, error) {
 		if token != testToken {
@@ -101,7 +103,7 @@ func newHarness(t *testing.T) *harness {
 	h.logger = slog.New(httpapi.NewLogHandler(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h.opts = httpapi.Options{
 		Auth: h.auth, APIKeys: h.keys, Objects: h.objects,
-		Directory: h.dir, Verifications: h.verify, OIDC: h.oidc,
+		Directory: h.dir, Verifications: h.verify, OIDC: h.oidc, Training: h.training,
 		Logger: h.logger, Registerer: h.reg, Gatherer: h.reg,
 		Version: "test",
 	}

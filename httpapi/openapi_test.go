@@ -63,10 +63,28 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 	o.StatObjectFn = func(context.Context, string, string) (*atelier.Object, error) { return nil, notFound }
 	o.DeleteObjectFn = func(context.Context, string, string) error { return notFound }
 	o.ListObjectsFn = func(context.Context, string, atelier.ListQuery) (*atelier.ObjectList, error) { return nil, notFound }
+	tr := h.training
+	tr.SubmitJobFn = func(context.Context, string, string, atelier.JobSpec) (*atelier.TrainingJob, *atelier.JobVersion, error) {
+		return nil, nil, notFound
+	}
+	tr.CreateJobVersionFn = func(context.Context, string, int64, string, atelier.JobSpec) (*atelier.JobVersion, error) {
+		return nil, notFound
+	}
+	tr.ListJobsFn = func(context.Context, atelier.JobFilter) (*atelier.JobPage, error) { return nil, notFound }
+	tr.GetJobFn = func(context.Context, string) (*atelier.TrainingJob, error) { return nil, notFound }
+	tr.ListVersionsFn = func(context.Context, string) ([]*atelier.JobVersion, error) { return nil, notFound }
+	tr.GetVersionFn = func(context.Context, string, int64) (*atelier.JobVersion, error) { return nil, notFound }
+	tr.ListEventsFn = func(context.Context, string, int64) ([]*atelier.JobEvent, error) { return nil, notFound }
+	tr.StopVersionFn = func(context.Context, string, int64) (*atelier.JobVersion, error) { return nil, notFound }
+	tr.DeleteJobFn = func(context.Context, string) error { return notFound }
+	tr.OpenLogFn = func(context.Context, string, int64, string, int64, bool) (io.ReadCloser, error) { return nil, notFound }
+	tr.ListFlavorsFn = func(context.Context) ([]*atelier.Flavor, error) { return nil, notFound }
+	tr.ListFrameworksFn = func(context.Context) ([]*atelier.Framework, error) { return nil, notFound }
 
 	doc := fetchOpenAPI(t, h)
 	samples := map[string]string{"bucket": "bkt-1", "key": "dir/sub/file.txt", "access_key": "AK123",
-		"channel": "email", "client_id": "app-1", "id": "x1", "user_id": "u1"}
+		"channel": "email", "client_id": "app-1", "id": "x1", "user_id": "u1",
+		"job_id": "job-1", "version_id": "1", "task": "worker-0"}
 	var ops []string
 	for path, methods := range doc.Paths {
 		for method, op := range methods {

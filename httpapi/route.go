@@ -138,5 +138,6 @@ func (s *Server) routes() []route {
 	table = append(table, s.sdkRoutes(v2Headers, loginAnswer)...)
 	table = append(table, s.oauthRoutes()...)
 	table = append(table, s.directoryRoutes()...)
+	table = append(table, s.trainingRoutes()...)
 	return table
 }

@@ -29,6 +29,7 @@ type Options struct {
 	Directory     atelier.DirectoryService
 	Verifications atelier.VerificationService
 	OIDC          atelier.OIDCProvider
+	Training      atelier.TrainingService // nil: the training routes answer 501
 
 	// Ready reports whether the store and the object store answer, for
 	// /readyz. Nil means always ready.
@@ -51,14 +52,15 @@ type Options struct {
 
 // Server is the HTTP API as an http.Handler. It is safe for concurrent use.
 type Server struct {
-	auth    atelier.AuthService
-	apiKeys atelier.APIKeyService
-	objects atelier.ObjectService
-	dir     atelier.DirectoryService
-	verify  atelier.VerificationService
-	oidc    atelier.OIDCProvider
-	ready   func(ctx context.Context) error
-	log     *slog.Logger
+	auth     atelier.AuthService
+	apiKeys  atelier.APIKeyService
+	objects  atelier.ObjectService
+	dir      atelier.DirectoryService
+	verify   atelier.VerificationService
+	oidc     atelier.OIDCProvider
+	training atelier.TrainingService
+	ready    func(ctx context.Context) error
+	log      *slog.Logger
 
 	metricsHandler http.Handler
 	metrics        *metrics
@@ -82,6 +84,7 @@ func New(opts Options) *Server {
 		dir:            opts.Directory,
 		verify:         opts.Verifications,
 		oidc:           opts.OIDC,
+		training:       opts.Training,
 		ready:          opts.Ready,
 		log:            slog.New(NewLogHandler(logger.Handler())),
 		maxBodyBytes:   cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),

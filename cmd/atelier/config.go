@@ -48,6 +48,8 @@ type ServerConfig struct {
 
 	// Identity settings, all from the environment (docs/operations.md).
 	Identity IdentityConfig
+	// Training settings, all from the environment (docs/operations.md).
+	Training TrainingConfig
 
 	// envErrs are the environment values that did not parse, reported by
 	// validate together with every other problem.
@@ -68,6 +70,9 @@ func configFromEnv(getenv func(string) string) ServerConfig {
 		LogFormat:     getenv("ATELIER_LOG_FORMAT"),
 	}
 	c.Identity, c.envErrs = identityFromEnv(getenv)
+	var trainingErrs []error
+	c.Training, trainingErrs = trainingFromEnv(getenv)
+	c.envErrs = append(c.envErrs, trainingErrs...)
 	var err error
 	if v := getenv("ATELIER_MAX_BODY_BYTES"); v != "" {
 		if c.MaxBodyBytes, err = parseSize(v); err != nil {
@@ -116,6 +121,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.LogFormat = cmp.Or(c.LogFormat, DefaultLogFormat)
 	c.Identity = c.Identity.withDefaults(c.DataDir)
+	c.Training = c.Training.withDefaults()
 	return c
 }
 
@@ -162,6 +168,7 @@ func (c ServerConfig) validate() error {
 		bad("--log-format/ATELIER_LOG_FORMAT: %q is not text or json", c.LogFormat)
 	}
 	errs = append(errs, c.Identity.validate()...)
+	errs = append(errs, c.Training.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -48,5 +48,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newServerCommand())
 	addClientCommands(root)
 	addDirectoryCommands(root)
+	root.AddCommand(newJobCommand())
 	return root
 }

@@ -25,6 +25,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/executor"
+	"github.com/atelier-dev/atelier/executor/localexec"
 	"github.com/atelier-dev/atelier/httpapi"
 	"github.com/atelier-dev/atelier/identity"
 	"github.com/atelier-dev/atelier/internal/clock"
@@ -34,6 +36,7 @@ import (
 	"github.com/atelier-dev/atelier/store"
 	"github.com/atelier-dev/atelier/store/pgstore"
 	"github.com/atelier-dev/atelier/store/sqlitestore"
+	"github.com/atelier-dev/atelier/training"
 )
 
 // Server timing.
@@ -121,6 +124,8 @@ type Main struct {
 	backend  obs.Backend
 	objects  *obs.Service
 	identity *identity.Service
+	exec     executor.Executor
+	training *training.Service
 	ln       net.Listener
 	srv      *http.Server
 	addr     string
@@ -220,6 +225,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		LoginRatePerUser: cfg.Identity.LoginRatePerUser,
 	})
 
+	if err := m.newTraining(cfg); err != nil {
+		return err
+	}
+
 	if err := m.objects.Sweep(ctx, single); err != nil {
 		m.log.WarnContext(ctx, "sweeping leftovers of interrupted uploads", "err", err)
 	}
@@ -241,6 +250,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Directory:      m.identity,
 		Verifications:  m.identity,
 		OIDC:           m.identity,
+		Training:       m.training,
 		Ready:          m.ready,
 		Logger:         m.log,
 		Registerer:     reg,
@@ -267,6 +277,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	m.objects.Start(ctx)
+	m.training.Start(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	m.group = g
 	ln := m.ln
@@ -299,6 +310,34 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return nil
 }
 
+// newTraining builds the executor of ATELIER_EXECUTOR and the training
+// service over it; jobs work under <data-dir>/training.
+func (m *Main) newTraining(cfg ServerConfig) error {
+	tc := cfg.Training
+	exec, err := localexec.New(localexec.Options{Slots: tc.Slots, GPUs: tc.GPUs, Clock: m.Clock, Logger: m.log})
+	if err != nil {
+		return fmt.Errorf("start the %s executor: %w", tc.Executor, err)
+	}
+	m.exec = exec
+	flavors, err := tc.flavors(exec.Capacity())
+	if err != nil {
+		return err
+	}
+	frameworks, err := tc.frameworks()
+	if err != nil {
+		return err
+	}
+	m.training = training.New(m.store, m.objects, exec, training.Options{
+		Clock:         m.Clock,
+		Logger:        m.log,
+		WorkRoot:      filepath.Join(cfg.DataDir, "training"),
+		Flavors:       flavors,
+		Frameworks:    frameworks,
+		DefaultMaxRun: tc.MaxRun,
+	})
+	return nil
+}
+
 // Wait blocks until the server has stopped: after ctx of Run is cancelled
 // and in-flight requests finished, or when serving fails.
 func (m *Main) Wait() error {
@@ -321,6 +360,12 @@ func (m *Main) Close() error {
 			errs = append(errs, m.group.Wait())
 		} else if m.ln != nil {
 			errs = append(errs, m.ln.Close())
+		}
+		if m.training != nil {
+			m.training.Stop() // running jobs go on; the next server re-adopts them
+		}
+		if m.exec != nil {
+			errs = append(errs, m.exec.Close())
 		}
 		if m.objects != nil {
 			m.objects.Stop()

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -398,6 +399,7 @@ func TestConfig(t *testing.T) {
 			SMTPFrom:         "Atelier <no-reply@example.com>",
 			SMTPPassword:     "smtp-secret",
 		},
+		Training: TrainingConfig{Executor: "local", Slots: runtime.NumCPU(), MaxRun: 24 * time.Hour},
 	}
 	if fmt.Sprintf("%+v", c) != fmt.Sprintf("%+v", want) {
 		t.Errorf("config\n got %+v\nwant %+v", c, want)

@@ -64,6 +64,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"SigningKeys", testSigningKeys},
 			{"AuditFilters", testAuditFilters},
 			{"AuditPaging", testAuditPaging},
+			{"Jobs", testJobs},
+			{"JobVersionFields", testJobVersionFields},
+			{"ListJobs", testListJobs},
+			{"JobEvents", testJobEvents},
+			{"ActiveVersions", testActiveVersions},
 		}},
 		{"Transactions", []test{
 			{"UpdateUser", testUpdateUser},
@@ -75,6 +80,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"DeleteUserCascades", testDeleteUser},
 			{"DeleteAppCascades", testDeleteApp},
 			{"DeleteOrgNotEmpty", testDeleteOrg},
+			{"UpdateVersionFnError", testUpdateVersionFnError},
+			{"DeleteJobCascades", testDeleteJob},
 		}},
 		{"Concurrency", []test{
 			{"UpdateUserNoLostUpdates", testUpdateUserConcurrent},
@@ -85,6 +92,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"ConsumeTokenOnce", testConsumeTokenOnce},
 			{"UpdateChallengeNoLostUpdates", testUpdateChallengeConcurrent},
 			{"DeleteOrgRacesInserts", testDeleteOrgRacesCreateUser},
+			{"CreateVersionNumbering", testCreateVersionConcurrent},
+			{"UpdateVersionEventsInOrder", testUpdateVersionConcurrent},
 		}},
 	}
 	for _, tier := range tiers {
@@ -997,6 +1006,9 @@ func testCreateTenantRace(t *testing.T, s store.Store) {
 // GetToken of the bearer token's hash, then GetUser of its user, over 1000
 // live sessions of 100 users. It reports checks/s, one goroutine and then
 // GOMAXPROCS goroutines at once (SessionTokenCheckParallel).
+//
+// ActiveVersions lists the 200 queued training versions among 200 finished
+// ones, reporting versions/s.
 func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	b.Run("SessionTokenCheck", func(b *testing.B) {
 		s, hashes := sessionFixture(b, open)
@@ -1073,6 +1085,7 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 		}
 		b.ReportMetric(float64(listed)/b.Elapsed().Seconds(), "objects/s")
 	})
+	b.Run("ActiveVersions", func(b *testing.B) { benchActiveVersions(b, open) })
 }
 
 // sessionFixture opens a store holding 100 users with 10 live session

@@ -135,6 +135,26 @@ class StreamResponse:
                 self.request_id,
             ) from e
 
+    def read1(self, n):
+        """Read what has arrived, up to ``n`` bytes, waiting only for the
+        first; b"" at the end. For live streams (logs), where readinto would
+        wait to fill its buffer. A body shorter than its Content-Length
+        raises a connection error."""
+        try:
+            data = self._resp.read1(n)
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            raise AtelierError(
+                errors.CODE_CONNECTION,
+                "the connection to %s broke while reading the answer: %s"
+                % (self._client.endpoint, _describe(e)),
+                self.status,
+                self.request_id,
+            ) from e
+        if not data and self._resp.length:
+            raise AtelierError(errors.CODE_CONNECTION, "the answer ended early",
+                               self.status, self.request_id)
+        return data
+
     def close(self):
         if self._conn is None:
             return

@@ -23,6 +23,12 @@ CODE_LOGIN_INCOMPLETE = "ATL.SDK.0004"
 CODE_NO_CREDENTIALS = "ATL.SDK.0005"
 """No credentials were given or found in the environment or credentials file."""
 
+CODE_JOB_FAILED = "ATL.SDK.0101"
+"""A training run ended FAILED or STOPPED, or a local worker exited non-zero."""
+
+CODE_ENV_FAILED = "ATL.SDK.0102"
+"""A training environment (virtualenv/conda with the listed packages) could not be created."""
+
 
 class AtelierError(Exception):
     """AtelierError is an error answered by the Atelier API or found by the SDK.

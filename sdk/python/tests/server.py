@@ -61,9 +61,11 @@ class RealServer:
     test thread).
     """
 
-    def __init__(self, admin_email="admin@example.com", admin_password="Adm1n-pass-for-tests!"):
+    def __init__(self, admin_email="admin@example.com", admin_password="Adm1n-pass-for-tests!",
+                 extra_env=None):
         self.admin_email = admin_email
         self.admin_password = admin_password
+        self.extra_env = dict(extra_env or {})  # ATELIER_* settings of this server
         self.url = None
         self.data_dir = None
         self._proc = None
@@ -92,6 +94,7 @@ class RealServer:
             ATELIER_ADMIN_PASSWORD=self.admin_password,
             XDG_CONFIG_HOME=os.path.join(self._dir, "config"),
         )
+        env.update(self.extra_env)
         self._stderr = open(os.path.join(self._dir, "stderr.log"), "w+")
         self._proc = subprocess.Popen(
             [binary, "server", "--addr", "127.0.0.1:0", "--data-dir", data_dir],

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/executor"
+)
+
+// Defaults of the training settings.
+const (
+	DefaultExecutor       = "local"
+	DefaultTrainingMaxRun = 24 * time.Hour
+)
+
+// TrainingConfig holds the training settings, all from ATELIER_* variables
+// (docs/operations.md, "Training settings").
+type TrainingConfig struct {
+	Executor       string        // ATELIER_EXECUTOR: local (slurm and kubernetes arrive later)
+	Slots          int           // ATELIER_TRAINING_SLOTS: workers that run at once, default the number of CPUs
+	GPUs           int           // ATELIER_TRAINING_GPUS: GPUs the local executor hands out, default 0
+	FlavorsFile    string        // ATELIER_TRAINING_FLAVORS: JSON file with a list of flavors
+	FrameworksFile string        // ATELIER_TRAINING_FRAMEWORKS: JSON file with a list of frameworks
+	MaxRun         time.Duration // ATELIER_TRAINING_MAX_RUN: bound of a job without max_run_seconds, default 24h
+}
+
+// trainingFromEnv reads the training variables and the ones that did not
+// parse.
+func trainingFromEnv(getenv func(string) string) (TrainingConfig, []error) {
+	c := TrainingConfig{
+		Executor:       strings.ToLower(strings.TrimSpace(getenv("ATELIER_EXECUTOR"))),
+		FlavorsFile:    getenv("ATELIER_TRAINING_FLAVORS"),
+		FrameworksFile: getenv("ATELIER_TRAINING_FRAMEWORKS"),
+	}
+	var errs []error
+	for _, iv := range []struct {
+		name string
+		dst  *int
+	}{{"ATELIER_TRAINING_SLOTS", &c.Slots}, {"ATELIER_TRAINING_GPUS", &c.GPUs}} {
+		if v := getenv(iv.name); v != "" {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 0 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a whole number of 0 or more", iv.name, v))
+				continue
+			}
+			*iv.dst = n
+		}
+	}
+	if v := getenv("ATELIER_TRAINING_MAX_RUN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ATELIER_TRAINING_MAX_RUN: %q is not a Go duration such as 24h", v))
+		} else {
+			c.MaxRun = d
+		}
+	}
+	return c, errs
+}
+
+// withDefaults returns c with every unset setting at its default.
+func (c TrainingConfig) withDefaults() TrainingConfig {
+	c.Executor = cmp.Or(c.Executor, DefaultExecutor)
+	c.Slots = cmp.Or(c.Slots, runtime.NumCPU())
+	c.MaxRun = cmp.Or(c.MaxRun, DefaultTrainingMaxRun)
+	return c
+}
+
+// validate reports the problems of a defaulted config, reading the flavor
+// and framework files.
+func (c TrainingConfig) validate() []error {
+	var errs []error
+	switch c.Executor {
+	case "local":
+	case "slurm", "kubernetes":
+		errs = append(errs, fmt.Errorf("ATELIER_EXECUTOR: %q is not available yet: slurm/kubernetes arrive with a later issue; use local", c.Executor))
+	default:
+		errs = append(errs, fmt.Errorf("ATELIER_EXECUTOR: %q is not local (slurm/kubernetes arrive with a later issue)", c.Executor))
+	}
+	if c.Slots < 1 {
+		errs = append(errs, fmt.Errorf("ATELIER_TRAINING_SLOTS: must be at least 1, not %d", c.Slots))
+	}
+	if c.MaxRun < time.Minute {
+		errs = append(errs, fmt.Errorf("ATELIER_TRAINING_MAX_RUN: must be at least 1m, not %s", c.MaxRun))
+	}
+	if _, err := c.flavorsFromFile(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.frameworks(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// decodeJSONFile reads a JSON list from path into v, refusing unknown
+// fields, so a typo in a flavor file is an error rather than a default.
+func decodeJSONFile(setting, path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", setting, err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %s is not a JSON list of the expected objects: %w", setting, path, err)
+	}
+	return nil
+}
+
+// flavorsFromFile returns the flavors of ATELIER_TRAINING_FLAVORS, or nil
+// when it is not set.
+func (c TrainingConfig) flavorsFromFile() ([]*atelier.Flavor, error) {
+	if c.FlavorsFile == "" {
+		return nil, nil
+	}
+	var fs []*atelier.Flavor
+	if err := decodeJSONFile("ATELIER_TRAINING_FLAVORS", c.FlavorsFile, &fs); err != nil {
+		return nil, err
+	}
+	if len(fs) == 0 {
+		return nil, fmt.Errorf("ATELIER_TRAINING_FLAVORS: %s lists no flavor", c.FlavorsFile)
+	}
+	seen := map[string]bool{}
+	var errs []error
+	for i, f := range fs {
+		switch {
+		case f == nil || f.ID == "":
+			errs = append(errs, fmt.Errorf("ATELIER_TRAINING_FLAVORS: flavor %d has no flavor_id", i))
+		case seen[f.ID]:
+			errs = append(errs, fmt.Errorf("ATELIER_TRAINING_FLAVORS: flavor_id %q appears twice", f.ID))
+		case f.CPU < 0 || f.MemoryMB < 0 || f.GPU < 0 || f.MaxNum < 0:
+			errs = append(errs, fmt.Errorf("ATELIER_TRAINING_FLAVORS: flavor %q has a negative cpu, memory_mb, gpu_num or max_num", f.ID))
+		case f.Executor != "" && f.Executor != c.Executor:
+			errs = append(errs, fmt.Errorf("ATELIER_TRAINING_FLAVORS: flavor %q is for executor %q, but ATELIER_EXECUTOR is %q", f.ID, f.Executor, c.Executor))
+		}
+		if f != nil {
+			seen[f.ID] = true
+		}
+	}
+	return fs, errors.Join(errs...)
+}
+
+// flavors returns the configured flavors, or the defaults derived from the
+// executor's capacity. A flavor without max_num gets the number of its
+// workers the executor can run at once.
+func (c TrainingConfig) flavors(capa executor.Capacity) ([]*atelier.Flavor, error) {
+	fs, err := c.flavorsFromFile()
+	if err != nil {
+		return nil, err
+	}
+	if fs == nil {
+		fs = defaultFlavors(capa)
+	}
+	for _, f := range fs {
+		f.Executor = cmp.Or(f.Executor, c.Executor)
+		if f.MaxNum == 0 {
+			f.MaxNum = maxWorkers(f, capa)
+		}
+		if f.Name == "" {
+			f.Name = flavorName(f)
+		}
+	}
+	return fs, nil
+}
+
+// defaultFlavors are the seed's CPU flavors, cut to the machine's cores and
+// memory, plus one GPU flavor when the executor has GPUs.
+func defaultFlavors(capa executor.Capacity) []*atelier.Flavor {
+	cores := max(capa.CPU, 1)
+	mem := capa.MemoryMB
+	if mem <= 0 {
+		mem = int64(cores) * 2048
+	}
+	cpuFlavor := func(id string, cpu int, memMB int64) *atelier.Flavor {
+		return &atelier.Flavor{ID: id, CPU: min(cpu, cores), MemoryMB: min(memMB, mem)}
+	}
+	fs := []*atelier.Flavor{
+		cpuFlavor("modelarts.vm.cpu.2u", 2, 8<<10),
+		cpuFlavor("modelarts.vm.cpu.8u", 8, 32<<10),
+	}
+	if capa.GPUs > 0 {
+		fs = append(fs, &atelier.Flavor{ID: "modelarts.vm.gpu.p100", CPU: min(8, cores), MemoryMB: min(64<<10, mem), GPU: 1, GPUType: "gpu"})
+	}
+	return fs
+}
+
+// maxWorkers is how many workers of flavor f the executor runs at once:
+// bounded by its slots, and by its cores, memory and GPUs divided by the
+// flavor's. CPU flavors get at least 1.
+func maxWorkers(f *atelier.Flavor, capa executor.Capacity) int {
+	n := max(capa.Slots, 1)
+	if f.CPU > 0 && capa.CPU > 0 {
+		n = min(n, max(capa.CPU/f.CPU, 1))
+	}
+	if f.MemoryMB > 0 && capa.MemoryMB > 0 {
+		n = min(n, max(int(capa.MemoryMB/f.MemoryMB), 1))
+	}
+	if f.GPU > 0 {
+		n = min(n, capa.GPUs/f.GPU)
+	}
+	return n
+}
+
+// flavorName describes a flavor's resources, e.g. "CPU: 2 vCPUs 8 GiB".
+func flavorName(f *atelier.Flavor) string {
+	mem := fmt.Sprintf("%d MiB", f.MemoryMB)
+	if f.MemoryMB%1024 == 0 {
+		mem = fmt.Sprintf("%d GiB", f.MemoryMB/1024)
+	}
+	if f.GPU > 0 {
+		return fmt.Sprintf("GPU: %d×%s, %d vCPUs %s", f.GPU, cmp.Or(f.GPUType, "GPU"), f.CPU, mem)
+	}
+	return fmt.Sprintf("CPU: %d vCPUs %s", f.CPU, mem)
+}
+
+// defaultFrameworks are ModelArts' engines as the seed names them, all run
+// by python3 on this machine, plus plain Python.
+func defaultFrameworks() []*atelier.Framework {
+	return []*atelier.Framework{
+		{Type: "PyTorch", Version: "PyTorch-1.0.0-python3.6", Interpreter: "python3"},
+		{Type: "PyTorch", Version: "PyTorch-1.4.0-python3.6", Interpreter: "python3"},
+		{Type: "TensorFlow", Version: "TF-2.1.0-python3.6", Interpreter: "python3"},
+		{Type: "Ascend-Powered-Engine", Version: "MindSpore-1.3.0-python3.7", Interpreter: "python3"},
+		{Type: "Python", Version: "python3", Interpreter: "python3"},
+	}
+}
+
+// frameworks returns the frameworks of ATELIER_TRAINING_FRAMEWORKS, or the
+// defaults.
+func (c TrainingConfig) frameworks() ([]*atelier.Framework, error) {
+	if c.FrameworksFile == "" {
+		return defaultFrameworks(), nil
+	}
+	var fs []*atelier.Framework
+	if err := decodeJSONFile("ATELIER_TRAINING_FRAMEWORKS", c.FrameworksFile, &fs); err != nil {
+		return nil, err
+	}
+	if len(fs) == 0 {
+		return nil, fmt.Errorf("ATELIER_TRAINING_FRAMEWORKS: %s lists no framework", c.FrameworksFile)
+	}
+	var errs []error
+	for i, f := range fs {
+		if f == nil || f.Type == "" {
+			errs = append(errs, fmt.Errorf("ATELIER_TRAINING_FRAMEWORKS: framework %d has no framework_type", i))
+			continue
+		}
+		f.Interpreter = cmp.Or(f.Interpreter, "python3")
+	}
+	return fs, errors.Join(errs...)
+}
