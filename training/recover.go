@@ -15,7 +15,8 @@ const (
 	ReasonLost             = "lost after a server restart"
 )
 
-// recoverAll re-adopts the versions that a previous server left active:
+// recoverAll re-adopts vs, the versions that a previous server left active
+// (listed by Start):
 //
 //   - a version with an executor handle is recovered and followed again,
 //     to its end (outputs and logs uploaded as usual); when the executor
@@ -27,14 +28,7 @@ const (
 //     version to run it again.
 //
 // No version is left RUNNING forever.
-func (s *Service) recoverAll(ctx context.Context) {
-	vs, err := s.st.ActiveVersions(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "training: list active versions", "err", err)
-		}
-		return
-	}
+func (s *Service) recoverAll(ctx context.Context, vs []*atelier.JobVersion) {
 	for _, v := range vs {
 		if ctx.Err() != nil {
 			return

@@ -122,11 +122,18 @@ func (s *Service) Start(ctx context.Context) {
 	}
 	s.started = true
 	stop := context.AfterFunc(ctx, s.cancel)
+	// The versions to re-adopt are listed now, before Start returns, so
+	// that a version submitted afterwards (still CREATING, no handle yet)
+	// can never be taken for one a previous server left behind.
+	vs, err := s.st.ActiveVersions(s.ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "training: list active versions", "err", err)
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer stop()
-		s.recoverAll(s.ctx)
+		s.recoverAll(s.ctx, vs)
 	}()
 }
 
