@@ -22,6 +22,13 @@ func TestRunQuick(t *testing.T) {
 		ListObjects:  2500, // two full pages and a short one
 		ListPG:       true,
 		RequirePG:    os.Getenv("ATELIER_REQUIRE_PG") == "1",
+		// Training: 3 timed submissions, 20 queued jobs, 1 MiB of log, 5
+		// jobs streaming for 1 s.
+		TrainSubmits:   3,
+		TrainJobs:      20,
+		TrainLogBytes:  1 << 20,
+		TrainStreams:   5,
+		TrainStreamFor: time.Second,
 	}
 	rows, err := Run(t.Context(), cfg, io.Discard)
 	if err != nil {
@@ -47,6 +54,9 @@ func TestRunQuick(t *testing.T) {
 		checkLite = "Session-token checks, 16 clients, SQLite"
 		checkPG   = "Session-token checks, 16 clients, PostgreSQL"
 		verify    = "id_token verifications (in-process, all cores)"
+		train     = "Training, local executor, 2 slots, SQLite"
+		trainLog  = "Training logs, local executor, SQLite"
+		trainRSS  = "Training, 5 jobs streaming logs at once, SQLite"
 	)
 	want := []key{
 		{large, "cp (page cache only)"}, {large, "cp + sync (baseline)"},
@@ -60,6 +70,16 @@ func TestRunQuick(t *testing.T) {
 		{loginLite, "argon2id parameters"}, {loginLite, "logins/s"}, {loginLite, "latency p50 / p99"},
 		{checkLite, "checks/s"}, {checkLite, "latency p50 / p99"},
 		{verify, "verifications/s"},
+		{train, "submit → RUNNING, p50 / p99"}, {train, "submitting 20 jobs (one client)"},
+		{train, "drained, first submit → last end"}, {train, "lost"},
+		{trainLog, "live log throughput"}, {trainLog, "line written → received, p50 / p99"},
+	}
+	noPython := got[key{trainLog, "live log throughput"}].Value == "not measured: no python3"
+	if noPython {
+		t.Log("python3 is not installed; the log rows say so")
+		want = append(want, key{trainRSS, "server peak RSS"})
+	} else {
+		want = append(want, key{trainRSS, "server RSS before the jobs"}, key{trainRSS, "server peak RSS"}, key{trainRSS, "streams complete"})
 	}
 	pgMissing := got[key{putsPG, "PUTs/s"}].Value == "not measured: no PostgreSQL"
 	if pgMissing {
@@ -97,6 +117,20 @@ func TestRunQuick(t *testing.T) {
 	for _, k := range []key{{loginLite, "logins/s"}, {loginPG, "logins/s"}, {checkLite, "checks/s"}, {checkPG, "checks/s"}} {
 		if r, ok := got[k]; ok && !strings.HasPrefix(r.Value, "not measured") && (r.Value == "" || strings.Contains(r.Value, "(0 in ")) {
 			t.Errorf("%s: %s = %q, want a positive rate", k.scenario, k.figure, r.Value)
+		}
+	}
+	if r := got[key{train, "lost"}]; r.Verdict != "PASS" || !strings.HasPrefix(r.Value, "0 (20 of 20 COMPLETED)") {
+		t.Errorf("drain lost jobs: %+v", r)
+	}
+	if r := got[key{train, "drained, first submit → last end"}]; !strings.Contains(r.Value, "jobs/s (20 in ") || strings.HasPrefix(r.Value, "0.0 ") {
+		t.Errorf("drain rate = %q, want a positive rate of 20 jobs", r.Value)
+	}
+	if !noPython {
+		if r := got[key{trainRSS, "streams complete"}]; r.Verdict != "PASS" || !strings.HasPrefix(r.Value, "5 of 5 (100 lines each") {
+			t.Errorf("streams incomplete: %+v", r)
+		}
+		if r := got[key{trainLog, "live log throughput"}]; !strings.Contains(r.Value, "MB/s (1.0 MiB, 1024 lines in order") {
+			t.Errorf("log throughput = %q, want 1 MiB in 1024 lines", r.Value)
 		}
 	}
 	// The JWKS route may not exist yet; the row must then say so.

@@ -3,7 +3,10 @@
 // the foundation and identity issues ask for: large-file throughput against
 // cp on the same disk, server memory while streaming, small PUTs per second
 // on SQLite and PostgreSQL, walking a large listing page by page, logins and
-// session-token checks per second, and id_token verifications per second.
+// session-token checks per second, id_token verifications per second, and
+// training jobs on the local executor: submit → RUNNING latency, draining a
+// queue, live log throughput and latency, and server memory with many
+// jobs streaming their logs.
 //
 //	go run ./bench            # full sizes: 1 GiB, 10 s of PUTs and of logins, 100,000 objects
 //	go run ./bench -quick     # a smoke run of a few seconds
@@ -67,6 +70,12 @@ type Config struct {
 	NoPG         bool          // measure nothing on PostgreSQL
 	RequirePG    bool          // fail when PostgreSQL is missing
 	Keep         bool          // keep the work directory
+	// Training sizes; zero takes the full run's value.
+	TrainSubmits   int           // trivial jobs timed submit → RUNNING, one at a time; 20
+	TrainJobs      int           // trivial jobs queued at once and drained with 2 slots; 200
+	TrainLogBytes  int64         // bytes the log-throughput job writes; 50 MiB
+	TrainStreams   int           // jobs streaming their logs at once for the RSS row; 50
+	TrainStreamFor time.Duration // how long each of them prints a line every 10 ms; 5 s
 }
 
 // Row is one line of the result table. It is a plain value.
@@ -80,7 +89,7 @@ type Row struct {
 
 func main() {
 	cfg := Config{}
-	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications)")
+	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams)")
 	size := flag.String("size", "1GiB", "size of the large file (bytes, or with KiB/MiB/GiB)")
 	out := flag.String("o", "table", "output: table or json")
 	flag.StringVar(&cfg.Bin, "bin", "", "server binary (default: build ./cmd/atelier)")
@@ -90,6 +99,11 @@ func main() {
 	flag.BoolVar(&cfg.ListPG, "list-pg", false, "also walk the listing on PostgreSQL")
 	flag.BoolVar(&cfg.RequirePG, "require-pg", false, "fail when PostgreSQL binaries are missing")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the work directory")
+	flag.IntVar(&cfg.TrainSubmits, "train-submits", 20, "trivial jobs timed from submit to RUNNING, one at a time")
+	flag.IntVar(&cfg.TrainJobs, "train-jobs", 200, "trivial jobs queued at once and drained with 2 slots")
+	trainLog := flag.String("train-log", "50MiB", "bytes the log-throughput job writes")
+	flag.IntVar(&cfg.TrainStreams, "train-streams", 50, "jobs streaming their logs at once for the RSS row")
+	flag.DurationVar(&cfg.TrainStreamFor, "train-stream-for", 5*time.Second, "how long each streaming job prints a line every 10 ms")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	if *out != "table" && *out != "json" {
@@ -102,9 +116,15 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.Size = n
+	if cfg.TrainLogBytes, err = parseSize(*trainLog); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -train-log:", err)
+		os.Exit(2)
+	}
 	if *quick {
 		cfg.Size, cfg.PutsDuration, cfg.ListObjects = 32<<20, 2*time.Second, 5000
 		cfg.AuthDuration, cfg.VerifyFor = 2*time.Second, 200*time.Millisecond
+		cfg.TrainSubmits, cfg.TrainJobs, cfg.TrainLogBytes = 5, 40, 5<<20
+		cfg.TrainStreams, cfg.TrainStreamFor = 10, 3*time.Second
 	}
 	os.Exit(run(cfg, *out, *timeout))
 }
@@ -201,6 +221,12 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 	}
 	rows = append(rows, r...)
 	srv.stop()
+
+	r, err = trainingScenarios(ctx, logf, bin, work, cfg)
+	if err != nil {
+		return rows, fmt.Errorf("training: %w", err)
+	}
+	rows = append(rows, r...)
 
 	if cfg.NoPG {
 		return rows, nil
@@ -1098,4 +1124,483 @@ func machineInfo() Machine {
 		}
 	}
 	return m
+}
+
+// Training scenarios ---------------------------------------------------------
+
+// trainFlavor is a default flavor of every server (config_training.go).
+const trainFlavor = "modelarts.vm.cpu.2u"
+
+// Scenario names of the training rows.
+const (
+	trainScenario     = "Training, local executor, 2 slots, SQLite"
+	trainLogScenario  = "Training logs, local executor, SQLite"
+	trainRSSScenarioF = "Training, %d jobs streaming logs at once, SQLite"
+)
+
+// emitScript is the job of the log scenarios: with --bytes it writes lines
+// of --line bytes as fast as it can until it has written that many bytes;
+// with --every it writes one short line every --every seconds for
+// --duration seconds, flushing each. Every line starts with its sequence
+// number and time.time_ns() when it was written.
+const emitScript = `import argparse, sys, time
+p = argparse.ArgumentParser()
+p.add_argument("--bytes", type=int, default=0)
+p.add_argument("--line", type=int, default=1024)
+p.add_argument("--every", type=float, default=0.0)
+p.add_argument("--duration", type=float, default=0.0)
+a = p.parse_args()
+w = sys.stdout.write
+if a.every > 0:
+    t0 = time.monotonic()
+    for i in range(int(round(a.duration / a.every))):
+        d = t0 + i * a.every - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+        w("%d %d tick\n" % (i, time.time_ns()))
+        sys.stdout.flush()
+else:
+    pad = "x" * a.line
+    i = written = 0
+    while written < a.bytes:
+        head = "%d %d " % (i, time.time_ns())
+        line = head + pad[:max(a.line - len(head) - 1, 0)] + "\n"
+        w(line)
+        written += len(line)
+        i += 1
+    sys.stdout.flush()
+`
+
+// trainConfig is cfg's training sizes with the defaults filled in.
+func trainConfig(cfg Config) Config {
+	cfg.TrainSubmits = cmp.Or(cfg.TrainSubmits, 20)
+	cfg.TrainJobs = cmp.Or(cfg.TrainJobs, 200)
+	cfg.TrainLogBytes = cmp.Or(cfg.TrainLogBytes, 50<<20)
+	cfg.TrainStreams = cmp.Or(cfg.TrainStreams, 50)
+	cfg.TrainStreamFor = cmp.Or(cfg.TrainStreamFor, 5*time.Second)
+	return cfg
+}
+
+// findPython returns the real path of python3 (not a pyenv shim, whose
+// start would be timed too), or "" when there is none.
+func findPython(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// trainingScenarios starts a training server with 2 slots for the latency,
+// drain and log rows, then one with a slot per streaming job for the RSS
+// row, each over its own data directory.
+func trainingScenarios(ctx context.Context, logf func(string, ...any), bin, work string, cfg Config) ([]Row, error) {
+	cfg = trainConfig(cfg)
+	srv, err := startServer(ctx, bin, filepath.Join(work, "train"), []string{"ATELIER_TRAINING_SLOTS=2"})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	c, err := srv.login(ctx)
+	if err != nil {
+		return nil, err
+	}
+	logf("training: submit → RUNNING latency of %d trivial jobs", cfg.TrainSubmits)
+	rows, err := submitLatency(ctx, c, cfg.TrainSubmits)
+	if err != nil {
+		return nil, fmt.Errorf("submit latency: %w", err)
+	}
+	logf("training: draining %d queued trivial jobs with 2 slots", cfg.TrainJobs)
+	r, err := drainJobs(ctx, c, cfg.TrainJobs)
+	if err != nil {
+		return nil, fmt.Errorf("drain: %w", err)
+	}
+	rows = append(rows, r...)
+
+	python := findPython(ctx)
+	rssName := fmt.Sprintf(trainRSSScenarioF, cfg.TrainStreams)
+	if python == "" {
+		logf("training: no python3, the log rows are not measured")
+		return append(rows,
+			Row{Scenario: trainLogScenario, Figure: "live log throughput", Value: "not measured: no python3"},
+			Row{Scenario: trainLogScenario, Figure: "line written → received, p50 / p99", Value: "not measured: no python3"},
+			Row{Scenario: rssName, Figure: "server peak RSS", Value: "not measured: no python3", Goal: "< 200 MiB"},
+		), nil
+	}
+	if err := putEmitter(ctx, c); err != nil {
+		return nil, err
+	}
+	logf("training: live log throughput of a job writing %s", fmtBytes(cfg.TrainLogBytes))
+	r, err = logThroughput(ctx, c, python, cfg.TrainLogBytes)
+	if err != nil {
+		return nil, fmt.Errorf("log throughput: %w", err)
+	}
+	rows = append(rows, r...)
+	logf("training: log latency of a job printing a line every 10 ms for 2 s")
+	r, err = logLatency(ctx, c, python)
+	if err != nil {
+		return nil, fmt.Errorf("log latency: %w", err)
+	}
+	rows = append(rows, r...)
+	srv.stop()
+
+	slots := max(cfg.TrainStreams, 2)
+	rssSrv, err := startServer(ctx, bin, filepath.Join(work, "train-streams"), []string{"ATELIER_TRAINING_SLOTS=" + strconv.Itoa(slots)})
+	if err != nil {
+		return nil, err
+	}
+	defer rssSrv.stop()
+	rc, err := rssSrv.login(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := putEmitter(ctx, rc); err != nil {
+		return nil, err
+	}
+	logf("training: %d jobs streaming logs for %s at once", cfg.TrainStreams, cfg.TrainStreamFor)
+	r, err = streamingRSS(ctx, rc, rssSrv.cmd.Process.Pid, python, cfg.TrainStreams, cfg.TrainStreamFor)
+	if err != nil {
+		return nil, fmt.Errorf("streaming RSS: %w", err)
+	}
+	return append(rows, r...), nil
+}
+
+// putEmitter uploads emitScript as obs://bench-train/code/emit.py.
+func putEmitter(ctx context.Context, c *sdk.Client) error {
+	if _, err := c.CreateBucket(ctx, "bench-train"); err != nil {
+		return err
+	}
+	_, err := c.PutObject(ctx, "bench-train", "code/emit.py", strings.NewReader(emitScript), int64(len(emitScript)), sdk.PutOptions{})
+	return err
+}
+
+// trivialJob is a job that runs `true` on one worker.
+func trivialJob() core.JobSpec {
+	return core.JobSpec{UserCommand: "true", Flavor: trainFlavor, InstanceCount: 1}
+}
+
+// emitJob runs emitScript with python and the parameters.
+func emitJob(python string, params ...string) core.JobSpec {
+	spec := core.JobSpec{CodeDir: "obs://bench-train/code/", BootFile: "emit.py", ScriptInterpreter: python, Flavor: trainFlavor, InstanceCount: 1}
+	for _, p := range params {
+		name, value, _ := strings.Cut(p, "=")
+		spec.Parameters = append(spec.Parameters, core.JobParam{Name: name, Value: &value})
+	}
+	return spec
+}
+
+// waitJob polls version 1 of a job every interval until it is final, and
+// fails unless it completed.
+func waitJob(ctx context.Context, c *sdk.Client, jobID string, interval time.Duration) (*core.JobVersion, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	v, err := c.WaitVersion(ctx, jobID, 1, interval)
+	if err != nil {
+		return nil, err
+	}
+	if v.State != core.JobCompleted {
+		return v, fmt.Errorf("job %s ended %s: %s", jobID, v.State, v.Reason)
+	}
+	return v, nil
+}
+
+// submitLatency submits n trivial jobs one after the other and times each
+// from before SubmitJob to the first poll (every 5 ms) that sees it RUNNING
+// or later; each job is waited for before the next.
+func submitLatency(ctx context.Context, c *sdk.Client, n int) ([]Row, error) {
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		t0 := time.Now()
+		job, _, err := c.SubmitJob(ctx, fmt.Sprintf("latency-%04d", i), "", trivialJob())
+		if err != nil {
+			return nil, err
+		}
+		for {
+			v, err := c.GetVersion(ctx, job.ID, 1)
+			if err != nil {
+				return nil, err
+			}
+			if v.State == core.JobRunning || core.JobStateFinal(v.State) {
+				lat = append(lat, time.Since(t0))
+				break
+			}
+			if time.Since(t0) > time.Minute {
+				return nil, fmt.Errorf("job %s still %s after a minute", job.ID, v.State)
+			}
+			if err := pause(ctx, 5*time.Millisecond); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := waitJob(ctx, c, job.ID, 5*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(lat)
+	return []Row{{Scenario: trainScenario, Figure: "submit → RUNNING, p50 / p99",
+		Value: fmt.Sprintf("%s / %s (%s, one at a time)", pct(lat, 50).Round(100*time.Microsecond), pct(lat, 99).Round(100*time.Microsecond), plural(n, "job"))}}, nil
+}
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// drainJobs submits n trivial jobs back to back (they queue behind the 2
+// slots), waits until every one is final, and rates them from the first
+// submission to the latest finished_at the server recorded. A job not
+// COMPLETED counts as lost.
+func drainJobs(ctx context.Context, c *sdk.Client, n int) ([]Row, error) {
+	ids := make([]string, 0, n)
+	t0 := time.Now()
+	for i := range n {
+		job, _, err := c.SubmitJob(ctx, fmt.Sprintf("drain-%05d", i), "", trivialJob())
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, job.ID)
+	}
+	submitted := time.Since(t0)
+	// The executor runs them in submission order: poll the oldest one not
+	// yet final, so that each round costs a request or two.
+	var end time.Time
+	completed, progress := 0, time.Now()
+	for next := 0; next < n; {
+		v, err := c.GetVersion(ctx, ids[next], 1)
+		if err != nil {
+			return nil, err
+		}
+		if core.JobStateFinal(v.State) {
+			if v.State == core.JobCompleted {
+				completed++
+			}
+			if v.FinishedAt.After(end) {
+				end = v.FinishedAt
+			}
+			next++
+			progress = time.Now()
+			continue
+		}
+		if time.Since(progress) > 2*time.Minute {
+			return nil, fmt.Errorf("job %d of %d still %s after 2 minutes without progress", next+1, n, v.State)
+		}
+		if err := pause(ctx, 20*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	took := end.Sub(t0)
+	lost := n - completed
+	verdict := "PASS"
+	if lost != 0 {
+		verdict = "MISS"
+	}
+	return []Row{
+		{Scenario: trainScenario, Figure: fmt.Sprintf("submitting %d jobs (one client)", n), Value: fmt.Sprintf("%s (%.0f submissions/s)", submitted.Round(time.Millisecond), float64(n)/submitted.Seconds())},
+		{Scenario: trainScenario, Figure: "drained, first submit → last end", Value: fmt.Sprintf("%.1f jobs/s (%d in %s)", float64(n)/took.Seconds(), n, took.Round(time.Millisecond))},
+		{Scenario: trainScenario, Figure: "lost", Value: fmt.Sprintf("%d (%d of %d COMPLETED)", lost, completed, n), Goal: "0", Verdict: verdict},
+	}, nil
+}
+
+// lineWriter splits a streamed log into lines "<seq> <time_ns> …", checks
+// that the sequence numbers follow each other from 0, and records when
+// each line arrived and its write time. It is not safe for concurrent use.
+type lineWriter struct {
+	partial    []byte
+	bytes      int64
+	lines      int
+	firstAt    time.Time // arrival of the first byte
+	lastAt     time.Time // arrival of the last byte
+	firstTS    int64     // time_ns of the first line
+	lastTS     int64     // time_ns of the last line
+	keepDelays bool
+	delays     []time.Duration // arrival − time_ns per line, with keepDelays
+	err        error
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	now := time.Now()
+	if w.bytes == 0 {
+		w.firstAt = now
+	}
+	w.lastAt = now
+	w.bytes += int64(len(p))
+	rest := p
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			w.partial = append(w.partial, rest...)
+			break
+		}
+		line := rest[:i]
+		if len(w.partial) > 0 {
+			w.partial = append(w.partial, line...)
+			line = w.partial
+		}
+		w.line(line, now)
+		w.partial = w.partial[:0]
+		rest = rest[i+1:]
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) line(line []byte, now time.Time) {
+	f := bytes.Fields(line)
+	if len(f) < 2 {
+		w.fail(fmt.Errorf("line %d is not \"<seq> <time_ns> …\": %.40q", w.lines, line))
+		return
+	}
+	seq, err1 := strconv.Atoi(string(f[0]))
+	ts, err2 := strconv.ParseInt(string(f[1]), 10, 64)
+	if err1 != nil || err2 != nil {
+		w.fail(fmt.Errorf("line %d is not \"<seq> <time_ns> …\": %.40q", w.lines, line))
+		return
+	}
+	if seq != w.lines {
+		w.fail(fmt.Errorf("line %d carries sequence number %d: lines lost or out of order", w.lines, seq))
+	}
+	if w.lines == 0 {
+		w.firstTS = ts
+	}
+	w.lastTS = ts
+	w.lines++
+	if w.keepDelays {
+		w.delays = append(w.delays, now.Sub(time.Unix(0, ts)))
+	}
+}
+
+func (w *lineWriter) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// done checks that the stream ended with a whole line and held want lines
+// (any number when want < 0).
+func (w *lineWriter) done(want int) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.partial) > 0 {
+		return fmt.Errorf("the log ends inside a line (%d bytes after the last newline)", len(w.partial))
+	}
+	if want >= 0 && w.lines != want {
+		return fmt.Errorf("%d lines received, want %d", w.lines, want)
+	}
+	return nil
+}
+
+// logThroughput runs a job that writes size bytes of 1 KiB lines and
+// follows its log from the submission; the throughput is the bytes over
+// the time from the first byte received to the last.
+func logThroughput(ctx context.Context, c *sdk.Client, python string, size int64) ([]Row, error) {
+	job, _, err := c.SubmitJob(ctx, "log-throughput", "", emitJob(python, "bytes="+strconv.FormatInt(size, 10), "line=1024"))
+	if err != nil {
+		return nil, err
+	}
+	w := &lineWriter{}
+	if _, err := c.StreamLog(ctx, job.ID, 1, "worker-0", 0, true, w); err != nil {
+		return nil, err
+	}
+	if _, err := waitJob(ctx, c, job.ID, 20*time.Millisecond); err != nil {
+		return nil, err
+	}
+	if err := w.done(-1); err != nil {
+		return nil, err
+	}
+	if w.bytes < size {
+		return nil, fmt.Errorf("%d bytes received, the job wrote at least %d", w.bytes, size)
+	}
+	read := w.lastAt.Sub(w.firstAt)
+	wrote := time.Duration(w.lastTS - w.firstTS)
+	behind := w.lastAt.Sub(time.Unix(0, w.lastTS))
+	return []Row{{Scenario: trainLogScenario, Figure: "live log throughput",
+		Value: fmt.Sprintf("%.0f MB/s (%s, %d lines in order, first to last byte received in %s; the job wrote them in %s; last line received %s after it was written)",
+			float64(w.bytes)/read.Seconds()/1e6, fmtBytes(w.bytes), w.lines, read.Round(time.Millisecond), wrote.Round(time.Millisecond), behind.Round(time.Millisecond))}}, nil
+}
+
+// logLatency follows a job that prints a line every 10 ms for 2 s and
+// takes, per line, the time from its time_ns to its arrival.
+func logLatency(ctx context.Context, c *sdk.Client, python string) ([]Row, error) {
+	job, _, err := c.SubmitJob(ctx, "log-latency", "", emitJob(python, "every=0.01", "duration=2"))
+	if err != nil {
+		return nil, err
+	}
+	w := &lineWriter{keepDelays: true}
+	if _, err := c.StreamLog(ctx, job.ID, 1, "worker-0", 0, true, w); err != nil {
+		return nil, err
+	}
+	if _, err := waitJob(ctx, c, job.ID, 20*time.Millisecond); err != nil {
+		return nil, err
+	}
+	if err := w.done(200); err != nil {
+		return nil, err
+	}
+	slices.Sort(w.delays)
+	return []Row{{Scenario: trainLogScenario, Figure: "line written → received, p50 / p99",
+		Value: fmt.Sprintf("%s / %s (200 lines, 1 every 10 ms, follow stream)", pct(w.delays, 50).Round(100*time.Microsecond), pct(w.delays, 99).Round(100*time.Microsecond))}}, nil
+}
+
+// streamingRSS submits n jobs that each print a line every 10 ms for d,
+// follows all their logs at once, and samples the server's RSS from before
+// the first submission until every stream has ended.
+func streamingRSS(ctx context.Context, c *sdk.Client, pid int, python string, n int, d time.Duration) ([]Row, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	before := readRSS(pid)
+	sampler := startRSS(pid)
+	lines := int(d / (10 * time.Millisecond))
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		job, _, err := c.SubmitJob(ctx, fmt.Sprintf("stream-%03d", i), "", emitJob(python, "every=0.01", fmt.Sprintf("duration=%g", d.Seconds())))
+		if err != nil {
+			cancel()
+			wg.Wait()
+			sampler.stop()
+			return nil, err
+		}
+		ids[i] = job.ID
+		wg.Go(func() {
+			w := &lineWriter{}
+			if _, err := c.StreamLog(ctx, job.ID, 1, "worker-0", 0, true, w); err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = w.done(lines)
+		})
+	}
+	wg.Wait()
+	peak := sampler.stop()
+	complete := 0
+	for i, id := range ids {
+		if errs[i] == nil {
+			if _, err := waitJob(ctx, c, id, 20*time.Millisecond); err != nil {
+				errs[i] = err
+				continue
+			}
+			complete++
+		}
+	}
+	if err := errors.Join(errs...); err != nil && complete == 0 {
+		return nil, err
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "PASS"
+		}
+		return "MISS"
+	}
+	name := fmt.Sprintf(trainRSSScenarioF, n)
+	return []Row{
+		{Scenario: name, Figure: "server RSS before the jobs", Value: fmtBytes(before)},
+		{Scenario: name, Figure: "server peak RSS", Value: fmtBytes(peak), Goal: "< 200 MiB", Verdict: verdict(peak < 200<<20)},
+		{Scenario: name, Figure: "streams complete", Value: fmt.Sprintf("%d of %d (%d lines each, in order, jobs COMPLETED)", complete, n, lines), Verdict: verdict(complete == n)},
+	}, nil
 }

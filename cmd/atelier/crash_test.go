@@ -38,7 +38,7 @@ type procServer struct {
 
 // MustStartProcess starts `atelier server` as a child process over dir,
 // waits until it reports listening, and kills it when the test ends.
-func MustStartProcess(t *testing.T, dir string) *procServer {
+func MustStartProcess(t *testing.T, dir string, extraEnv ...string) *procServer {
 	t.Helper()
 	p := &procServer{cmd: exec.Command(os.Args[0], "-test.run=^$"), exited: make(chan struct{})}
 	// The settings come from the flags and these variables only, never
@@ -48,6 +48,7 @@ func MustStartProcess(t *testing.T, dir string) *procServer {
 		"ATELIER_ADMIN_EMAIL=" + testAdminEmail,
 		"ATELIER_ADMIN_PASSWORD=" + testAdminPassword,
 	}
+	env = append(env, extraEnv...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ATELIER_") {
 			env = append(env, kv)
@@ -62,7 +63,12 @@ func MustStartProcess(t *testing.T, dir string) *procServer {
 		_ = p.cmd.Wait()
 		close(p.exited)
 	}()
-	t.Cleanup(p.kill)
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("server stderr:\n%s", p.stderr.String())
+		}
+	})
 	waitFor(t, "the server process to report listening", func() bool {
 		select {
 		case <-p.exited:
