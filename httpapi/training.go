@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -280,23 +281,17 @@ func (s *Server) handleCreateJobVersion(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) handleGetVersion(w http.ResponseWriter, r *http.Request) error {
-	ts, err := s.trainingService()
-	if err != nil {
-		return err
-	}
-	n, err := parseVersionID(r)
-	if err != nil {
-		return err
-	}
-	v, err := ts.GetVersion(r.Context(), r.PathValue("job_id"), n)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, versionOut(v))
-	return nil
+	return s.versionCall(w, r, atelier.TrainingService.GetVersion)
 }
 
 func (s *Server) handleStopVersion(w http.ResponseWriter, r *http.Request) error {
+	return s.versionCall(w, r, atelier.TrainingService.StopVersion)
+}
+
+// versionCall answers a call on one version of a job (version_id: a number
+// or "latest") with the version.
+func (s *Server) versionCall(w http.ResponseWriter, r *http.Request,
+	call func(atelier.TrainingService, context.Context, string, int64) (*atelier.JobVersion, error)) error {
 	ts, err := s.trainingService()
 	if err != nil {
 		return err
@@ -305,7 +300,7 @@ func (s *Server) handleStopVersion(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	v, err := ts.StopVersion(r.Context(), r.PathValue("job_id"), n)
+	v, err := call(ts, r.Context(), r.PathValue("job_id"), n)
 	if err != nil {
 		return err
 	}
