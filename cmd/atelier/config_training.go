@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/executor"
@@ -30,6 +33,11 @@ type TrainingConfig struct {
 	FlavorsFile    string        // ATELIER_TRAINING_FLAVORS: JSON file with a list of flavors
 	FrameworksFile string        // ATELIER_TRAINING_FRAMEWORKS: JSON file with a list of frameworks
 	MaxRun         time.Duration // ATELIER_TRAINING_MAX_RUN: bound of a job without max_run_seconds, default 24h
+	// CgroupDir is a cgroup v2 directory delegated to the server
+	// (ATELIER_TRAINING_CGROUP_DIR, e.g. systemd's Delegate=yes): each
+	// worker then gets cpu.max and memory.max. Unset: memory is limited with
+	// ulimit -v and CPU share is not limited.
+	CgroupDir string
 }
 
 // trainingFromEnv reads the training variables and the ones that did not
@@ -39,6 +47,7 @@ func trainingFromEnv(getenv func(string) string) (TrainingConfig, []error) {
 		Executor:       strings.ToLower(strings.TrimSpace(getenv("ATELIER_EXECUTOR"))),
 		FlavorsFile:    getenv("ATELIER_TRAINING_FLAVORS"),
 		FrameworksFile: getenv("ATELIER_TRAINING_FRAMEWORKS"),
+		CgroupDir:      getenv("ATELIER_TRAINING_CGROUP_DIR"),
 	}
 	var errs []error
 	for _, iv := range []struct {
@@ -89,6 +98,13 @@ func (c TrainingConfig) validate() []error {
 	}
 	if c.MaxRun < time.Minute {
 		errs = append(errs, fmt.Errorf("ATELIER_TRAINING_MAX_RUN: must be at least 1m, not %s", c.MaxRun))
+	}
+	if c.CgroupDir != "" {
+		if _, err := os.Stat(filepath.Join(c.CgroupDir, "cgroup.controllers")); err != nil {
+			errs = append(errs, fmt.Errorf("ATELIER_TRAINING_CGROUP_DIR: %q is not a cgroup v2 directory (no cgroup.controllers)", c.CgroupDir))
+		} else if unix.Access(c.CgroupDir, unix.W_OK) != nil {
+			errs = append(errs, fmt.Errorf("ATELIER_TRAINING_CGROUP_DIR: %q is not writable by the server", c.CgroupDir))
+		}
 	}
 	if _, err := c.flavorsFromFile(); err != nil {
 		errs = append(errs, err)

@@ -314,7 +314,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 // service over it; jobs work under <data-dir>/training.
 func (m *Main) newTraining(cfg ServerConfig) error {
 	tc := cfg.Training
-	exec, err := localexec.New(localexec.Options{Slots: tc.Slots, GPUs: tc.GPUs, Clock: m.Clock, Logger: m.log})
+	exec, err := localexec.New(localexec.Options{Slots: tc.Slots, GPUs: tc.GPUs, CgroupDir: tc.CgroupDir, Clock: m.Clock, Logger: m.log})
 	if err != nil {
 		return fmt.Errorf("start the %s executor: %w", tc.Executor, err)
 	}
