@@ -1,6 +1,9 @@
 package atelier
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Data types of a dataset (ModelArts data_type).
 const (
@@ -119,9 +122,11 @@ type Annotation struct {
 // Sample is one item of a dataset: an object (or a line of a text or table
 // file) with its annotations.
 type Sample struct {
-	ID          string       `json:"sample_id"`
-	DatasetID   string       `json:"-"`
-	Source      string       `json:"source"` // obs://bucket/key, or the text itself for one-line text samples
+	ID        string `json:"sample_id"`
+	DatasetID string `json:"-"`
+	// Source is obs://bucket/key of the sample's object, or content://<text>
+	// for a sample that is a line of a text file (format.ContentText).
+	Source      string       `json:"source"`
 	Usage       string       `json:"usage,omitempty"`
 	Annotations []Annotation `json:"annotations,omitempty"`
 	// Labels are the names used by Annotations, kept for filtering.
@@ -183,3 +188,122 @@ var (
 	CodeDatasetSchema     = NewCode("ATL.DST.0008", Invalid, "A table's columns do not match the dataset's schema.")
 	CodeDatasetVersionRun = NewCode("ATL.DST.0009", FailedPrecondition, "Another version or import of this dataset is still running.")
 )
+
+// ExportTask exports a dataset version (its manifest) to an OBS path.
+type ExportTask struct {
+	ID        string    `json:"task_id"`
+	DatasetID string    `json:"dataset_id"`
+	VersionID string    `json:"version_id"`
+	Path      string    `json:"export_path"` // /bucket/dir/
+	State     string    `json:"status"`
+	Exported  int64     `json:"exported_sample_count"`
+	Error     string    `json:"error,omitempty"`
+	CreatedAt time.Time `json:"create_time"`
+	UpdatedAt time.Time `json:"update_time"`
+}
+
+// DatasetSpec creates a dataset (the seed's create_dataset arguments).
+type DatasetSpec struct {
+	Name        string `json:"dataset_name"`
+	Description string `json:"description,omitempty"`
+	DataType    string `json:"data_type,omitempty"`    // one of DataType or DatasetType
+	DatasetType *int   `json:"dataset_type,omitempty"` // nil: not given
+	// DataPath is the source directory (/bucket/dir/, obs://…, s3://…).
+	DataPath string `json:"data_path"`
+	// AnnotationConfig, when set, imports annotations of the source
+	// ({"scene","format_name"}); nil imports data only.
+	AnnotationConfig *AnnotationConfig `json:"annotation_config,omitempty"`
+	WithColumnHeader bool              `json:"with_column_header,omitempty"`
+	WorkPath         string            `json:"work_path"`
+	Labels           []Label           `json:"labels,omitempty"`
+	Schema           []SchemaColumn    `json:"schema,omitempty"`
+}
+
+// AnnotationConfig says how the annotations of an import are laid out
+// (ModelArts annotation_config): Scene "image_classification",
+// "object_detection", "text_classification", "audio_classification", …;
+// FormatName "ModelArts image classification 1.0", "ModelArts PASCAL VOC
+// 1.0", …. For a manifest import an empty config imports its annotations.
+type AnnotationConfig struct {
+	Scene      string `json:"scene,omitempty"`
+	FormatName string `json:"format_name,omitempty"`
+}
+
+// DatasetUpdate changes a dataset; nil fields stay. Labels replaces the
+// whole list (annotations using a removed label keep their name).
+type DatasetUpdate struct {
+	Name        *string  `json:"dataset_name,omitempty"`
+	Description *string  `json:"description,omitempty"`
+	Labels      *[]Label `json:"labels,omitempty"`
+}
+
+// ImportRequest imports more data into a dataset (import_data).
+type ImportRequest struct {
+	Path             string            `json:"import_path"` // a directory, or a .manifest file
+	AnnotationConfig *AnnotationConfig `json:"annotation_config,omitempty"`
+	WithColumnHeader *bool             `json:"with_column_header,omitempty"`
+}
+
+// SampleFilter selects samples, in sample id order, after After.
+type SampleFilter struct {
+	Labelled *bool  // true: annotated only; false: not annotated only
+	Label    string // only samples with this label
+	Usage    string
+	After    string // cursor: the last sample id of the previous page
+	Limit    int    // default 100, at most 1000
+}
+
+// SamplePage is one page of samples.
+type SamplePage struct {
+	Samples    []*Sample `json:"samples"`
+	NextCursor string    `json:"next_cursor,omitempty"`
+}
+
+// DatasetStats counts a dataset's samples.
+type DatasetStats struct {
+	Total     int64            `json:"total_sample_count"`
+	Annotated int64            `json:"annotated_sample_count"`
+	ByLabel   map[string]int64 `json:"label_stats"`
+	ByUsage   map[string]int64 `json:"usage_stats"`
+}
+
+// VersionSpec creates a dataset version.
+type VersionSpec struct {
+	Description    string  `json:"description,omitempty"`
+	TrainEvalRatio float64 `json:"train_evaluate_sample_ratio,omitempty"` // 0..1; 0 keeps each sample's usage
+}
+
+// DatasetService manages the caller's tenant's datasets. Long work (imports,
+// versions, exports) runs as tasks whose state is polled. Implementations
+// are safe for concurrent use.
+type DatasetService interface {
+	// CreateDataset creates the dataset and starts importing its source.
+	CreateDataset(ctx context.Context, spec DatasetSpec) (*Dataset, *ImportTask, error)
+	GetDataset(ctx context.Context, id string) (*Dataset, error)
+	ListDatasets(ctx context.Context, name string) ([]*Dataset, error)
+	UpdateDataset(ctx context.Context, id string, u DatasetUpdate) (*Dataset, error)
+	// DeleteDataset deletes the dataset, its samples, versions and tasks;
+	// with deleteSource also the source objects under DataPath.
+	DeleteDataset(ctx context.Context, id string, deleteSource bool) error
+
+	ImportData(ctx context.Context, id string, req ImportRequest) (*ImportTask, error)
+	ListImportTasks(ctx context.Context, id string) ([]*ImportTask, error)
+	GetImportTask(ctx context.Context, id, taskID string) (*ImportTask, error)
+
+	ListSamples(ctx context.Context, id string, f SampleFilter) (*SamplePage, error)
+	GetSample(ctx context.Context, id, sampleID string) (*Sample, error)
+	// SetAnnotations replaces a sample's annotations (checked against the
+	// dataset's labels) and usage ("" keeps it).
+	SetAnnotations(ctx context.Context, id, sampleID string, annotations []Annotation, usage string) (*Sample, error)
+	DeleteSamples(ctx context.Context, id string, sampleIDs []string) (int, error)
+	Stats(ctx context.Context, id string) (*DatasetStats, error)
+
+	// CreateVersion snapshots the samples and publishes the manifest at
+	// <work_path>/dataset-<id>/annotation/V00n/V00n.manifest.
+	CreateVersion(ctx context.Context, id string, spec VersionSpec) (*DatasetVersion, error)
+	ListVersions(ctx context.Context, id string) ([]*DatasetVersion, error)
+	GetVersion(ctx context.Context, id, versionID string) (*DatasetVersion, error)
+	// ExportVersion copies a version's manifest (and nothing else) to path.
+	ExportVersion(ctx context.Context, id, versionID, path string) (*ExportTask, error)
+	ListExportTasks(ctx context.Context, id string) ([]*ExportTask, error)
+}

@@ -70,6 +70,7 @@ type harness struct {
 	verify   *mock.VerificationService
 	oidc     *mock.OIDCProvider
 	training *mock.TrainingService
+	datasets *mock.DatasetService
 	log      *syncBuffer
 	logger   *slog.Logger
 	reg      *prometheus.Registry
@@ -91,6 +92,7 @@ func newHarness(t *testing.T) *harness {
 		verify:   &mock.VerificationService{},
 		oidc:     &mock.OIDCProvider{},
 		training: &mock.TrainingService{},
+		datasets: &mock.DatasetService{},
 		log:      &syncBuffer{},
 		reg:      prometheus.NewRegistry(),
 	}
@@ -104,7 +106,8 @@ func newHarness(t *testing.T) *harness {
 	h.opts = httpapi.Options{
 		Auth: h.auth, APIKeys: h.keys, Objects: h.objects,
 		Directory: h.dir, Verifications: h.verify, OIDC: h.oidc, Training: h.training,
-		Logger: h.logger, Registerer: h.reg, Gatherer: h.reg,
+		Datasets: h.datasets,
+		Logger:   h.logger, Registerer: h.reg, Gatherer: h.reg,
 		Version: "test",
 	}
 	return h

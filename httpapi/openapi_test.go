@@ -80,11 +80,13 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 	tr.OpenLogFn = func(context.Context, string, int64, string, int64, bool) (io.ReadCloser, error) { return nil, notFound }
 	tr.ListFlavorsFn = func(context.Context) ([]*atelier.Flavor, error) { return nil, notFound }
 	tr.ListFrameworksFn = func(context.Context) ([]*atelier.Framework, error) { return nil, notFound }
+	stubDatasets(h.datasets, notFound)
 
 	doc := fetchOpenAPI(t, h)
 	samples := map[string]string{"bucket": "bkt-1", "key": "dir/sub/file.txt", "access_key": "AK123",
 		"channel": "email", "client_id": "app-1", "id": "x1", "user_id": "u1",
-		"job_id": "job-1", "version_id": "1", "task": "worker-0"}
+		"job_id": "job-1", "version_id": "1", "task": "worker-0",
+		"dataset_id": "ds-1", "sample_id": "sm-1", "task_id": "imp-1"}
 	var ops []string
 	for path, methods := range doc.Paths {
 		for method, op := range methods {

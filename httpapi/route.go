@@ -139,5 +139,6 @@ func (s *Server) routes() []route {
 	table = append(table, s.oauthRoutes()...)
 	table = append(table, s.directoryRoutes()...)
 	table = append(table, s.trainingRoutes()...)
+	table = append(table, s.datasetRoutes()...)
 	return table
 }

@@ -30,6 +30,7 @@ type Options struct {
 	Verifications atelier.VerificationService
 	OIDC          atelier.OIDCProvider
 	Training      atelier.TrainingService // nil: the training routes answer 501
+	Datasets      atelier.DatasetService  // nil: the dataset routes answer 501
 
 	// Ready reports whether the store and the object store answer, for
 	// /readyz. Nil means always ready.
@@ -59,6 +60,7 @@ type Server struct {
 	verify   atelier.VerificationService
 	oidc     atelier.OIDCProvider
 	training atelier.TrainingService
+	datasets atelier.DatasetService
 	ready    func(ctx context.Context) error
 	log      *slog.Logger
 
@@ -85,6 +87,7 @@ func New(opts Options) *Server {
 		verify:         opts.Verifications,
 		oidc:           opts.OIDC,
 		training:       opts.Training,
+		datasets:       opts.Datasets,
 		ready:          opts.Ready,
 		log:            slog.New(NewLogHandler(logger.Handler())),
 		maxBodyBytes:   cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),

@@ -43,6 +43,7 @@ type Store interface {
 	SigningKeyStore
 	AuditStore
 	JobStore
+	DatasetStore
 	BucketStore
 	ObjectStore
 
@@ -281,6 +282,78 @@ type JobStore interface {
 	// not final, oldest first: the queue, and what a restarted server must
 	// re-adopt.
 	ActiveVersions(ctx context.Context) ([]*atelier.JobVersion, error)
+}
+
+// SampleStats are the counts of a dataset's samples.
+type SampleStats struct {
+	Total     int64
+	Annotated int64
+	ByLabel   map[string]int64
+	ByUsage   map[string]int64
+}
+
+// DatasetStore keeps datasets, their samples (up to millions per dataset),
+// import and export tasks and versions. A dataset's SampleCount and
+// AnnotatedCount are derived when read (cheaply: kept as counters updated
+// in the transactions that change samples).
+type DatasetStore interface {
+	// CreateDataset inserts d; ErrConflict when the tenant has a dataset of
+	// that name.
+	CreateDataset(ctx context.Context, d *atelier.Dataset) error
+	// GetDataset returns ErrNotFound for another tenant's dataset.
+	GetDataset(ctx context.Context, tenantID, id string) (*atelier.Dataset, error)
+	// ListDatasets returns a tenant's datasets by name; name "" lists all,
+	// else only that name.
+	ListDatasets(ctx context.Context, tenantID, name string) ([]*atelier.Dataset, error)
+	// UpdateDataset reads, calls fn and writes back name, description,
+	// labels, schema and updated time in one transaction; ErrConflict on a
+	// taken name.
+	UpdateDataset(ctx context.Context, tenantID, id string, fn func(d *atelier.Dataset) error) (*atelier.Dataset, error)
+	// DeleteDataset deletes the dataset with its samples, versions (and
+	// their snapshots) and tasks; ErrNotFound when missing.
+	DeleteDataset(ctx context.Context, tenantID, id string) error
+
+	// AddSamples inserts the samples whose Source the dataset does not have
+	// yet (a re-import never duplicates), assigning IDs to new ones, and in
+	// the same transaction writes task (its progress and Cursor) when task
+	// is not nil. It returns how many samples were new. Samples' Labels are
+	// indexed for ListSamples' label filter.
+	AddSamples(ctx context.Context, datasetID string, samples []*atelier.Sample, task *atelier.ImportTask) (added int, err error)
+	GetSample(ctx context.Context, datasetID, sampleID string) (*atelier.Sample, error)
+	// ListSamples pages samples by id (keyset, no OFFSET) with the filter;
+	// every page costs about the same at any depth.
+	ListSamples(ctx context.Context, datasetID string, f atelier.SampleFilter) ([]*atelier.Sample, error)
+	// UpdateSample reads, calls fn and writes back usage, annotations and
+	// labels in one transaction.
+	UpdateSample(ctx context.Context, datasetID, sampleID string, fn func(s *atelier.Sample) error) (*atelier.Sample, error)
+	// DeleteSamples deletes the listed samples and returns how many existed.
+	DeleteSamples(ctx context.Context, datasetID string, ids []string) (int, error)
+	SampleStats(ctx context.Context, datasetID string) (*SampleStats, error)
+
+	CreateImportTask(ctx context.Context, t *atelier.ImportTask) error
+	GetImportTask(ctx context.Context, datasetID, taskID string) (*atelier.ImportTask, error)
+	// ListImportTasks returns a dataset's import tasks, newest first.
+	ListImportTasks(ctx context.Context, datasetID string) ([]*atelier.ImportTask, error)
+	UpdateImportTask(ctx context.Context, datasetID, taskID string, fn func(t *atelier.ImportTask) error) (*atelier.ImportTask, error)
+	// ActiveImportTasks returns the import tasks of every tenant that are
+	// QUEUED or RUNNING, oldest first (to resume after a restart).
+	ActiveImportTasks(ctx context.Context) ([]*atelier.ImportTask, error)
+
+	// CreateDatasetVersion inserts v as the dataset's next version (Name
+	// V001, V002, … assigned here) and snapshots the dataset's current
+	// samples and annotations into it, in one transaction.
+	CreateDatasetVersion(ctx context.Context, v *atelier.DatasetVersion) error
+	GetDatasetVersion(ctx context.Context, datasetID, versionID string) (*atelier.DatasetVersion, error)
+	// ListDatasetVersions returns a dataset's versions, newest first.
+	ListDatasetVersions(ctx context.Context, datasetID string) ([]*atelier.DatasetVersion, error)
+	UpdateDatasetVersion(ctx context.Context, datasetID, versionID string, fn func(v *atelier.DatasetVersion) error) (*atelier.DatasetVersion, error)
+	// ListVersionSamples pages a version's snapshot by sample id after
+	// after.
+	ListVersionSamples(ctx context.Context, versionID, after string, limit int) ([]*atelier.Sample, error)
+
+	CreateExportTask(ctx context.Context, t *atelier.ExportTask) error
+	ListExportTasks(ctx context.Context, datasetID string) ([]*atelier.ExportTask, error)
+	UpdateExportTask(ctx context.Context, datasetID, taskID string, fn func(t *atelier.ExportTask) error) (*atelier.ExportTask, error)
 }
 
 // BucketStore keeps buckets, unique by (tenant, name).

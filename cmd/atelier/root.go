@@ -49,5 +49,6 @@ func newRootCommand() *cobra.Command {
 	addClientCommands(root)
 	addDirectoryCommands(root)
 	root.AddCommand(newJobCommand())
+	root.AddCommand(newDatasetCommand())
 	return root
 }

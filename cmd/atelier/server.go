@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/dataset"
 	"github.com/atelier-dev/atelier/executor"
 	"github.com/atelier-dev/atelier/executor/localexec"
 	"github.com/atelier-dev/atelier/httpapi"
@@ -126,6 +127,7 @@ type Main struct {
 	identity *identity.Service
 	exec     executor.Executor
 	training *training.Service
+	datasets *dataset.Service
 	ln       net.Listener
 	srv      *http.Server
 	addr     string
@@ -228,6 +230,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.newTraining(cfg); err != nil {
 		return err
 	}
+	m.datasets = dataset.New(m.store, m.objects, dataset.Options{Clock: m.Clock, Logger: m.log})
 
 	if err := m.objects.Sweep(ctx, single); err != nil {
 		m.log.WarnContext(ctx, "sweeping leftovers of interrupted uploads", "err", err)
@@ -251,6 +254,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Verifications:  m.identity,
 		OIDC:           m.identity,
 		Training:       m.training,
+		Datasets:       m.datasets,
 		Ready:          m.ready,
 		Logger:         m.log,
 		Registerer:     reg,
@@ -277,6 +281,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	m.objects.Start(ctx)
+	m.datasets.Start(ctx)
 	m.training.Start(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	m.group = g
@@ -366,6 +371,9 @@ func (m *Main) Close() error {
 		}
 		if m.exec != nil {
 			errs = append(errs, m.exec.Close())
+		}
+		if m.datasets != nil {
+			m.datasets.Stop() // running imports resume at the next Start
 		}
 		if m.objects != nil {
 			m.objects.Stop()

@@ -69,6 +69,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"ListJobs", testListJobs},
 			{"JobEvents", testJobEvents},
 			{"ActiveVersions", testActiveVersions},
+			{"Datasets", testDatasets},
+			{"Samples", testSamples},
+			{"SampleFilters", testSampleFilters},
+			{"UpdateSample", testUpdateSample},
+			{"ImportTasks", testImportTasks},
+			{"DatasetVersions", testDatasetVersions},
+			{"ExportTasks", testExportTasks},
 		}},
 		{"Transactions", []test{
 			{"UpdateUser", testUpdateUser},
@@ -82,6 +89,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"DeleteOrgNotEmpty", testDeleteOrg},
 			{"UpdateVersionFnError", testUpdateVersionFnError},
 			{"DeleteJobCascades", testDeleteJob},
+			{"AddSamplesWithTask", testAddSamplesTask},
+			{"DeleteDatasetCascades", testDeleteDataset},
 		}},
 		{"Concurrency", []test{
 			{"UpdateUserNoLostUpdates", testUpdateUserConcurrent},
@@ -94,6 +103,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"DeleteOrgRacesInserts", testDeleteOrgRacesCreateUser},
 			{"CreateVersionNumbering", testCreateVersionConcurrent},
 			{"UpdateVersionEventsInOrder", testUpdateVersionConcurrent},
+			{"CreateDatasetVersionNumbering", testCreateDatasetVersionConcurrent},
+			{"AddSamplesOverlapping", testAddSamplesConcurrent},
 		}},
 	}
 	for _, tier := range tiers {
@@ -1009,6 +1020,11 @@ func testCreateTenantRace(t *testing.T, s store.Store) {
 //
 // ActiveVersions lists the 200 queued training versions among 200 finished
 // ones, reporting versions/s.
+//
+// AddSamples imports 100,000 samples (10,000 under -short) into a dataset
+// in batches of 1000, reporting samples/s. ListSamplesByLabel/Start and
+// /End list a page of 500 samples of one label at the start and at the
+// end of as many samples, reporting ms/page: keyset paging is flat.
 func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	b.Run("SessionTokenCheck", func(b *testing.B) {
 		s, hashes := sessionFixture(b, open)
@@ -1086,6 +1102,8 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 		b.ReportMetric(float64(listed)/b.Elapsed().Seconds(), "objects/s")
 	})
 	b.Run("ActiveVersions", func(b *testing.B) { benchActiveVersions(b, open) })
+	b.Run("AddSamples", func(b *testing.B) { benchAddSamples(b, open) })
+	b.Run("ListSamplesByLabel", func(b *testing.B) { benchListByLabel(b, open) })
 }
 
 // sessionFixture opens a store holding 100 users with 10 live session

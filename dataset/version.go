@@ -1,0 +1,246 @@
+package dataset
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+
+	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/dataset/format"
+	"github.com/atelier-dev/atelier/store"
+)
+
+// Version states.
+const (
+	VersionCreating = "CREATING"
+	VersionNormal   = "NORMAL"
+	VersionFailed   = "FAILED"
+)
+
+// ReasonRestarted is why a task or version that a previous server left
+// unfinished (a version being published, an export) failed.
+const ReasonRestarted = "The server restarted before it ended; start it again."
+
+// manifestKey is where version name of dataset id is published under the
+// work directory prefix: dataset-<id>/annotation/<name>/<name>.manifest.
+func manifestKey(workPrefix, id, name string) string {
+	return workPrefix + "dataset-" + id + "/annotation/" + name + "/" + name + ".manifest"
+}
+
+// CreateVersion snapshots the dataset's samples and annotations and
+// publishes them in the background as a manifest under the work path; the
+// version is CREATING until then, NORMAL after, or FAILED. It is refused
+// while an import or another version of the dataset runs.
+func (s *Service) CreateVersion(ctx context.Context, id string, spec atelier.VersionSpec) (*atelier.DatasetVersion, error) {
+	tenant, err := atelier.TenantFromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if math.IsNaN(spec.TrainEvalRatio) || spec.TrainEvalRatio < 0 || spec.TrainEvalRatio > 1 {
+		return nil, atelier.CodeInvalidParam.Errorf("train_evaluate_sample_ratio must be between 0 and 1.").WithField("train_evaluate_sample_ratio")
+	}
+	if len(spec.Description) > maxDescription {
+		return nil, atelier.CodeInvalidParam.Errorf("description is longer than %d bytes.", maxDescription).WithField("description")
+	}
+	d, err := s.dataset(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	wp, err := parseObsPath(d.WorkPath)
+	if err != nil {
+		return nil, atelier.CodeDatasetSource.Errorf("The dataset's work_path is not an OBS directory.").WithField("work_path")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, atelier.CodeUnavailable.Errorf("The server is shutting down.")
+	}
+	if r := s.imports[id]; r != nil {
+		return nil, atelier.CodeDatasetVersionRun.Errorf("The import %s of this dataset is still running.", r.taskID).WithField("dataset_id")
+	}
+	vs, err := s.st.ListDatasetVersions(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: list versions: %w", err)
+	}
+	for _, v := range vs {
+		if v.State != VersionCreating {
+			continue
+		}
+		if s.versions[v.ID] {
+			return nil, atelier.CodeDatasetVersionRun.Errorf("The version %s of this dataset is still being created.", v.Name).WithField("dataset_id")
+		}
+		s.failStale(ctx, v)
+	}
+	v := &atelier.DatasetVersion{
+		ID: atelier.NewID(), DatasetID: id, Description: spec.Description,
+		TrainEvalRatio: spec.TrainEvalRatio, State: VersionCreating, CreatedAt: s.now(),
+	}
+	if err := s.st.CreateDatasetVersion(ctx, v); err != nil {
+		return nil, fmt.Errorf("dataset: create version: %w", err)
+	}
+	mkey := manifestKey(wp.Key, id, v.Name)
+	v, err = s.st.UpdateDatasetVersion(ctx, id, v.ID, func(v *atelier.DatasetVersion) error {
+		v.ManifestPath = "/" + wp.Bucket + "/" + mkey
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dataset: update version: %w", err)
+	}
+	s.versions[v.ID] = true
+	ver := *v
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.taskEnded(ver.ID)
+		s.publish(tenantCtx(s.ctx, tenant), &ver, wp.Bucket, mkey)
+		s.mu.Lock()
+		delete(s.versions, ver.ID)
+		s.mu.Unlock()
+	}()
+	return v, nil
+}
+
+// failStale marks a version that no publisher of this process owns (a
+// previous server's) FAILED.
+func (s *Service) failStale(ctx context.Context, v *atelier.DatasetVersion) {
+	nv, err := s.st.UpdateDatasetVersion(ctx, v.DatasetID, v.ID, func(v *atelier.DatasetVersion) error {
+		if v.State == VersionCreating {
+			v.State = VersionFailed
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "dataset: fail stale version", "version", v.ID, "err", err)
+		return
+	}
+	*v = *nv
+	s.log.WarnContext(ctx, "dataset: version left unfinished by a previous server failed", "dataset", v.DatasetID, "version", v.Name)
+}
+
+// publish writes the manifest of version v to bucket/key, streaming it page
+// by page through a pipe into PutObject, and records the outcome.
+func (s *Service) publish(ctx context.Context, v *atelier.DatasetVersion, bucket, key string) {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := s.writeManifest(ctx, pw, v)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	_, putErr := s.objects.PutObject(ctx, bucket, key, pr, atelier.PutOptions{Size: -1, ContentType: "application/jsonl"})
+	pr.CloseWithError(cmpErr(putErr, io.ErrClosedPipe))
+	writeErr := <-done
+	if ctx.Err() != nil {
+		return // stopped: a later CreateVersion fails it as stale
+	}
+	err := writeErr
+	if putErr != nil {
+		err = putErr
+	}
+	_, uerr := s.st.UpdateDatasetVersion(ctx, v.DatasetID, v.ID, func(v *atelier.DatasetVersion) error {
+		if err != nil {
+			v.State = VersionFailed
+			return nil
+		}
+		v.State = VersionNormal // SampleCount is the snapshot's
+		return nil
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "dataset: publish version", "dataset", v.DatasetID, "version", v.Name, "err", err)
+	}
+	if uerr != nil && !errors.Is(uerr, store.ErrNotFound) {
+		s.log.ErrorContext(ctx, "dataset: record version", "version", v.ID, "err", uerr)
+	}
+}
+
+func cmpErr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+// writeManifest writes the manifest of v's snapshot to w, BatchSize samples
+// per store page, applying the train/eval split.
+func (s *Service) writeManifest(ctx context.Context, w io.Writer, v *atelier.DatasetVersion) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	mw := format.NewManifestWriter(bw)
+	after := ""
+	for {
+		ss, err := s.st.ListVersionSamples(ctx, v.ID, after, s.opts.BatchSize)
+		if err != nil {
+			return fmt.Errorf("list version samples: %w", err)
+		}
+		for _, smp := range ss {
+			if smp.Usage == "" && v.TrainEvalRatio > 0 {
+				smp.Usage = SplitUsage(smp.ID, v.TrainEvalRatio)
+			}
+			if err := mw.Write(smp); err != nil {
+				return err
+			}
+		}
+		if len(ss) < s.opts.BatchSize {
+			break
+		}
+		after = ss[len(ss)-1].ID
+	}
+	return bw.Flush()
+}
+
+// SplitUsage is the usage a version gives a sample without one: TRAIN for
+// the share ratio of samples, EVAL for the rest, decided by a hash of the
+// sample id so that the same sample always lands on the same side.
+func SplitUsage(sampleID string, ratio float64) string {
+	h := fnv.New64a()
+	h.Write([]byte(sampleID))
+	if float64(h.Sum64())/float64(math.MaxUint64) < ratio {
+		return atelier.UsageTrain
+	}
+	return atelier.UsageEval
+}
+
+// ListVersions returns a dataset's versions, newest first.
+func (s *Service) ListVersions(ctx context.Context, id string) ([]*atelier.DatasetVersion, error) {
+	tenant, err := atelier.TenantFromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.dataset(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	vs, err := s.st.ListDatasetVersions(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: list versions: %w", err)
+	}
+	if vs == nil {
+		vs = []*atelier.DatasetVersion{}
+	}
+	return vs, nil
+}
+
+// GetVersion returns a version of a dataset.
+func (s *Service) GetVersion(ctx context.Context, id, versionID string) (*atelier.DatasetVersion, error) {
+	tenant, err := atelier.TenantFromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.dataset(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	return s.version(ctx, id, versionID)
+}
+
+func (s *Service) version(ctx context.Context, id, versionID string) (*atelier.DatasetVersion, error) {
+	v, err := s.st.GetDatasetVersion(ctx, id, versionID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, atelier.CodeDatasetNotFound.Errorf("The dataset version %q does not exist.", versionID).WithField("version_id")
+		}
+		return nil, fmt.Errorf("dataset: get version: %w", err)
+	}
+	return v, nil
+}
