@@ -333,7 +333,15 @@ func (s *Service) checkSpec(spec *atelier.JobSpec) error {
 	for i, in := range spec.Inputs {
 		field := fmt.Sprintf("spec.inputs[%d]", i)
 		if in.DatasetID != "" || in.DatasetVersionID != "" {
-			return invalid(field+".dataset_id", "Dataset inputs are not supported yet; give an obs_path.")
+			switch {
+			case in.DatasetID == "" || in.DatasetVersionID == "":
+				return invalid(field+".dataset_version_id", "%s needs both dataset_id and dataset_version_id.", field)
+			case in.ObsPath != "":
+				return invalid(field+".obs_path", "%s takes either obs_path or a dataset version, not both.", field)
+			case s.opts.Datasets == nil:
+				return invalid(field+".dataset_id", "This server has no dataset service; give an obs_path.")
+			}
+			continue
 		}
 		if in.ObsPath == "" {
 			return invalid(field+".obs_path", "%s.obs_path is required.", field)
@@ -446,6 +454,12 @@ func (s *Service) checkObjects(ctx context.Context, spec *atelier.JobSpec) error
 		}
 	}
 	for i := range spec.Inputs {
+		if in := spec.Inputs[i]; in.DatasetID != "" {
+			if _, err := s.datasetManifest(ctx, in, fmt.Sprintf("spec.inputs[%d]", i)); err != nil {
+				return err
+			}
+			continue
+		}
 		field := fmt.Sprintf("spec.inputs[%d].obs_path", i)
 		src, err := s.resolveSource(ctx, spec.Inputs[i].ObsPath, field)
 		if err != nil {

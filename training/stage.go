@@ -452,6 +452,13 @@ func (s *Service) stage(ctx context.Context, spec *atelier.JobSpec, l *layout) e
 		}
 	}
 	for i, in := range spec.Inputs {
+		if in.DatasetID != "" {
+			field := fmt.Sprintf("spec.inputs[%d]", i)
+			if err := s.stageDataset(ctx, in, l.inputs[i], field); err != nil {
+				return &stepError{field, err}
+			}
+			continue
+		}
 		field := fmt.Sprintf("spec.inputs[%d].obs_path", i)
 		src, err := s.resolveSource(ctx, in.ObsPath, field)
 		if err != nil {

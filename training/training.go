@@ -58,6 +58,9 @@ type Options struct {
 	// PollEvery is how often a queued gang's status is polled to see it
 	// start (default 1s).
 	PollEvery time.Duration
+	// Datasets resolves dataset inputs (dataset_id + dataset_version_id);
+	// nil refuses them.
+	Datasets atelier.DatasetService
 	// MaxUnzipBytes caps the unpacked size of one .zip (default 64 GiB).
 	MaxUnzipBytes int64
 	// OnEvent, when set, is called after every persisted state transition,

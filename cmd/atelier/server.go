@@ -227,10 +227,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		LoginRatePerUser: cfg.Identity.LoginRatePerUser,
 	})
 
+	m.datasets = dataset.New(m.store, m.objects, dataset.Options{Clock: m.Clock, Logger: m.log})
 	if err := m.newTraining(cfg); err != nil {
 		return err
 	}
-	m.datasets = dataset.New(m.store, m.objects, dataset.Options{Clock: m.Clock, Logger: m.log})
 
 	if err := m.objects.Sweep(ctx, single); err != nil {
 		m.log.WarnContext(ctx, "sweeping leftovers of interrupted uploads", "err", err)
@@ -339,6 +339,7 @@ func (m *Main) newTraining(cfg ServerConfig) error {
 		Flavors:       flavors,
 		Frameworks:    frameworks,
 		DefaultMaxRun: tc.MaxRun,
+		Datasets:      m.datasets, // dataset_id + dataset_version_id inputs
 	})
 	return nil
 }

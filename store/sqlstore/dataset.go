@@ -38,8 +38,9 @@ const (
 // sampleIDDigits is the width of a sample id.
 const sampleIDDigits = 12
 
-// Rows per multi-row INSERT: samplesPerInsert × 10 and labelsPerInsert × 3
-// parameters stay far below SQLite's and PostgreSQL's limits.
+// Rows per multi-row statement: samplesPerInsert × 10 = 10,000 parameters
+// stay below SQLite's (32,766) and PostgreSQL's (65,535) limits, and one
+// statement inserts a whole import batch of 1000.
 const (
 	samplesPerInsert = 1000
 	labelsPerInsert  = 500

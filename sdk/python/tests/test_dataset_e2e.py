@@ -247,10 +247,28 @@ class DatasetSeedSamplesTest(unittest.TestCase):
         self.assert_tasks(b, [1, 3])
         self.assertEqual(b.get_dataset_stats()["label_stats"], a.get_dataset_stats()["label_stats"])
 
-        # Export V001 of the first dataset and find its manifest there.
+        # Export V001 of the first dataset: its manifest lands in the export directory.
         exp = a.export_dataset(v["version_id"], "/%s/export/" % self.bucket)
         self.assertTrue(exp.get("task_id"), exp)
-        self.assertEqual([t["task_id"] for t in a.list_export_tasks()], [exp["task_id"]])
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            tasks = a.list_export_tasks()
+            self.assertEqual([t["task_id"] for t in tasks], [exp["task_id"]])
+            if tasks[0]["status"] not in ("QUEUED", "RUNNING"):
+                break
+            self.assertLess(time.monotonic(), deadline, tasks)
+            time.sleep(0.05)
+        self.assertEqual((tasks[0]["status"], tasks[0]["exported_sample_count"]),
+                         ("COMPLETED", 3), tasks)
+        got = self.admin.obs.download_file("obs://%s/export/V001.manifest" % self.bucket,
+                                           os.path.join(self.tmp, "export") + "/")
+        with open(got, encoding="utf-8") as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+        self.assertEqual(len(lines), 3)
+        self.assertEqual({ln["source"].rsplit("/", 1)[-1] for ln in lines},
+                         {"x.png", "a.png", "b.png"})
+        self.assertTrue(all(ln["source"].startswith("s3://%s/" % self.bucket) for ln in lines))
+        self.assertEqual(sum(1 for ln in lines if ln.get("annotation")), 2, lines)
 
     def test_table_datasets(self):
         ds, resp = self.create("table")
@@ -270,7 +288,8 @@ class DatasetSeedSamplesTest(unittest.TestCase):
             Dataset.create_dataset(self.admin, "dataset-table", data_type="TABLE",
                                    data_sources={"type": 0, "path": "/%s/data/table/table0/"
                                                  % self.bucket},
-                                   work_path={"type": 0, "path": "/%s/w/" % self.bucket})
+                                   work_path={"type": 0, "path": "/%s/w/" % self.bucket},
+                                   schema=[{"schema_id": 0, "name": "name", "type": "STRING"}])
         self.assertEqual(cm.exception.code, "ATL.DST.0002")
         ds.delete_dataset()
         with self.assertRaises(AtelierError) as cm:
@@ -294,6 +313,43 @@ class DatasetSeedSamplesTest(unittest.TestCase):
                          {"@modelarts:from_type": "疾病", "@modelarts:to_type": "疾病别称"})
         self.assertEqual(self.counts(ds), (2, 0))
         self.assert_tasks(ds, [2])
+
+    def test_samples_annotations_and_split_version(self):
+        resp = Dataset.create_dataset(
+            self.admin, "samples-api", dataset_type=0,
+            data_sources={"type": 0, "path": "obs://%s/data/image/image-classification"
+                          % self.bucket, "annotation_config": {
+                              "scene": "image_classification",
+                              "format_name": "ModelArts image classification 1.0"}},
+            work_path="obs://%s/work" % self.bucket)
+        ds = Dataset(self.admin, resp["dataset_id"])
+        self.done(ds, resp["import_task_id"])
+        pages = list(ds.iter_samples(page_size=2))
+        self.assertEqual(len(pages), 3)
+        self.assertEqual(ds.list_samples(limit=2), pages[:2])
+        dog = ds.list_samples(label="dog")
+        self.assertEqual(len(dog), 1)
+        sample = ds.get_sample(dog[0]["sample_id"])
+        self.assertEqual(sample["labels"], ["dog"])
+
+        ann = [{"type": "modelarts/image_classification", "name": "cat"}]
+        out = ds.set_annotations(sample["sample_id"], ann, usage="EVAL")
+        self.assertEqual((out["labels"], out["usage"]), (["cat"], "EVAL"))
+        self.assertEqual([s["sample_id"] for s in ds.list_samples(usage="EVAL")],
+                         [sample["sample_id"]])
+        self.assertEqual(ds.get_dataset_stats()["label_stats"].get("cat"), 3)
+        ds.set_annotations(sample["sample_id"], [])
+        self.assertEqual(len(ds.list_samples(labelled=False)), 1)
+        self.assertEqual(ds.delete_samples([sample["sample_id"]]), 1)
+        self.assertEqual(self.counts(ds), (2, 2))
+
+        v = self.wait_version(ds, ds.create_version(train_evaluate_sample_ratio=0.5)["version_id"])
+        self.assertEqual((v["status"], v["total_sample_count"]), ("NORMAL", 2), v)
+        self.assertEqual(v["train_evaluate_sample_ratio"], 0.5)
+        with self.assertWarns(UserWarning):
+            v2 = ds.create_version(version_name="my-name", description="second")
+        self.assertEqual(self.wait_version(ds, v2["version_id"])["version_name"], "V002")
+        self.assertEqual(sorted(x["version_name"] for x in ds.list_versions()), ["V001", "V002"])
 
     def test_validation_and_api_errors(self):
         # The SDK refuses what it can tell is wrong before sending anything.
