@@ -7,7 +7,6 @@ and are shared with test_dataset_e2e.py, which runs them against the real
 server.
 """
 
-import json
 import os
 import unittest
 import urllib.parse
@@ -371,7 +370,8 @@ class CreateValidationTest(DatasetTestCase):
              ["data_sources['path']"]),
             (dict(data_type="IMAGE", data_sources={"type": 0, "path": "b/in/"}), ValueError,
              ["data_sources['path']"]),
-            (dict(data_type="IMAGE", data_sources=[{"path": "/b/a/"}, {"path": "/b/c/"}]), ValueError, ["exactly one"]),
+            (dict(data_type="IMAGE", data_sources=[{"path": "/b/a/"}, {"path": "/b/c/"}]),
+             ValueError, ["exactly one"]),
             (dict(data_type="IMAGE", data_sources=7), TypeError, ["data_sources"]),
             (dict(data_type="IMAGE", work_path=None), ValueError, ["work_path"]),
             (dict(data_type="IMAGE", work_path={"type": 0, "path": "relative/"}), ValueError,
