@@ -29,6 +29,9 @@ func TestRunQuick(t *testing.T) {
 		TrainLogBytes:  1 << 20,
 		TrainStreams:   5,
 		TrainStreamFor: time.Second,
+		// Datasets: 4,000 images, 1,000 of them labelled cat, two full
+		// pages of 500.
+		DatasetSamples: 4000,
 	}
 	rows, err := Run(t.Context(), cfg, io.Discard)
 	if err != nil {
@@ -57,7 +60,22 @@ func TestRunQuick(t *testing.T) {
 		train     = "Training, local executor, 2 slots, SQLite"
 		trainLog  = "Training logs, local executor, SQLite"
 		trainRSS  = "Training, 5 jobs streaming logs at once, SQLite"
+		dsImpLite = "Dataset import, 4000 images, SQLite"
+		dsImpPG   = "Dataset import, 4000 images, PostgreSQL"
+		dsLstLite = "Dataset samples, label filter (1000 of 4000), pages of 500, SQLite"
+		dsLstPG   = "Dataset samples, label filter (1000 of 4000), pages of 500, PostgreSQL"
+		dsVerLite = "Dataset version, 4000 samples, SQLite"
+		dsVerPG   = "Dataset version, 4000 samples, PostgreSQL"
 	)
+	datasetRows := func(imp, lst, ver string) []key {
+		return []key{
+			{imp, "filling the directory (16 clients)"}, {imp, "import, created → COMPLETED"},
+			{imp, "server RSS before the import"}, {imp, "server peak RSS during the import"},
+			{lst, "walking all pages"}, {lst, "page latency p50 / p99"},
+			{lst, "mean page, first 1 / last 1"}, {lst, "last / first"},
+			{ver, "publish, created → NORMAL"}, {ver, "manifest object"},
+		}
+	}
 	want := []key{
 		{large, "cp (page cache only)"}, {large, "cp + sync (baseline)"},
 		{large, "upload through the API"}, {large, "download through the API"},
@@ -74,6 +92,7 @@ func TestRunQuick(t *testing.T) {
 		{train, "drained, first submit → last end"}, {train, "lost"},
 		{trainLog, "live log throughput"}, {trainLog, "line written → received, p50 / p99"},
 	}
+	want = append(want, datasetRows(dsImpLite, dsLstLite, dsVerLite)...)
 	noPython := got[key{trainLog, "live log throughput"}].Value == "not measured: no python3"
 	if noPython {
 		t.Log("python3 is not installed; the log rows say so")
@@ -84,13 +103,14 @@ func TestRunQuick(t *testing.T) {
 	pgMissing := got[key{putsPG, "PUTs/s"}].Value == "not measured: no PostgreSQL"
 	if pgMissing {
 		t.Log("PostgreSQL is not installed; its rows say so")
-		want = append(want, key{listPG, "last / first"}, key{loginPG, "logins/s"}, key{checkPG, "checks/s"})
+		want = append(want, key{listPG, "last / first"}, key{loginPG, "logins/s"}, key{checkPG, "checks/s"}, key{dsImpPG, "import, created → COMPLETED"})
 	} else {
 		want = append(want, key{putsPG, "PUTs/s"}, key{putsPG, "latency p50 / p99"},
 			key{listPG, "filling it (16 clients)"}, key{listPG, "walking all pages"},
 			key{listPG, "mean page, first 1 / last 1"}, key{listPG, "last / first"},
 			key{loginPG, "argon2id parameters"}, key{loginPG, "logins/s"}, key{loginPG, "latency p50 / p99"},
 			key{checkPG, "checks/s"}, key{checkPG, "latency p50 / p99"})
+		want = append(want, datasetRows(dsImpPG, dsLstPG, dsVerPG)...)
 	}
 	for _, k := range want {
 		if _, ok := got[k]; !ok {
@@ -131,6 +151,22 @@ func TestRunQuick(t *testing.T) {
 		}
 		if r := got[key{trainLog, "live log throughput"}]; !strings.Contains(r.Value, "MB/s (1.0 MiB, 1024 lines in order") {
 			t.Errorf("log throughput = %q, want 1 MiB in 1024 lines", r.Value)
+		}
+	}
+	for _, imp := range []string{dsImpLite, dsImpPG} {
+		if r, ok := got[key{imp, "import, created → COMPLETED"}]; ok && !strings.HasPrefix(r.Value, "not measured") &&
+			(!strings.Contains(r.Value, "samples/s (4000 in ") || strings.HasPrefix(r.Value, "0 ")) {
+			t.Errorf("%s: import = %q, want a positive rate of 4000 samples", imp, r.Value)
+		}
+	}
+	for _, lst := range []string{dsLstLite, dsLstPG} {
+		if r, ok := got[key{lst, "walking all pages"}]; ok && !strings.Contains(r.Value, "(2 pages, 1000 samples, each once, all labelled cat)") {
+			t.Errorf("%s: walk = %q, want 2 pages of the 1000 samples labelled cat", lst, r.Value)
+		}
+	}
+	for _, ver := range []string{dsVerLite, dsVerPG} {
+		if r, ok := got[key{ver, "manifest object"}]; ok && r.Verdict != "PASS" {
+			t.Errorf("%s: manifest object %+v, want it at the seed's path and not empty", ver, r)
 		}
 	}
 	// The JWKS route may not exist yet; the row must then say so.

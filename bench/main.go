@@ -6,10 +6,13 @@
 // session-token checks per second, id_token verifications per second, and
 // training jobs on the local executor: submit → RUNNING latency, draining a
 // queue, live log throughput and latency, and server memory with many
-// jobs streaming their logs.
+// jobs streaming their logs; and datasets: importing a directory of tiny
+// images (samples/s and server memory), listing the samples of one label
+// page by page, and publishing a version as a manifest.
 //
-//	go run ./bench            # full sizes: 1 GiB, 10 s of PUTs and of logins, 100,000 objects
-//	go run ./bench -quick     # a smoke run of a few seconds
+//	go run ./bench                  # full sizes: 1 GiB, 10 s of PUTs and of logins, 100,000 objects and samples
+//	go run ./bench -quick           # a smoke run of a few seconds
+//	go run ./bench -only datasets   # the dataset rows only
 //
 // Everything talks to 127.0.0.1 only and is bounded in time.
 package main
@@ -42,6 +45,7 @@ import (
 	"time"
 
 	core "github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/dataset"
 	"github.com/atelier-dev/atelier/identity"
 	"github.com/atelier-dev/atelier/internal/jwt"
 	"github.com/atelier-dev/atelier/internal/pgtest"
@@ -76,6 +80,12 @@ type Config struct {
 	TrainLogBytes  int64         // bytes the log-throughput job writes; 50 MiB
 	TrainStreams   int           // jobs streaming their logs at once for the RSS row; 50
 	TrainStreamFor time.Duration // how long each of them prints a line every 10 ms; 5 s
+	// DatasetSamples is the number of images imported, listed and
+	// published by the dataset scenarios; 100,000 when zero.
+	DatasetSamples int
+	// Only restricts the run to one group of scenarios: "" runs them all,
+	// "datasets" only the dataset rows (on SQLite and PostgreSQL).
+	Only string
 }
 
 // Row is one line of the result table. It is a plain value.
@@ -89,7 +99,7 @@ type Row struct {
 
 func main() {
 	cfg := Config{}
-	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams)")
+	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams, 5,000 dataset samples unless -dataset-samples)")
 	size := flag.String("size", "1GiB", "size of the large file (bytes, or with KiB/MiB/GiB)")
 	out := flag.String("o", "table", "output: table or json")
 	flag.StringVar(&cfg.Bin, "bin", "", "server binary (default: build ./cmd/atelier)")
@@ -104,8 +114,20 @@ func main() {
 	trainLog := flag.String("train-log", "50MiB", "bytes the log-throughput job writes")
 	flag.IntVar(&cfg.TrainStreams, "train-streams", 50, "jobs streaming their logs at once for the RSS row")
 	flag.DurationVar(&cfg.TrainStreamFor, "train-stream-for", 5*time.Second, "how long each streaming job prints a line every 10 ms")
+	flag.IntVar(&cfg.DatasetSamples, "dataset-samples", 100_000, "images imported, listed and published by the dataset scenarios")
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets" (default: all)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
+	setFlags := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
+	if cfg.Only != "" && cfg.Only != "datasets" {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets\n", cfg.Only)
+		os.Exit(2)
+	}
+	if cfg.DatasetSamples < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -dataset-samples must be at least 1")
+		os.Exit(2)
+	}
 	if *out != "table" && *out != "json" {
 		fmt.Fprintf(os.Stderr, "bench: -o: %q is neither table nor json\n", *out)
 		os.Exit(2)
@@ -125,6 +147,9 @@ func main() {
 		cfg.AuthDuration, cfg.VerifyFor = 2*time.Second, 200*time.Millisecond
 		cfg.TrainSubmits, cfg.TrainJobs, cfg.TrainLogBytes = 5, 40, 5<<20
 		cfg.TrainStreams, cfg.TrainStreamFor = 10, 3*time.Second
+		if !setFlags["dataset-samples"] {
+			cfg.DatasetSamples = 5000
+		}
 	}
 	os.Exit(run(cfg, *out, *timeout))
 }
@@ -194,39 +219,54 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		return nil, err
 	}
 
-	logf("large file: %s", fmtBytes(cfg.Size))
-	r, err := largeFile(ctx, logf, c, srv.cmd.Process.Pid, filepath.Join(work, "files"), cfg.Size)
+	everything := cfg.Only == ""
+	var r []Row
+	if everything {
+		logf("large file: %s", fmtBytes(cfg.Size))
+		r, err = largeFile(ctx, logf, c, srv.cmd.Process.Pid, filepath.Join(work, "files"), cfg.Size)
+		if err != nil {
+			return nil, fmt.Errorf("large file: %w", err)
+		}
+		rows = append(rows, r...)
+
+		logf("4 KiB PUTs on SQLite for %s", cfg.PutsDuration)
+		r, err = smallPuts(ctx, c, "SQLite", cfg.PutsDuration)
+		if err != nil {
+			return nil, fmt.Errorf("small puts: %w", err)
+		}
+		rows = append(rows, r...)
+
+		logf("listing of %d objects on SQLite", cfg.ListObjects)
+		r, err = listing(ctx, c, "SQLite", cfg.ListObjects)
+		if err != nil {
+			return nil, fmt.Errorf("listing: %w", err)
+		}
+		rows = append(rows, r...)
+	}
+
+	nSamples := datasetSamples(cfg)
+	r, err = datasetScenarios(ctx, logf, c, srv.cmd.Process.Pid, "SQLite", nSamples)
 	if err != nil {
-		return nil, fmt.Errorf("large file: %w", err)
+		return rows, fmt.Errorf("datasets: %w", err)
 	}
 	rows = append(rows, r...)
 
-	logf("4 KiB PUTs on SQLite for %s", cfg.PutsDuration)
-	r, err = smallPuts(ctx, c, "SQLite", cfg.PutsDuration)
-	if err != nil {
-		return nil, fmt.Errorf("small puts: %w", err)
+	if everything {
+		r, err = identityScenarios(ctx, logf, srv.endpoint, "SQLite", cfg, true)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, r...)
 	}
-	rows = append(rows, r...)
-
-	logf("listing of %d objects on SQLite", cfg.ListObjects)
-	r, err = listing(ctx, c, "SQLite", cfg.ListObjects)
-	if err != nil {
-		return nil, fmt.Errorf("listing: %w", err)
-	}
-	rows = append(rows, r...)
-
-	r, err = identityScenarios(ctx, logf, srv.endpoint, "SQLite", cfg, true)
-	if err != nil {
-		return nil, err
-	}
-	rows = append(rows, r...)
 	srv.stop()
 
-	r, err = trainingScenarios(ctx, logf, bin, work, cfg)
-	if err != nil {
-		return rows, fmt.Errorf("training: %w", err)
+	if everything {
+		r, err = trainingScenarios(ctx, logf, bin, work, cfg)
+		if err != nil {
+			return rows, fmt.Errorf("training: %w", err)
+		}
+		rows = append(rows, r...)
 	}
-	rows = append(rows, r...)
 
 	if cfg.NoPG {
 		return rows, nil
@@ -236,14 +276,16 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 	switch {
 	case errors.Is(err, pgtest.ErrNoBinaries) && !cfg.RequirePG:
 		logf("no PostgreSQL: %v", err)
-		rows = append(rows, Row{Scenario: fmt.Sprintf("4 KiB PUTs, %d clients, PostgreSQL", putClients), Figure: "PUTs/s", Value: "not measured: no PostgreSQL"})
-		rows = append(rows,
-			Row{Scenario: loginScenario("PostgreSQL"), Figure: "logins/s", Value: "not measured: no PostgreSQL"},
-			Row{Scenario: checkScenario("PostgreSQL"), Figure: "checks/s", Value: "not measured: no PostgreSQL"})
-		if cfg.ListPG {
-			rows = append(rows, Row{Scenario: fmt.Sprintf("Listing %d objects, pages of %d, PostgreSQL", cfg.ListObjects, listPage), Figure: "last / first", Value: "not measured: no PostgreSQL"})
+		if everything {
+			rows = append(rows, Row{Scenario: fmt.Sprintf("4 KiB PUTs, %d clients, PostgreSQL", putClients), Figure: "PUTs/s", Value: "not measured: no PostgreSQL"})
+			rows = append(rows,
+				Row{Scenario: loginScenario("PostgreSQL"), Figure: "logins/s", Value: "not measured: no PostgreSQL"},
+				Row{Scenario: checkScenario("PostgreSQL"), Figure: "checks/s", Value: "not measured: no PostgreSQL"})
+			if cfg.ListPG {
+				rows = append(rows, Row{Scenario: fmt.Sprintf("Listing %d objects, pages of %d, PostgreSQL", cfg.ListObjects, listPage), Figure: "last / first", Value: "not measured: no PostgreSQL"})
+			}
 		}
-		return rows, nil
+		return append(rows, datasetNotMeasured(nSamples, "PostgreSQL", "no PostgreSQL")), nil
 	case err != nil:
 		return rows, fmt.Errorf("postgres: %w", err)
 	}
@@ -261,18 +303,25 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 	if err != nil {
 		return rows, err
 	}
-	logf("4 KiB PUTs on PostgreSQL for %s", cfg.PutsDuration)
-	r, err = smallPuts(ctx, pc, "PostgreSQL", cfg.PutsDuration)
+	if everything {
+		logf("4 KiB PUTs on PostgreSQL for %s", cfg.PutsDuration)
+		r, err = smallPuts(ctx, pc, "PostgreSQL", cfg.PutsDuration)
+		if err != nil {
+			return rows, fmt.Errorf("small puts on PostgreSQL: %w", err)
+		}
+		rows = append(rows, r...)
+		r, err = identityScenarios(ctx, logf, pgSrv.endpoint, "PostgreSQL", cfg, false)
+		if err != nil {
+			return rows, err
+		}
+		rows = append(rows, r...)
+	}
+	r, err = datasetScenarios(ctx, logf, pc, pgSrv.cmd.Process.Pid, "PostgreSQL", nSamples)
 	if err != nil {
-		return rows, fmt.Errorf("small puts on PostgreSQL: %w", err)
+		return rows, fmt.Errorf("datasets on PostgreSQL: %w", err)
 	}
 	rows = append(rows, r...)
-	r, err = identityScenarios(ctx, logf, pgSrv.endpoint, "PostgreSQL", cfg, false)
-	if err != nil {
-		return rows, err
-	}
-	rows = append(rows, r...)
-	if cfg.ListPG {
+	if everything && cfg.ListPG {
 		logf("listing of %d objects on PostgreSQL", cfg.ListObjects)
 		r, err = listing(ctx, pc, "PostgreSQL", cfg.ListObjects)
 		if err != nil {
@@ -458,41 +507,14 @@ func listing(ctx context.Context, c *sdk.Client, store string, n int) ([]Row, er
 	if _, err := c.CreateBucket(ctx, bucket); err != nil {
 		return nil, err
 	}
-	keys := make(chan int)
-	errs := make([]error, putClients)
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for g := range putClients {
-		wg.Go(func() {
-			for i := range keys {
-				if errs[g] != nil {
-					continue
-				}
-				_, errs[g] = c.PutObject(ctx, bucket, listKey(i), strings.NewReader("x"), 1, sdk.PutOptions{})
-			}
-		})
-	}
-feed:
-	for i := range n {
-		select {
-		case keys <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(keys)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	fill, err := fillObjects(ctx, c, bucket, n, listKey, []byte("x"))
+	if err != nil {
 		return nil, err
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	fill := time.Since(t0)
 
 	var full []time.Duration // times of the pages that held listPage keys
 	token, seen, pages := "", 0, 0
-	t0 = time.Now()
+	t0 := time.Now()
 	for {
 		p0 := time.Now()
 		l, err := c.ListObjects(ctx, bucket, core.ListQuery{Prefix: "list/", MaxKeys: listPage, ContinuationToken: token})
@@ -1602,5 +1624,269 @@ func streamingRSS(ctx context.Context, c *sdk.Client, pid int, python string, n 
 		{Scenario: name, Figure: "server RSS before the jobs", Value: fmtBytes(before)},
 		{Scenario: name, Figure: "server peak RSS", Value: fmtBytes(peak), Goal: "< 200 MiB", Verdict: verdict(peak < 200<<20)},
 		{Scenario: name, Figure: "streams complete", Value: fmt.Sprintf("%d of %d (%d lines each, in order, jobs COMPLETED)", complete, n, lines), Verdict: verdict(complete == n)},
+	}, nil
+}
+
+// Dataset scenarios: a directory of tiny images imported as an image
+// classification dataset, its samples listed with a label filter, and a
+// version published as a manifest.
+const (
+	datasetBucket = "bench-datasets"
+	datasetPage   = 500 // samples per page of the listing
+	datasetEdge   = 5   // pages compared at each end of the listing
+)
+
+// datasetLabels are the label sub-directories; image i is in
+// datasetLabels[i%4], and the listing filters on the first.
+var datasetLabels = [...]string{"cat", "dog", "bird", "fish"}
+
+// tinyPNG is the body of every image: the PNG signature, enough for a
+// file of the IMAGE kind (the import goes by the extension).
+var tinyPNG = []byte("\x89PNG\r\n\x1a\n")
+
+// verdictOf is PASS when a goal is met, MISS otherwise.
+func verdictOf(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// datasetKey is the object key of image i.
+func datasetKey(i int) string {
+	return fmt.Sprintf("img/%s/%08d.png", datasetLabels[i%len(datasetLabels)], i)
+}
+
+// datasetSamples is cfg's sample count with the default filled in.
+func datasetSamples(cfg Config) int { return cmp.Or(cfg.DatasetSamples, 100_000) }
+
+// datasetImportScenario, datasetListScenario and datasetVersionScenario
+// name the dataset rows of one store.
+func datasetImportScenario(n int, store string) string {
+	return fmt.Sprintf("Dataset import, %d images, %s", n, store)
+}
+
+func datasetListScenario(n int, store string) string {
+	return fmt.Sprintf("Dataset samples, label filter (%d of %d), pages of %d, %s", labelledCount(n, 0), n, datasetPage, store)
+}
+
+func datasetVersionScenario(n int, store string) string {
+	return fmt.Sprintf("Dataset version, %d samples, %s", n, store)
+}
+
+// labelledCount is how many of n images carry datasetLabels[l].
+func labelledCount(n, l int) int {
+	k := len(datasetLabels)
+	return n/k + min(max(n%k-l, 0), 1)
+}
+
+// datasetNotMeasured is the row that stands for a store's dataset rows when
+// the store is missing.
+func datasetNotMeasured(n int, store, why string) Row {
+	return Row{Scenario: datasetImportScenario(n, store), Figure: "import, created → COMPLETED", Value: "not measured: " + why}
+}
+
+// fillObjects puts n objects of body, keyed by key(i), into bucket with
+// putClients goroutines and returns how long it took.
+func fillObjects(ctx context.Context, c *sdk.Client, bucket string, n int, key func(int) string, body []byte) (time.Duration, error) {
+	keys := make(chan int)
+	errs := make([]error, putClients)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for g := range putClients {
+		wg.Go(func() {
+			for i := range keys {
+				if errs[g] != nil {
+					continue
+				}
+				_, errs[g] = c.PutObject(ctx, bucket, key(i), bytes.NewReader(body), int64(len(body)), sdk.PutOptions{})
+			}
+		})
+	}
+feed:
+	for i := range n {
+		select {
+		case keys <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(keys)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
+}
+
+// datasetScenarios fills a directory of n tiny images in label
+// sub-directories, imports it as an image classification dataset (timed
+// from creation to COMPLETED, with the server's RSS sampled), walks the
+// samples of one label in pages of datasetPage, and publishes a version.
+func datasetScenarios(ctx context.Context, logf func(string, ...any), c *sdk.Client, pid int, store string, n int) ([]Row, error) {
+	if _, err := c.CreateBucket(ctx, datasetBucket); err != nil {
+		return nil, err
+	}
+	logf("datasets on %s: putting %d images", store, n)
+	fill, err := fillObjects(ctx, c, datasetBucket, n, datasetKey, tinyPNG)
+	if err != nil {
+		return nil, fmt.Errorf("filling the image directory: %w", err)
+	}
+
+	logf("datasets on %s: importing %d images", store, n)
+	imageClassification := 0
+	spec := core.DatasetSpec{
+		Name:             "bench-images",
+		DatasetType:      &imageClassification,
+		DataPath:         "/" + datasetBucket + "/img/",
+		WorkPath:         "/" + datasetBucket + "/work/",
+		AnnotationConfig: &core.AnnotationConfig{Scene: "image_classification", FormatName: "ModelArts image classification 1.0"},
+	}
+	before := readRSS(pid)
+	sampler := startRSS(pid)
+	t0 := time.Now()
+	ds, task, err := c.CreateDataset(ctx, spec)
+	if err == nil && task == nil {
+		err = errors.New("the dataset was created without an import task")
+	}
+	if err == nil {
+		task, err = c.WaitImport(ctx, ds.ID, task.ID, 5*time.Millisecond, nil)
+	}
+	took := time.Since(t0)
+	peak := sampler.stop()
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	if task.State != core.TaskCompleted || task.Imported != int64(n) || task.Rejected != 0 {
+		return nil, fmt.Errorf("import ended %s with %d samples imported and %d rejected, want COMPLETED with %d and 0: %q",
+			task.State, task.Imported, task.Rejected, n, task.Errors)
+	}
+	growth := peak - before
+	name := datasetImportScenario(n, store)
+	rows := []Row{
+		{Scenario: name, Figure: "filling the directory (16 clients)", Value: fmt.Sprintf("%s (%.0f PUTs/s)", fill.Round(time.Millisecond), float64(n)/fill.Seconds())},
+		{Scenario: name, Figure: "import, created → COMPLETED", Value: fmt.Sprintf("%.0f samples/s (%d in %s, %s)", float64(n)/took.Seconds(), n, took.Round(time.Millisecond), task.Format)},
+		{Scenario: name, Figure: "server RSS before the import", Value: fmtBytes(before)},
+		{Scenario: name, Figure: "server peak RSS during the import", Value: fmt.Sprintf("%s (+%s)", fmtBytes(peak), fmtBytes(max(growth, 0))),
+			Goal: "peak − before < 100 MiB", Verdict: verdictOf(growth < 100<<20)},
+	}
+
+	logf("datasets on %s: listing the samples labelled %s", store, datasetLabels[0])
+	r, err := datasetListing(ctx, c, ds.ID, n, store)
+	if err != nil {
+		return nil, fmt.Errorf("listing samples: %w", err)
+	}
+	rows = append(rows, r...)
+
+	logf("datasets on %s: publishing a version of %d samples", store, n)
+	r, err = datasetVersion(ctx, c, ds.ID, n, store)
+	if err != nil {
+		return nil, fmt.Errorf("version: %w", err)
+	}
+	return append(rows, r...), nil
+}
+
+// datasetListing walks the samples labelled datasetLabels[0] in pages of
+// datasetPage, following cursors to the end, checks that every one of them
+// comes once and carries the label, and compares the mean time of the
+// first full pages with the last ones'.
+func datasetListing(ctx context.Context, c *sdk.Client, id string, n int, store string) ([]Row, error) {
+	label := datasetLabels[0]
+	want := labelledCount(n, 0)
+	dir := "/img/" + label + "/"
+	seen := make(map[string]struct{}, want)
+	var all, full []time.Duration
+	f := core.SampleFilter{Label: label, Limit: datasetPage}
+	t0 := time.Now()
+	for {
+		p0 := time.Now()
+		page, err := c.ListSamples(ctx, id, f)
+		if err != nil {
+			return nil, err
+		}
+		took := time.Since(p0)
+		all = append(all, took)
+		if len(page.Samples) == datasetPage {
+			full = append(full, took)
+		}
+		for _, s := range page.Samples {
+			if _, dup := seen[s.ID]; dup {
+				return nil, fmt.Errorf("sample %s comes twice (page %d)", s.ID, len(all))
+			}
+			seen[s.ID] = struct{}{}
+			if !slices.Contains(s.Labels, label) || !strings.Contains(s.Source, dir) {
+				return nil, fmt.Errorf("sample %s (%s, labels %q) is not one labelled %s", s.ID, s.Source, s.Labels, label)
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		if page.NextCursor == f.After || len(all) > want/datasetPage+2 {
+			return nil, fmt.Errorf("the listing does not end: page %d has cursor %q", len(all), page.NextCursor)
+		}
+		f.After = page.NextCursor
+	}
+	walk := time.Since(t0)
+	if len(seen) != want {
+		return nil, fmt.Errorf("the listing returned %d samples labelled %s, want %d", len(seen), label, want)
+	}
+	slices.Sort(all)
+	name := datasetListScenario(n, store)
+	rows := []Row{
+		{Scenario: name, Figure: "walking all pages", Value: fmt.Sprintf("%s (%s, %d samples, each once, all labelled %s)", walk.Round(time.Millisecond), plural(len(all), "page"), len(seen), label)},
+		{Scenario: name, Figure: "page latency p50 / p99", Value: fmt.Sprintf("%s / %s", pct(all, 50).Round(10*time.Microsecond), pct(all, 99).Round(10*time.Microsecond))},
+	}
+	k := min(datasetEdge, len(full)/2)
+	if k == 0 {
+		return append(rows, Row{Scenario: name, Figure: "last / first", Value: "not measured: fewer than 2 full pages", Goal: "≤ 1.5 (flat)"}), nil
+	}
+	first, last := mean(full[:k]), mean(full[len(full)-k:])
+	ratio := last.Seconds() / first.Seconds()
+	return append(rows,
+		Row{Scenario: name, Figure: fmt.Sprintf("mean page, first %d / last %d", k, k), Value: fmt.Sprintf("%s / %s", first.Round(10*time.Microsecond), last.Round(10*time.Microsecond))},
+		Row{Scenario: name, Figure: "last / first", Value: fmt.Sprintf("%.2f", ratio), Goal: "≤ 1.5 (flat)", Verdict: verdictOf(ratio <= 1.5)},
+	), nil
+}
+
+// datasetVersion creates a version of the dataset, polls it every 5 ms
+// until it is no longer CREATING, and checks its manifest object at the
+// seed's path under the work path.
+func datasetVersion(ctx context.Context, c *sdk.Client, id string, n int, store string) ([]Row, error) {
+	t0 := time.Now()
+	v, err := c.CreateDatasetVersion(ctx, id, core.VersionSpec{})
+	if err != nil {
+		return nil, err
+	}
+	for v.State == dataset.VersionCreating {
+		if time.Since(t0) > 10*time.Minute {
+			return nil, fmt.Errorf("version %s still %s after 10 minutes", v.Name, v.State)
+		}
+		if err := pause(ctx, 5*time.Millisecond); err != nil {
+			return nil, err
+		}
+		if v, err = c.GetDatasetVersion(ctx, id, v.ID); err != nil {
+			return nil, err
+		}
+	}
+	took := time.Since(t0)
+	if v.State != dataset.VersionNormal || v.SampleCount != int64(n) {
+		return nil, fmt.Errorf("version %s ended %s with %d samples, want NORMAL with %d", v.Name, v.State, v.SampleCount, n)
+	}
+	key := fmt.Sprintf("work/dataset-%s/annotation/V001/V001.manifest", id)
+	if want := "/" + datasetBucket + "/" + key; v.ManifestPath != want {
+		return nil, fmt.Errorf("version %s has manifest_path %q, want %q", v.Name, v.ManifestPath, want)
+	}
+	o, err := c.StatObject(ctx, datasetBucket, key)
+	if err != nil {
+		return nil, fmt.Errorf("the manifest object: %w", err)
+	}
+	name := datasetVersionScenario(n, store)
+	return []Row{
+		{Scenario: name, Figure: "publish, created → NORMAL", Value: fmt.Sprintf("%.0f samples/s (%d in %s)", float64(n)/took.Seconds(), n, took.Round(time.Millisecond))},
+		{Scenario: name, Figure: "manifest object", Value: fmt.Sprintf("<work>/dataset-<id>/annotation/V001/V001.manifest, %s", fmtBytes(o.Size)),
+			Goal: "at the seed's path, size > 0", Verdict: verdictOf(o.Size > 0)},
 	}, nil
 }
