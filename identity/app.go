@@ -153,15 +153,9 @@ func (s *Service) newClientSecret() (string, string, error) {
 func (s *Service) CreateApp(ctx context.Context, tenantID string, spec atelier.AppSpec) (_ *atelier.NewApp, err error) {
 	ev := &atelier.AuditEvent{Action: "app.create"}
 	defer s.record(ctx, ev, &err)
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if tenantID, err = s.resolveTenant(ctx, p, tenantID); err != nil {
-		return nil, err
-	}
+	p, tenantID, err := s.tenantScope(ctx, tenantID, false)
 	ev.TenantID = tenantID
-	if err := mayManage(p, tenantID, tenantNotFound(tenantID)); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if spec.Name == nil {

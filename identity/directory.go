@@ -102,22 +102,32 @@ func (s *Service) resolveTenant(ctx context.Context, p *atelier.Principal, tenan
 	return tenantID, nil
 }
 
-// listScope returns the tenant a list call covers ("" = the caller's)
-// after checking that the caller may list it: admins, and the tenant's apps
-// too when appsMay.
-func (s *Service) listScope(ctx context.Context, tenantID string, appsMay bool) (string, error) {
+// tenantScope resolves the tenant a call names ("" = the caller's) and
+// checks that the caller may manage it, or with appsMay also read it as the
+// tenant's app. It returns the resolved tenant even when the check fails,
+// so that a refused change is audited under the tenant it aimed at.
+func (s *Service) tenantScope(ctx context.Context, tenantID string, appsMay bool) (*atelier.Principal, string, error) {
 	p, err := principal(ctx)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	if tenantID, err = s.resolveTenant(ctx, p, tenantID); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	check := mayManage
 	if appsMay {
 		check = mayRead
 	}
 	if err := check(p, tenantID, tenantNotFound(tenantID)); err != nil {
+		return nil, tenantID, err
+	}
+	return p, tenantID, nil
+}
+
+// listScope is tenantScope for list calls, which need only the tenant.
+func (s *Service) listScope(ctx context.Context, tenantID string, appsMay bool) (string, error) {
+	_, tenantID, err := s.tenantScope(ctx, tenantID, appsMay)
+	if err != nil {
 		return "", err
 	}
 	return tenantID, nil

@@ -47,15 +47,9 @@ func (s *Service) checkParent(ctx context.Context, tenantID, parentID string) er
 func (s *Service) CreateOrg(ctx context.Context, tenantID, name, parentID string) (_ *atelier.Organization, err error) {
 	ev := &atelier.AuditEvent{Action: "org.create"}
 	defer s.record(ctx, ev, &err)
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if tenantID, err = s.resolveTenant(ctx, p, tenantID); err != nil {
-		return nil, err
-	}
+	_, tenantID, err = s.tenantScope(ctx, tenantID, false)
 	ev.TenantID = tenantID
-	if err := mayManage(p, tenantID, tenantNotFound(tenantID)); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if name, err = checkName("name", "organization name", name, true); err != nil {

@@ -109,15 +109,9 @@ func (s *Service) checkUserOrg(ctx context.Context, tenantID string, orgID *stri
 func (s *Service) CreateUser(ctx context.Context, tenantID string, spec atelier.UserSpec) (_ *atelier.User, err error) {
 	ev := &atelier.AuditEvent{Action: "user.create"}
 	defer s.record(ctx, ev, &err)
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if tenantID, err = s.resolveTenant(ctx, p, tenantID); err != nil {
-		return nil, err
-	}
+	_, tenantID, err = s.tenantScope(ctx, tenantID, false)
 	ev.TenantID = tenantID
-	if err := mayManage(p, tenantID, tenantNotFound(tenantID)); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if spec.Email == nil {
