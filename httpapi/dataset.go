@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -128,6 +129,20 @@ func outAll[T any](xs []*T, out func(*T) *T) []*T {
 		res = append(res, out(x))
 	}
 	return res
+}
+
+// parseLimit reads the limit query parameter of a list: 1–1000, or 0 when
+// absent (the service's default).
+func parseLimit(q url.Values) (int, error) {
+	raw := q.Get("limit")
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, atelier.CodeInvalidParam.Errorf("The limit parameter must be 1 to 1000.").WithField("limit")
+	}
+	return n, nil
 }
 
 // parseBoolParam reads a true/false query parameter; absent is nil.
@@ -283,12 +298,8 @@ func parseSampleFilter(r *http.Request) (atelier.SampleFilter, error) {
 			return f, atelier.CodeInvalidParam.Errorf("The usage parameter must be one of TRAIN, EVAL, TEST, INFERENCE, not %q.", raw).WithField("usage")
 		}
 	}
-	if raw := q.Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 1000 {
-			return f, atelier.CodeInvalidParam.Errorf("The limit parameter must be 1 to 1000.").WithField("limit")
-		}
-		f.Limit = n
+	if f.Limit, err = parseLimit(q); err != nil {
+		return f, err
 	}
 	return f, nil
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -546,13 +545,11 @@ func parseAuditQuery(r *http.Request) (atelier.AuditQuery, error) {
 		}
 		*tp.dst = t.UTC()
 	}
-	if raw := v.Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 1000 {
-			return q, atelier.CodeInvalidParam.Errorf("The limit parameter must be 1 to 1000.").WithField("limit")
-		}
-		q.Limit = n
+	limit, err := parseLimit(v)
+	if err != nil {
+		return q, err
 	}
+	q.Limit = limit
 	return q, nil
 }
 

@@ -188,13 +188,11 @@ func parseJobFilter(r *http.Request) (atelier.JobFilter, error) {
 			return f, atelier.CodeInvalidParam.Errorf("The status parameter must be one of CREATING, QUEUED, RUNNING, COMPLETED, FAILED, STOPPED, not %q.", raw).WithField("status")
 		}
 	}
-	if raw := q.Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 1000 {
-			return f, atelier.CodeInvalidParam.Errorf("The limit parameter must be 1 to 1000.").WithField("limit")
-		}
-		f.Limit = n
+	limit, err := parseLimit(q)
+	if err != nil {
+		return f, err
 	}
+	f.Limit = limit
 	return f, nil
 }
 
