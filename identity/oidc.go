@@ -363,14 +363,7 @@ func (s *Service) refreshGrant(ctx context.Context, req atelier.TokenRequest, ev
 // kind (not a marker); any other token, say a session token sent as a
 // code, is left alone and reported as store.ErrNotFound.
 func (s *Service) redeem(ctx context.Context, hash, kind string) (*atelier.Token, error) {
-	t, err := s.st.GetToken(ctx, hash)
-	if err != nil {
-		return nil, err
-	}
-	if t.Kind != kind || t.Purpose != "" {
-		return nil, store.ErrNotFound
-	}
-	return s.st.ConsumeToken(ctx, hash)
+	return s.consumeIf(ctx, hash, func(t *atelier.Token) bool { return t.Kind == kind && t.Purpose == "" })
 }
 
 // grantUser returns the user a code or refresh token was issued for, if

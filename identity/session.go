@@ -212,11 +212,17 @@ func displayName(u *atelier.User) string {
 // left alone, so that presenting it cannot revoke it. ErrNotFound when
 // there is no such token of that kind or another request used it first.
 func (s *Service) consumeKind(ctx context.Context, hash, kind string) (*atelier.Token, error) {
+	return s.consumeIf(ctx, hash, func(t *atelier.Token) bool { return t.Kind == kind })
+}
+
+// consumeIf uses up the token with hash if accept says so after reading
+// it; a token it refuses stays as it was and the answer is ErrNotFound.
+func (s *Service) consumeIf(ctx context.Context, hash string, accept func(*atelier.Token) bool) (*atelier.Token, error) {
 	t, err := s.st.GetToken(ctx, hash)
 	if err != nil {
 		return nil, err
 	}
-	if t.Kind != kind {
+	if !accept(t) {
 		return nil, store.ErrNotFound
 	}
 	return s.st.ConsumeToken(ctx, hash)
