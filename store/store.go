@@ -44,6 +44,7 @@ type Store interface {
 	AuditStore
 	JobStore
 	DatasetStore
+	CallbackStore
 	BucketStore
 	ObjectStore
 

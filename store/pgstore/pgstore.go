@@ -55,6 +55,7 @@ func Open(ctx context.Context, url string) (store.Store, error) {
 		Migrations:            sub,
 		DollarPlaceholders:    true,
 		ForUpdate:             " FOR UPDATE",
+		SkipLocked:            true,
 		AdvisoryLock:          true,
 		UTF8Keys:              true,
 		IsUniqueViolation:     hasCode(uniqueViolation),

@@ -54,6 +54,11 @@ type Flavor struct {
 	// transaction. Empty means " FOR SHARE" when ForUpdate is set, else
 	// nothing.
 	ForShare string
+	// SkipLocked says that a SELECT … FOR UPDATE may add SKIP LOCKED, so
+	// that concurrent queue consumers (FanOut, ClaimDeliveries) take
+	// disjoint rows without waiting (PostgreSQL). False where a single
+	// writer already serializes them (SQLite).
+	SkipLocked bool
 	// AdvisoryLock makes migrations take PostgreSQL's session advisory lock,
 	// so that servers starting together migrate one at a time.
 	AdvisoryLock bool
@@ -79,6 +84,7 @@ type DB struct {
 	flavor Flavor
 
 	queries sync.Map // query with ? → rebound query
+	events  chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -97,7 +103,7 @@ func New(ctx context.Context, w, r *sql.DB, f Flavor) (*DB, error) {
 	if f.ForShare == "" && f.ForUpdate != "" {
 		f.ForShare = " FOR SHARE"
 	}
-	db := &DB{w: w, r: r, flavor: f}
+	db := &DB{w: w, r: r, flavor: f, events: make(chan struct{}, 1)}
 	if err := db.migrate(ctx); err != nil {
 		_ = db.Close()
 		return nil, err

@@ -92,6 +92,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"AddSamplesWithTask", testAddSamplesTask},
 			{"DeleteDatasetCascades", testDeleteDataset},
 		}},
+		{"Events", eventTests()},
+		{"Callbacks", callbackTests()},
 		{"Concurrency", []test{
 			{"UpdateUserNoLostUpdates", testUpdateUserConcurrent},
 			{"CommitDistinctKeys", testCommitConcurrentDistinct},
