@@ -9,43 +9,111 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongSupplier;
 
 /**
  * Receiver is an example Atelier callback endpoint (CONTRACT §5) on the JDK's
- * built-in HTTP server. It checks the bearer token (when one is configured), the
- * signature and the timestamp skew, drops duplicate nonces, answers CHECK_URL by
- * echoing the decrypted random string, and prints each event's type and JSON.
- * It is safe for concurrent use.
+ * built-in HTTP server. It checks the bearer token (when tokens are configured),
+ * the signature and the timestamp skew, drops duplicate nonces, answers CHECK_URL
+ * by echoing the decrypted random string, and prints one line per accepted event:
+ * {@code EVENT <nonce> <eventType> <json>}. It is safe for concurrent use.
  *
- * <p>Usage: {@code java -cp out Receiver <port> <signing-key> [<encryption-key>]};
- * set ATELIER_SECURITY_TOKEN to require that bearer token.
+ * <p>Each of the signing keys, encryption keys and security tokens is a list, so
+ * that the receiver accepts both the old and the new ones while Atelier rotates
+ * them: any listed signing key may have signed, data is decrypted with the first
+ * listed encryption key that authenticates it (and CHECK_URL is echoed under that
+ * key), and any listed token is accepted.
+ *
+ * <p>Usage: {@code java -cp out Receiver <port> <signing-keys> [<encryption-keys>]},
+ * each list comma-separated; set ATELIER_SECURITY_TOKEN (comma-separated too) to
+ * require one of those bearer tokens. Port 0 picks a free port. The first line on
+ * stdout is {@code LISTENING <port>}.
  */
 public final class Receiver {
   /** MAX_SKEW_MS is how far a timestamp may be from the local clock. */
   static final long MAX_SKEW_MS = 5 * 60 * 1000L;
   private static final int MAX_BODY = 1 << 20;
+  private static final String USAGE =
+      "usage: [ATELIER_SECURITY_TOKEN=<token>[,<token>...]] java -cp out Receiver <port>"
+          + " <signing-key>[,<signing-key>...] [<encryption-key>[,<encryption-key>...]]";
 
-  private final String signingKey;
-  private final String encryptionKey;
-  private final String token;
+  private final List<String> signingKeys;
+  private final List<String> encryptionKeys;
+  private final List<byte[]> tokens;
   private final LongSupplier nowMillis;
   private final PrintStream out;
   private final Map<String, Long> seen = new ConcurrentHashMap<>();
 
   /**
-   * Receiver builds a handler; encryptionKey and token may be null (off).
-   * nowMillis is the clock, out receives one line per event.
+   * Receiver builds a handler. signingKeys must hold at least one key;
+   * encryptionKeys empty means plain data, tokens empty means no token check.
+   * Empty strings in the lists are ignored. nowMillis is the clock, out receives
+   * one line per event.
    */
-  Receiver(String signingKey, String encryptionKey, String token, LongSupplier nowMillis,
-      PrintStream out) {
-    this.signingKey = signingKey;
-    this.encryptionKey = encryptionKey;
-    this.token = token;
+  Receiver(List<String> signingKeys, List<String> encryptionKeys, List<String> tokens,
+      LongSupplier nowMillis, PrintStream out) {
+    this.signingKeys = nonEmpty(signingKeys);
+    this.encryptionKeys = nonEmpty(encryptionKeys);
+    List<byte[]> t = new ArrayList<>();
+    for (String s : nonEmpty(tokens)) {
+      t.add(s.getBytes(StandardCharsets.UTF_8));
+    }
+    this.tokens = Collections.unmodifiableList(t);
     this.nowMillis = nowMillis;
     this.out = out;
+    if (this.signingKeys.isEmpty()) {
+      throw new IllegalArgumentException("at least one signing key is required");
+    }
+    for (String k : this.encryptionKeys) {
+      try {
+        CallbackKit.encrypt(k, "probe"); // Refuse a bad key now, not per request.
+      } catch (GeneralSecurityException e) {
+        throw new IllegalArgumentException("bad encryption key: " + e.getMessage(), e);
+      }
+    }
+  }
+
+  /** Receiver builds a handler with one key each; encryptionKey and token may be null (off). */
+  Receiver(String signingKey, String encryptionKey, String token, LongSupplier nowMillis,
+      PrintStream out) {
+    this(one(signingKey), one(encryptionKey), one(token), nowMillis, out);
+  }
+
+  private static List<String> one(String s) {
+    return s == null ? List.of() : List.of(s);
+  }
+
+  /**
+   * Split returns the comma-separated entries of csv, trimmed, without empty ones;
+   * null gives an empty list.
+   */
+  static List<String> split(String csv) {
+    List<String> l = new ArrayList<>();
+    if (csv != null) {
+      for (String s : csv.split(",", -1)) {
+        if (!s.trim().isEmpty()) {
+          l.add(s.trim());
+        }
+      }
+    }
+    return Collections.unmodifiableList(l);
+  }
+
+  private static List<String> nonEmpty(List<String> in) {
+    List<String> l = new ArrayList<>();
+    if (in != null) {
+      for (String s : in) {
+        if (s != null && !s.isEmpty()) {
+          l.add(s);
+        }
+      }
+    }
+    return Collections.unmodifiableList(l);
   }
 
   /** Start binds the server to port on all interfaces (0 picks a free port) and starts it. */
@@ -58,18 +126,61 @@ public final class Receiver {
 
   public static void main(String[] args) throws Exception {
     if (args.length < 2 || args.length > 3) {
-      System.err.println("usage: java -cp out Receiver <port> <signing-key> [<encryption-key>]");
+      System.err.println(USAGE);
       System.exit(2);
     }
-    String enc = args.length == 3 ? args[2] : null;
-    if (enc != null) {
-      CallbackKit.encrypt(enc, "probe"); // Refuse a bad key at start-up, not per request.
+    int port;
+    try {
+      port = Integer.parseInt(args[0]);
+    } catch (NumberFormatException e) {
+      port = -1;
     }
-    String token = System.getenv("ATELIER_SECURITY_TOKEN");
-    Receiver r = new Receiver(args[1], enc, token == null || token.isEmpty() ? null : token,
-        System::currentTimeMillis, System.out);
-    HttpServer s = r.start(Integer.parseInt(args[0]));
-    System.err.println("listening on :" + s.getAddress().getPort());
+    if (port < 0 || port > 65535) {
+      System.err.println("bad port " + args[0] + "\n" + USAGE);
+      System.exit(2);
+    }
+    List<String> signing = split(args[1]);
+    List<String> enc = split(args.length == 3 ? args[2] : null);
+    if (signing.isEmpty()) {
+      System.err.println("no signing key\n" + USAGE);
+      System.exit(2);
+    }
+    List<String> tokens = split(System.getenv("ATELIER_SECURITY_TOKEN"));
+    Receiver r = null;
+    try {
+      r = new Receiver(signing, enc, tokens, System::currentTimeMillis, System.out);
+    } catch (IllegalArgumentException e) {
+      System.err.println(e.getMessage());
+      System.exit(2);
+    }
+    HttpServer s = r.start(port);
+    System.out.println("LISTENING " + s.getAddress().getPort());
+    System.out.flush();
+  }
+
+  /** Authorized reports whether auth is "Bearer <one of the tokens>", or no token is set. */
+  private boolean authorized(String auth) {
+    if (tokens.isEmpty()) {
+      return true;
+    }
+    String scheme = "Bearer ";
+    if (auth == null || !auth.regionMatches(true, 0, scheme, 0, scheme.length())) {
+      return false;
+    }
+    byte[] got = auth.substring(scheme.length()).getBytes(StandardCharsets.UTF_8);
+    boolean ok = false;
+    for (byte[] t : tokens) {
+      ok |= MessageDigest.isEqual(t, got); // Compare with every token, each in constant time.
+    }
+    return ok;
+  }
+
+  private boolean verified(String nonce, String ts, String type, String data, String sig) {
+    boolean ok = false;
+    for (String k : signingKeys) {
+      ok |= CallbackKit.verify(k, nonce, ts, type, data, sig);
+    }
+    return ok;
   }
 
   private void handle(HttpExchange ex) throws IOException {
@@ -78,13 +189,9 @@ public final class Receiver {
         send(ex, 405, "method not allowed");
         return;
       }
-      if (token != null) {
-        String auth = ex.getRequestHeaders().getFirst("Authorization");
-        byte[] want = ("Bearer " + token).getBytes(StandardCharsets.UTF_8);
-        if (auth == null || !MessageDigest.isEqual(want, auth.getBytes(StandardCharsets.UTF_8))) {
-          send(ex, 401, "bad token");
-          return;
-        }
+      if (!authorized(ex.getRequestHeaders().getFirst("Authorization"))) {
+        send(ex, 401, "bad token");
+        return;
       }
       Map<?, ?> body;
       try {
@@ -93,7 +200,7 @@ public final class Receiver {
           throw new IllegalArgumentException("body is not an object");
         }
         body = (Map<?, ?>) v;
-      } catch (IllegalArgumentException | IOException e) {
+      } catch (RuntimeException | IOException e) {
         send(ex, 400, "bad body");
         return;
       }
@@ -106,7 +213,7 @@ public final class Receiver {
         send(ex, 400, "missing field");
         return;
       }
-      if (!CallbackKit.verify(signingKey, nonce, ts, type, data, sig)) {
+      if (!verified(nonce, ts, type, data, sig)) {
         send(ex, 401, "bad signature");
         return;
       }
@@ -122,16 +229,31 @@ public final class Receiver {
         send(ex, 400, "timestamp out of range");
         return;
       }
-      String plain;
-      try {
-        plain = encryptionKey == null ? data : CallbackKit.decrypt(encryptionKey, data);
-      } catch (GeneralSecurityException e) {
+      String plain = encryptionKeys.isEmpty() ? data : null;
+      String key = null;
+      for (String k : encryptionKeys) {
+        try {
+          plain = CallbackKit.decrypt(k, data);
+          key = k;
+          break;
+        } catch (GeneralSecurityException e) {
+          // Not this key: try the next one.
+        }
+      }
+      if (plain == null) {
         send(ex, 400, "cannot decrypt data");
         return;
       }
       if ("CHECK_URL".equals(type)) {
-        String echo = encryptionKey == null ? plain : CallbackKit.encrypt(encryptionKey, plain);
+        // Echo under the key that decrypted the challenge: Atelier checks it with that key.
+        String echo = key == null ? plain : CallbackKit.encrypt(key, plain);
         send(ex, 200, CallbackKit.reply(echo));
+        return;
+      }
+      try {
+        Json.parse(plain);
+      } catch (RuntimeException e) {
+        send(ex, 400, "data is not JSON");
         return;
       }
       seen.values().removeIf(at -> now - at > 2 * MAX_SKEW_MS);
@@ -139,7 +261,12 @@ public final class Receiver {
         send(ex, 200, CallbackKit.reply(null)); // Duplicate delivery: acknowledge, do nothing.
         return;
       }
-      out.println(type + " " + plain);
+      // Valid JSON has no raw line breaks outside whitespace, so this keeps it one line.
+      String line = "EVENT " + nonce + " " + type + " " + plain.replace('\r', ' ').replace('\n', ' ');
+      synchronized (out) {
+        out.println(line);
+        out.flush();
+      }
       send(ex, 200, CallbackKit.reply(null));
     } catch (GeneralSecurityException | RuntimeException e) {
       send(ex, 500, "internal error");
@@ -170,6 +297,9 @@ public final class Receiver {
     byte[] b = body.getBytes(StandardCharsets.UTF_8);
     ex.getResponseHeaders().set("Content-Type",
         status == 200 ? "application/json" : "text/plain; charset=utf-8");
+    if (status == 401) {
+      ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+    }
     ex.sendResponseHeaders(status, b.length);
     try (OutputStream o = ex.getResponseBody()) {
       o.write(b);

@@ -1,5 +1,7 @@
 import com.sun.net.httpserver.HttpServer;
+import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
+import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -71,6 +73,8 @@ public final class VectorsTest {
     }
 
     receiverChecks();
+    rotationChecks();
+    cliChecks();
 
     System.out.printf("%d checks, %d failures%n", checks, failures);
     if (failures > 0) {
@@ -107,7 +111,7 @@ public final class VectorsTest {
       String evBody = body(signKey, "n2", ts, "CREATE_USER", ev);
       check(post(c, uri, "tok", evBody).statusCode() == 200, "receiver: event answers 200");
       check(post(c, uri, "tok", evBody).statusCode() == 200, "receiver: duplicate answers 200");
-      check(printed.toString(StandardCharsets.UTF_8).equals("CREATE_USER {\"id\":\"u1\"}"
+      check(printed.toString(StandardCharsets.UTF_8).equals("EVENT n2 CREATE_USER {\"id\":\"u1\"}"
           + System.lineSeparator()), "receiver: event printed once despite duplicate nonce");
 
       String stale = Long.toString(now - Receiver.MAX_SKEW_MS - 1);
@@ -118,9 +122,115 @@ public final class VectorsTest {
       check(post(c, uri, "nope", body(signKey, "n5", ts, "CREATE_USER", ev)).statusCode() == 401,
           "receiver: bad token refused");
       check(post(c, uri, "tok", "{not json").statusCode() == 400, "receiver: bad body refused");
+      String notJson = CallbackKit.encrypt(encKey, "not json");
+      check(post(c, uri, "tok", body(signKey, "n6", ts, "CREATE_USER", notJson)).statusCode() == 400,
+          "receiver: data that is not JSON refused");
     } finally {
       server.stop(0);
     }
+  }
+
+  /** RotationChecks drives a Receiver configured with old and new keys and tokens. */
+  private static void rotationChecks() throws Exception {
+    long now = 1_700_000_000_000L;
+    String oldSign = "sign-key-old";
+    String newSign = "sign-key-new";
+    String oldEnc = "old-enc-key-16by";
+    String newEnc = "new-encryption-key-of-32-bytes!!";
+    ByteArrayOutputStream printed = new ByteArrayOutputStream();
+    Receiver r = new Receiver(Receiver.split(oldSign + "," + newSign),
+        Receiver.split(oldEnc + ", " + newEnc), Receiver.split("tok-old,tok-new"), () -> now,
+        new PrintStream(printed, true, StandardCharsets.UTF_8));
+    HttpServer server = r.start(0);
+    try {
+      HttpClient c = HttpClient.newHttpClient();
+      URI uri = URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/cb");
+      String ts = Long.toString(now);
+      String[][] combos = {
+        {oldSign, oldEnc, "tok-old"}, {newSign, newEnc, "tok-new"},
+        {oldSign, newEnc, "tok-new"}, {newSign, oldEnc, "tok-old"},
+      };
+      StringBuilder want = new StringBuilder();
+      for (int k = 0; k < combos.length; k++) {
+        String[] co = combos[k];
+        String ev = CallbackKit.encrypt(co[1], "{\"n\":" + k + "}");
+        check(post(c, uri, co[2], body(co[0], "r" + k, ts, "CREATE_USER", ev)).statusCode() == 200,
+            "rotation: " + co[0] + " / " + co[1].length() + "-char key / " + co[2] + " accepted");
+        want.append("EVENT r").append(k).append(" CREATE_USER {\"n\":").append(k).append('}')
+            .append(System.lineSeparator());
+      }
+      String ev = CallbackKit.encrypt(newEnc, "{}");
+      check(post(c, uri, "tok-old", body(oldSign, "r0", ts, "CREATE_USER", ev)).statusCode() == 200,
+          "rotation: redelivered nonce acknowledged");
+      check(printed.toString(StandardCharsets.UTF_8).equals(want.toString()),
+          "rotation: each event printed once");
+      check(post(c, uri, "tok-new", body("sign-key-other", "x1", ts, "CREATE_USER", ev))
+          .statusCode() == 401, "rotation: unknown signing key refused");
+      String other = CallbackKit.encrypt("other-enc-key-16", "{}");
+      check(post(c, uri, "tok-new", body(newSign, "x2", ts, "CREATE_USER", other))
+          .statusCode() == 400, "rotation: unknown encryption key refused");
+      check(post(c, uri, "tok-other", body(newSign, "x3", ts, "CREATE_USER", ev)).statusCode() == 401,
+          "rotation: unknown token refused");
+      check(post(c, uri, null, body(newSign, "x4", ts, "CREATE_USER", ev)).statusCode() == 401,
+          "rotation: missing token refused");
+      String[] keys = {oldEnc, newEnc};
+      for (int k = 0; k < 2; k++) {
+        String chk = CallbackKit.encrypt(keys[k], "cHaLlEnGe");
+        HttpResponse<String> resp = post(c, uri, "tok-old", body(oldSign, "c" + k, ts, "CHECK_URL", chk));
+        String echo = (String) ((Map<?, ?>) Json.parse(resp.body())).get("data");
+        check(resp.statusCode() == 200 && "cHaLlEnGe".equals(CallbackKit.decrypt(keys[k], echo)),
+            "rotation: CHECK_URL under key " + k + " echoed under that key");
+        String otherKey = keys[1 - k];
+        refused(() -> CallbackKit.decrypt(otherKey, echo),
+            "rotation: CHECK_URL echo under key " + k + " not under the other");
+      }
+    } finally {
+      server.stop(0);
+    }
+  }
+
+  /**
+   * CliChecks runs Receiver's main as a child JVM, the way an end-to-end test
+   * does: LISTENING first, then one EVENT line per accepted event.
+   */
+  private static void cliChecks() throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    ProcessBuilder pb = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+        "Receiver", "0", "sign-a,sign-b", "0123456789abcdef,0123456789abcdef01234567");
+    pb.environment().put("ATELIER_SECURITY_TOKEN", "tok-a,tok-b");
+    pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+    Process p = pb.start();
+    try (BufferedReader lines = new BufferedReader(
+        new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      String first = lines.readLine();
+      check(first != null && first.matches("LISTENING [1-9][0-9]*"), "cli: prints LISTENING <port>");
+      if (first == null || !first.startsWith("LISTENING ")) {
+        return;
+      }
+      URI uri = URI.create("http://127.0.0.1:" + first.substring(10) + "/");
+      HttpClient c = HttpClient.newHttpClient();
+      String ts = Long.toString(System.currentTimeMillis());
+      String chk = CallbackKit.encrypt("0123456789abcdef01234567", "echo-me");
+      HttpResponse<String> resp = post(c, uri, "tok-b", body("sign-b", "c1", ts, "CHECK_URL", chk));
+      String echo = (String) ((Map<?, ?>) Json.parse(resp.body())).get("data");
+      check(resp.statusCode() == 200
+          && "echo-me".equals(CallbackKit.decrypt("0123456789abcdef01234567", echo)),
+          "cli: CHECK_URL answered under the second key");
+      String ev = CallbackKit.encrypt("0123456789abcdef", "{\"id\": \"u1\",\n \"x\": 1}");
+      check(post(c, uri, "tok-a", body("sign-a", "e1", ts, "UPDATE_USER", ev)).statusCode() == 200,
+          "cli: event answers 200");
+      check(post(c, uri, "tok-c", body("sign-a", "e2", ts, "UPDATE_USER", ev)).statusCode() == 401,
+          "cli: unknown token refused");
+      check("EVENT e1 UPDATE_USER {\"id\": \"u1\",  \"x\": 1}".equals(lines.readLine()),
+          "cli: prints EVENT <nonce> <eventType> <json> on one line");
+    } finally {
+      p.destroy();
+      p.waitFor();
+    }
+    Process bad = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+        "Receiver", "0", "sign-a", "short").redirectErrorStream(true).start();
+    bad.getInputStream().readAllBytes();
+    check(bad.waitFor() == 2, "cli: bad encryption key exits 2");
   }
 
   private static String body(String signKey, String nonce, String ts, String type, String data) {
@@ -132,12 +242,13 @@ public final class VectorsTest {
 
   private static HttpResponse<String> post(HttpClient c, URI uri, String token, String body)
       throws Exception {
-    HttpRequest req = HttpRequest.newBuilder(uri)
-        .header("Authorization", "Bearer " + token)
+    HttpRequest.Builder req = HttpRequest.newBuilder(uri)
         .header("Content-Type", "application/json")
-        .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8))
-        .build();
-    return c.send(req, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+        .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8));
+    if (token != null) {
+      req.header("Authorization", "Bearer " + token);
+    }
+    return c.send(req.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
   }
 
   private interface Op {

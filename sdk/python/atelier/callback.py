@@ -8,6 +8,15 @@ encryption key (AES-GCM, ``Base64(IV ‖ ciphertext ‖ tag)`` over
 ``{"code":"200","message":"success","data":…}``. ``CHECK_URL`` is answered by
 echoing the (decrypted) random string, encrypted again when encryption is on.
 
+Key rotation: Atelier can rotate an app's signing key, encryption key and
+security token. During an overlap window it keeps signing, encrypting and
+sending ``Authorization: Bearer`` with the old ones, then switches to the new
+ones. Give :func:`make_handler` (and :func:`open_envelope`) a list of the old
+and the new values for the window: any listed signing key may have signed,
+data is decrypted with the first listed encryption key that authenticates it
+(and ``CHECK_URL`` is answered under that same key), and any listed token is
+accepted. Drop the old ones after the window.
+
 AES-GCM is implemented in pure Python (:mod:`atelier._aesgcm`), so encrypted
 payloads are limited to 64 KiB (:data:`MAX_PAYLOAD`); that covers callback
 events, which are small.
@@ -20,7 +29,11 @@ A minimal receiver::
     def on_event(event_type, event):
         print(event_type, event)
 
-    handler = callback.make_handler("my-signing-key", "0123456789abcdef", on_event)
+    handler = callback.make_handler("my-signing-key", "0123456789abcdef", on_event,
+                                    security_token="my-security-token")
+    # during a rotation: make_handler(["old-signing", "new-signing"],
+    #     ["old-encryption-key", "new-encryption-key"], on_event,
+    #     security_token=["old-token", "new-token"])
     ThreadingHTTPServer(("0.0.0.0", 8080), handler).serve_forever()
 
 All functions are safe for concurrent use; :class:`NonceCache` is too.
@@ -53,6 +66,7 @@ __all__ = [
     "verify",
     "encrypt",
     "decrypt",
+    "decrypt_any",
     "open_envelope",
     "reply",
     "check_url_reply",
@@ -141,6 +155,23 @@ def _key_bytes(key: str, what: str) -> bytes:
     return b
 
 
+def _keys(value, what):
+    """_keys returns value as a list of non-empty keys: None, "" or an empty list give []."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, bytearray)):
+        value = [value]
+    elif not isinstance(value, (list, tuple)):
+        raise TypeError("%s must be a str or a list or tuple of str" % what)
+    out = []
+    for v in value:
+        if not isinstance(v, (str, bytes, bytearray)):
+            raise TypeError("%s must be a str or a list or tuple of str" % what)
+        if v:
+            out.append(v)
+    return out
+
+
 def _enc_key(key) -> bytes:
     b = _key_bytes(key, "encryption_key")
     if len(b) not in (16, 24, 32):
@@ -155,15 +186,28 @@ def sign(signing_key: str, nonce: str, timestamp: str, event_type: str, data: st
     return base64.b64encode(mac).decode("ascii")
 
 
-def verify(signing_key: str, envelope: dict) -> None:
-    """verify checks the envelope's fields and signature, raising SignatureError on mismatch."""
+def verify(signing_key, envelope: dict) -> None:
+    """verify checks the envelope's fields and signature, raising SignatureError on mismatch.
+
+    ``signing_key`` is a str or a list/tuple of them (during a key rotation):
+    the signature must match one of them. Every key is tried, each compared in
+    constant time. Empty keys are ignored; with none left it raises
+    SignatureError.
+    """
+    keys = _keys(signing_key, "signing_key")
+    if not keys:
+        raise SignatureError("no signing key is configured")
     if not isinstance(envelope, dict):
         raise SignatureError("callback body must be a JSON object")
     for f in _FIELDS:
         if not isinstance(envelope.get(f), str):
             raise SignatureError("callback field %r is missing or not a string" % f)
-    want = sign(signing_key, envelope["nonce"], envelope["timestamp"], envelope["eventType"], envelope["data"])
-    if not hmac.compare_digest(want.encode("ascii"), envelope["signature"].encode("utf-8")):
+    got = envelope["signature"].encode("utf-8")
+    ok = False
+    for key in keys:
+        want = sign(key, envelope["nonce"], envelope["timestamp"], envelope["eventType"], envelope["data"])
+        ok |= hmac.compare_digest(want.encode("ascii"), got)
+    if not ok:
         raise SignatureError("callback signature does not match")
 
 
@@ -186,33 +230,55 @@ def decrypt(key: str, data: str) -> str:
     """decrypt opens Base64(IV ‖ ciphertext ‖ tag) and returns the text after the first '&'.
 
     It raises DecryptError for bad Base64, truncated input, a wrong key, a
-    tampered tag, or a plaintext without '&'.
+    tampered tag, or a plaintext without '&', and ValueError for a key that
+    is not 16, 24 or 32 bytes.
     """
-    k = _enc_key(key)
+    _enc_key(key)
+    return decrypt_any([key], data)[0]
+
+
+def decrypt_any(keys, data: str):
+    """decrypt_any is :func:`decrypt` with several candidate keys, as during a key rotation.
+
+    It returns ``(text, key)``: the text after the first '&' under the first
+    of ``keys`` (a str or a list/tuple of them) that authenticates ``data``,
+    and that key, to answer ``CHECK_URL`` with. Empty keys are ignored. It
+    raises ValueError when no key is left or one has a bad length, and
+    DecryptError when data is malformed or no key opens it.
+    """
+    keys = _keys(keys, "encryption_key")
+    if not keys:
+        raise ValueError("no encryption key is configured")
+    gcms = [AESGCM(_enc_key(k)) for k in keys]
     try:
         raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as e:
+    except (binascii.Error, ValueError, TypeError) as e:
         raise DecryptError("callback data is not valid Base64") from e
     if len(raw) < IV_SIZE + TAG_SIZE:
         raise DecryptError("callback data is %d bytes, shorter than IV and tag" % len(raw))
-    try:
-        pt = AESGCM(k).decrypt(raw[:IV_SIZE], raw[IV_SIZE:])
-    except AuthenticationError as e:
-        raise DecryptError("callback data failed authentication (tampered or wrong key)") from e
-    except ValueError as e:
-        raise DecryptError("callback data: %s" % e) from e
-    try:
-        text = pt.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DecryptError("callback plaintext is not UTF-8") from e
-    _, sep, rest = text.partition("&")
-    if not sep:
-        raise DecryptError("callback plaintext has no '&' after the random prefix")
-    return rest
+    for key, gcm in zip(keys, gcms):
+        try:
+            pt = gcm.decrypt(raw[:IV_SIZE], raw[IV_SIZE:])
+        except AuthenticationError:
+            continue  # not this key
+        except ValueError as e:
+            raise DecryptError("callback data: %s" % e) from e
+        try:
+            text = pt.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DecryptError("callback plaintext is not UTF-8") from e
+        _, sep, rest = text.partition("&")
+        if not sep:
+            raise DecryptError("callback plaintext has no '&' after the random prefix")
+        return rest, key
+    raise DecryptError("callback data failed authentication (tampered or wrong key)")
 
 
 def _open(signing_key, encryption_key, body, now, max_skew, nonce_cache):
-    """_open returns (nonce, event_type, event) after all checks; see open_envelope."""
+    """_open returns (nonce, event_type, event, key) after all checks; see open_envelope.
+
+    ``key`` is the encryption key that decrypted the data, or None.
+    """
     if isinstance(body, (bytes, bytearray)):
         try:
             body = bytes(body).decode("utf-8")
@@ -231,8 +297,9 @@ def _open(signing_key, encryption_key, body, now, max_skew, nonce_cache):
     if abs(now * 1000 - int(ts)) > max_skew * 1000:
         raise TimestampError("callback timestamp is more than %s seconds from now" % max_skew)
     nonce, event_type, data = env["nonce"], env["eventType"], env["data"]
-    if encryption_key:
-        data = decrypt(encryption_key, data)
+    key = None
+    if _keys(encryption_key, "encryption_key"):
+        data, key = decrypt_any(encryption_key, data)
     if event_type == CHECK_URL:
         event = data
     else:
@@ -242,7 +309,7 @@ def _open(signing_key, encryption_key, body, now, max_skew, nonce_cache):
             raise CallbackError("callback data of %s is not JSON" % event_type) from e
     if nonce_cache is not None and not nonce_cache.add(nonce):
         raise ReplayError("callback nonce was already seen")
-    return nonce, event_type, event
+    return nonce, event_type, event, key
 
 
 def open_envelope(signing_key, encryption_key, body_bytes, now=None, max_skew=300, *, nonce_cache=None):
@@ -250,12 +317,13 @@ def open_envelope(signing_key, encryption_key, body_bytes, now=None, max_skew=30
 
     ``event`` is the decoded event JSON, or for ``CHECK_URL`` the random
     string to echo. ``encryption_key`` is None (or "") when the app has no
-    encryption key. ``now`` is seconds since the epoch (default: the current
+    encryption key. Either may also be a list/tuple of keys during a key
+    rotation (see the module's doc). ``now`` is seconds since the epoch (default: the current
     time); a timestamp more than ``max_skew`` seconds away raises
     TimestampError. With a :class:`NonceCache`, a nonce seen before raises
     ReplayError (checked last, so only authentic envelopes are remembered).
     """
-    _, event_type, event = _open(signing_key, encryption_key, body_bytes, now, max_skew, nonce_cache)
+    _, event_type, event, _ = _open(signing_key, encryption_key, body_bytes, now, max_skew, nonce_cache)
     return event_type, event
 
 
@@ -280,13 +348,42 @@ def make_handler(signing_key, encryption_key, on_event, *, security_token=None, 
     """make_handler returns a BaseHTTPRequestHandler subclass that receives callbacks.
 
     ``on_event(event_type, event)`` is called once per new authentic event;
-    its return value becomes the reply's ``data``, and an exception makes
+    its return value becomes the reply's data, and an exception makes
     the reply a 500 so Atelier retries. CHECK_URL is answered automatically.
     Duplicates (same nonce) are acknowledged with 200 without calling
     on_event. With ``security_token`` the ``Authorization: Bearer`` header
-    must match. Bad signatures get 401, other invalid envelopes 400.
+    must carry it. A bad token or signature gets 401, other invalid envelopes
+    (a stale timestamp, data that does not decrypt) 400.
+
+    ``signing_key``, ``encryption_key`` and ``security_token`` are each a str
+    or, during a key rotation, a list/tuple of str: any listed signing key may
+    have signed, data is decrypted with the first listed encryption key that
+    authenticates it and CHECK_URL is echoed under that key, and any listed
+    token is accepted. Empty strings are ignored; no encryption key means
+    plain data, no token means no token check. It raises ValueError when no
+    signing key is given or an encryption key is not 16, 24 or 32 bytes.
     """
+    signing_keys = _keys(signing_key, "signing_key")
+    if not signing_keys:
+        raise ValueError("make_handler needs a signing key")
+    encryption_keys = _keys(encryption_key, "encryption_key")
+    for k in encryption_keys:
+        _enc_key(k)
+    tokens = [t.encode("utf-8") if isinstance(t, str) else bytes(t)
+              for t in _keys(security_token, "security_token")]
     cache = nonce_cache if nonce_cache is not None else NonceCache()
+
+    def authorized(header):
+        if not tokens:
+            return True
+        scheme, _, got = (header or "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        got = got.encode("utf-8")
+        ok = False
+        for t in tokens:
+            ok |= hmac.compare_digest(got, t)
+        return ok
 
     class CallbackHandler(http.server.BaseHTTPRequestHandler):
         """CallbackHandler answers Atelier event callbacks; one instance per request."""
@@ -306,10 +403,8 @@ def make_handler(signing_key, encryption_key, on_event, *, security_token=None, 
             self._send(status, body)
 
         def do_POST(self):  # noqa: N802 - name from the base class
-            if security_token is not None:
-                auth = self.headers.get("Authorization", "")
-                if not hmac.compare_digest(auth.encode("utf-8"), ("Bearer " + security_token).encode("utf-8")):
-                    return self._fail(401, "bad security token")
+            if not authorized(self.headers.get("Authorization")):
+                return self._fail(401, "bad security token")
             try:
                 length = int(self.headers.get("Content-Length", ""))
             except ValueError:
@@ -318,7 +413,7 @@ def make_handler(signing_key, encryption_key, on_event, *, security_token=None, 
                 return self._fail(413, "callback body too large")
             body = self.rfile.read(length)
             try:
-                nonce, event_type, event = _open(signing_key, encryption_key, body, clock(), max_skew, cache)
+                nonce, event_type, event, key = _open(signing_keys, encryption_keys, body, clock(), max_skew, cache)
             except ReplayError:
                 return self._send(200, reply())
             except SignatureError as e:
@@ -326,7 +421,7 @@ def make_handler(signing_key, encryption_key, on_event, *, security_token=None, 
             except CallbackError as e:
                 return self._fail(400, str(e))
             if event_type == CHECK_URL:
-                return self._send(200, check_url_reply(event, encryption_key))
+                return self._send(200, check_url_reply(event, key))
             try:
                 result = on_event(event_type, event)
                 out = reply(result)

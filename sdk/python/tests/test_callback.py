@@ -289,10 +289,6 @@ class HandlerTest(unittest.TestCase):
         self.assertEqual((status, resp["data"]), (200, "plainRandom"))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class GoVectorsTest(unittest.TestCase):
     """The Python receiver against the vectors the Go kit
     (sdk/go/atelier/callback) writes: the two sides agree byte for byte."""
@@ -311,3 +307,161 @@ class GoVectorsTest(unittest.TestCase):
         for v in vectors["signature"]:
             self.assertEqual(callback.sign(v["signing_key"], v["nonce"], v["timestamp"],
                                            v["eventType"], v["data"]), v["signature"])
+
+
+# Keys of a rotation: Atelier signs, encrypts and authenticates with the old
+# ones during the overlap window, then with the new ones.
+OLD_SIGN, NEW_SIGN = "sign-key-old", "sign-key-new"
+OLD_ENC, NEW_ENC = "old-enc-key-16by", "new-encryption-key-of-32-bytes!!"
+OLD_TOK, NEW_TOK = "token-old", "token-new"
+
+
+class RotationTest(unittest.TestCase):
+    """Several signing keys, encryption keys and security tokens during a rotation."""
+
+    def test_verify_any_key(self):
+        env = envelope("CREATE_USER", "{}", key=NEW_SIGN)
+        for keys in ([OLD_SIGN, NEW_SIGN], (NEW_SIGN, OLD_SIGN), ["", NEW_SIGN], NEW_SIGN):
+            with self.subTest(keys):
+                callback.verify(keys, env)
+        for keys in ([OLD_SIGN], [], [""], "", None):
+            with self.subTest(keys), self.assertRaises(callback.SignatureError):
+                callback.verify(keys, env)
+        with self.assertRaises(TypeError):
+            callback.verify([NEW_SIGN, 1], env)
+
+    def test_decrypt_any_returns_the_key(self):
+        data = callback.encrypt(NEW_ENC, '{"id":"u1"}')
+        self.assertEqual(callback.decrypt_any([OLD_ENC, "", NEW_ENC], data), ('{"id":"u1"}', NEW_ENC))
+        self.assertEqual(callback.decrypt_any(NEW_ENC, data), ('{"id":"u1"}', NEW_ENC))
+        with self.assertRaises(callback.DecryptError):
+            callback.decrypt_any([OLD_ENC], data)
+        with self.assertRaises(callback.DecryptError):
+            callback.decrypt_any([OLD_ENC, NEW_ENC], "not*base64!")
+        for keys in ([], [""], [OLD_ENC, "short"]):
+            with self.subTest(keys), self.assertRaises(ValueError):
+                callback.decrypt_any(keys, data)
+
+    def test_open_envelope_with_lists(self):
+        for sign_key, enc_key in ((OLD_SIGN, OLD_ENC), (NEW_SIGN, NEW_ENC), (OLD_SIGN, NEW_ENC)):
+            with self.subTest((sign_key, enc_key)):
+                b = body(envelope("UPDATE_USER", callback.encrypt(enc_key, '{"id":"u1"}'), key=sign_key))
+                got = callback.open_envelope([OLD_SIGN, NEW_SIGN], (OLD_ENC, NEW_ENC), b, now=NOW)
+                self.assertEqual(got, ("UPDATE_USER", {"id": "u1"}))
+        b = body(envelope("UPDATE_USER", "{}", key=NEW_SIGN))
+        self.assertEqual(callback.open_envelope([OLD_SIGN, NEW_SIGN], [], b, now=NOW), ("UPDATE_USER", {}))
+
+    def test_make_handler_refuses_bad_config(self):
+        for sign_key in (None, "", [], ["", ""]):
+            with self.subTest(sign_key), self.assertRaises(ValueError):
+                callback.make_handler(sign_key, None, lambda t, e: None)
+        for enc_key in ("short", [OLD_ENC, "0123456789abcdef0"], ["é" * 10]):
+            with self.subTest(enc_key), self.assertRaises(ValueError):
+                callback.make_handler(SIGN, enc_key, lambda t, e: None)
+        for bad in ({"k": 1}, [SIGN, 5]):
+            with self.subTest(bad), self.assertRaises(TypeError):
+                callback.make_handler(bad, None, lambda t, e: None)
+
+
+def serve(test, handler):
+    """serve runs handler on a loopback port until test ends and returns the port."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    test.addCleanup(th.join)
+    test.addCleanup(srv.server_close)
+    test.addCleanup(srv.shutdown)
+    return srv.server_address[1]
+
+
+class RotationHandlerTest(unittest.TestCase):
+    """The handler from make_handler configured with old and new keys and tokens."""
+
+    def start_rotation(self, got):
+        def on_event(t, e):
+            got.append((t, e))
+            return None
+
+        handler = callback.make_handler([OLD_SIGN, NEW_SIGN], (OLD_ENC, NEW_ENC), on_event,
+                                        security_token=[OLD_TOK, NEW_TOK], clock=lambda: NOW)
+        return serve(self, handler)
+
+    def post_auth(self, port, payload, auth):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        self.addCleanup(conn.close)
+        headers = {"Content-Type": "application/json"}
+        if auth is not None:
+            headers["Authorization"] = auth
+        conn.request("POST", "/cb", body=payload, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+
+    def test_old_and_new_accepted(self):
+        got = []
+        port = self.start_rotation(got)
+        combos = [(OLD_SIGN, OLD_ENC, OLD_TOK), (NEW_SIGN, NEW_ENC, NEW_TOK),
+                  (OLD_SIGN, NEW_ENC, NEW_TOK), (NEW_SIGN, OLD_ENC, OLD_TOK)]
+        for i, (sign_key, enc_key, tok) in enumerate(combos):
+            with self.subTest((sign_key, enc_key, tok)):
+                ev = envelope("CREATE_USER", callback.encrypt(enc_key, json.dumps({"n": i})),
+                              nonce="r%d" % i, key=sign_key)
+                status, resp = self.post_auth(port, body(ev), "Bearer " + tok)
+                self.assertEqual((status, resp["code"]), (200, "200"))
+        self.assertEqual(got, [("CREATE_USER", {"n": i}) for i in range(4)])
+
+        # A redelivery (same nonce) under the other token is acknowledged, not re-run.
+        ev = envelope("CREATE_USER", callback.encrypt(OLD_ENC, json.dumps({"n": 0})), nonce="r0", key=OLD_SIGN)
+        self.assertEqual(self.post_auth(port, body(ev), "Bearer " + NEW_TOK)[0], 200)
+        self.assertEqual(len(got), 4)
+        # The scheme is case-insensitive.
+        ev = envelope("CREATE_USER", callback.encrypt(NEW_ENC, "{}"), nonce="r9", key=NEW_SIGN)
+        self.assertEqual(self.post_auth(port, body(ev), "bearer " + NEW_TOK)[0], 200)
+        self.assertEqual(len(got), 5)
+
+    def test_refusals(self):
+        got = []
+        port = self.start_rotation(got)
+
+        def ev(nonce, sign_key=NEW_SIGN, enc_key=NEW_ENC):
+            return body(envelope("CREATE_USER", callback.encrypt(enc_key, "{}"), nonce=nonce, key=sign_key))
+
+        cases = [
+            ("unknown signing key", ev("x1", sign_key="sign-key-other"), "Bearer " + NEW_TOK, 401),
+            ("unknown encryption key", ev("x2", enc_key="other-enc-key-16"), "Bearer " + NEW_TOK, 400),
+            ("no token", ev("x3"), None, 401),
+            ("wrong token", ev("x4"), "Bearer token-other", 401),
+            ("token prefix", ev("x5"), "Bearer token-", 401),
+            ("no scheme", ev("x6"), NEW_TOK, 401),
+            ("other scheme", ev("x7"), "Basic " + NEW_TOK, 401),
+        ]
+        for name, payload, auth, want in cases:
+            with self.subTest(name):
+                self.assertEqual(self.post_auth(port, payload, auth)[0], want)
+        self.assertEqual(got, [])
+        # The refused nonces were not remembered: a good delivery of one runs.
+        self.assertEqual(self.post_auth(port, ev("x3"), "Bearer " + OLD_TOK)[0], 200)
+        self.assertEqual(len(got), 1)
+
+    def test_check_url_echoed_under_the_decrypting_key(self):
+        port = self.start_rotation([])
+        for i, (key, other) in enumerate(((OLD_ENC, NEW_ENC), (NEW_ENC, OLD_ENC))):
+            with self.subTest(key):
+                chk = envelope(callback.CHECK_URL, callback.encrypt(key, "cHaLlEnGe"), nonce="c%d" % i, key=OLD_SIGN)
+                status, resp = self.post_auth(port, body(chk), "Bearer " + OLD_TOK)
+                self.assertEqual(status, 200)
+                self.assertEqual(callback.decrypt(key, resp["data"]), "cHaLlEnGe")
+                with self.assertRaises(callback.DecryptError):
+                    callback.decrypt(other, resp["data"])
+
+    def test_single_strings_and_no_token(self):
+        got = []
+        handler = callback.make_handler(SIGN, "", lambda t, e: got.append(e), security_token="",
+                                        clock=lambda: NOW)
+        port = serve(self, handler)
+        # An empty token list turns the check off; an empty encryption key means plain data.
+        self.assertEqual(self.post_auth(port, body(envelope("CREATE_USER", '{"a":1}')), None)[0], 200)
+        self.assertEqual(got, [{"a": 1}])
+
+
+if __name__ == "__main__":
+    unittest.main()

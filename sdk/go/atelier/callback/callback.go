@@ -7,11 +7,24 @@
 // Seal; an app's receiver checks and opens it with Open, or lets Handler do
 // that, drop duplicate deliveries and answer CHECK_URL by itself:
 //
-//	http.Handle("/atelier/events", callback.Handler(signingKey, encryptionKey,
-//		func(ctx context.Context, eventType string, event json.RawMessage) (any, error) {
+//	h, err := callback.NewHandler(callback.Config{
+//		SigningKeys:    []string{signingKey},
+//		EncryptionKeys: []string{encryptionKey}, // or none: data is plain
+//		SecurityTokens: []string{securityToken},
+//		Next: func(ctx context.Context, eventType string, event json.RawMessage) (any, error) {
 //			...
 //			return nil, nil
-//		}))
+//		},
+//	})
+//	if err != nil {
+//		...
+//	}
+//	http.Handle("/atelier/events", h)
+//
+// When Atelier rotates an app's keys or security token, it keeps using the
+// old ones for an overlap window before switching; list both the old and the
+// new in Config during that window (VerifyAny and DecryptAny do the same for
+// a receiver of its own), and drop the old ones after it.
 //
 // The package imports only the standard library.
 package callback
@@ -87,14 +100,34 @@ func Sign(signingKey, nonce, timestamp, eventType, data string) string {
 // Verify reports whether e carries a valid signature under signingKey. The
 // comparison takes constant time. It returns ErrSigningKey or ErrSignature.
 func Verify(signingKey string, e *Envelope) error {
-	if signingKey == "" {
+	return VerifyAny([]string{signingKey}, e)
+}
+
+// VerifyAny reports whether e carries a valid signature under any one of
+// keys, as a receiver needs while a signing key is being rotated. Empty keys
+// are skipped. Every key is tried and each comparison takes constant time, so
+// the time taken does not tell which key matched. It returns ErrSigningKey
+// when no key is left, ErrEnvelope for a nil e, and ErrSignature when no key
+// matches.
+func VerifyAny(keys []string, e *Envelope) error {
+	n, ok := 0, 0
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		n++
+		if e == nil {
+			continue
+		}
+		want := Sign(k, e.Nonce, e.Timestamp, e.EventType, e.Data)
+		ok |= subtle.ConstantTimeCompare([]byte(want), []byte(e.Signature))
+	}
+	switch {
+	case n == 0:
 		return ErrSigningKey
-	}
-	if e == nil {
+	case e == nil:
 		return ErrEnvelope
-	}
-	want := Sign(signingKey, e.Nonce, e.Timestamp, e.EventType, e.Data)
-	if subtle.ConstantTimeCompare([]byte(want), []byte(e.Signature)) != 1 {
+	case ok != 1:
 		return ErrSignature
 	}
 	return nil
@@ -144,21 +177,61 @@ func encryptWith(key string, iv []byte, prefix, plaintext string) (string, error
 // bad Base64, short input, a failed authentication, or a plaintext whose
 // prefix is not 16 ASCII letters followed by '&'.
 func Decrypt(key, data string) (string, error) {
-	aead, err := newGCM(key)
-	if err != nil {
+	if err := checkKey(key); err != nil {
 		return "", err
+	}
+	msg, _, err := DecryptAny([]string{key}, data)
+	return msg, err
+}
+
+// DecryptAny is Decrypt with several candidate keys, as a receiver needs
+// while an encryption key is being rotated: it returns the message of data
+// under the first of keys that authenticates it, and that key's index in keys
+// (answer CHECK_URL with the same key). Empty keys are skipped. It returns an
+// error wrapping ErrKeyLength when no key is left or one has a bad length,
+// and one wrapping ErrDecrypt when data is malformed or no key opens it.
+func DecryptAny(keys []string, data string) (plaintext string, keyIndex int, err error) {
+	aeads := make([]cipher.AEAD, len(keys))
+	n := 0
+	for i, k := range keys {
+		if k == "" {
+			continue
+		}
+		if aeads[i], err = newGCM(k); err != nil {
+			return "", -1, fmt.Errorf("encryption key %d: %w", i, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return "", -1, fmt.Errorf("%w: no encryption key", ErrKeyLength)
 	}
 	raw, err := base64.StdEncoding.DecodeString(data)
 	if err != nil {
-		return "", fmt.Errorf("%w: data is not Base64", ErrDecrypt)
+		return "", -1, fmt.Errorf("%w: data is not Base64", ErrDecrypt)
 	}
 	if len(raw) < ivSize+tagSize {
-		return "", fmt.Errorf("%w: data is too short", ErrDecrypt)
+		return "", -1, fmt.Errorf("%w: data is too short", ErrDecrypt)
 	}
-	plain, err := aead.Open(nil, raw[:ivSize], raw[ivSize:], nil)
-	if err != nil {
-		return "", fmt.Errorf("%w: authentication failed", ErrDecrypt)
+	for i, aead := range aeads {
+		if aead == nil {
+			continue
+		}
+		plain, err := aead.Open(nil, raw[:ivSize], raw[ivSize:], nil)
+		if err != nil {
+			continue // not this key
+		}
+		msg, err := splitPlaintext(plain)
+		if err != nil {
+			return "", -1, err
+		}
+		return msg, i, nil
 	}
+	return "", -1, fmt.Errorf("%w: authentication failed", ErrDecrypt)
+}
+
+// splitPlaintext checks the random prefix of an authenticated plaintext and
+// returns the message after the first '&'.
+func splitPlaintext(plain []byte) (string, error) {
 	prefix, msg, ok := strings.Cut(string(plain), "&")
 	if !ok {
 		return "", fmt.Errorf("%w: plaintext has no '&'", ErrDecrypt)
@@ -227,18 +300,23 @@ func sealRand(rnd io.Reader, signingKey, encryptionKey, eventType string, event 
 // empty. Open keeps no state: dropping replayed nonces is the caller's job
 // (Handler does it).
 func Open(signingKey, encryptionKey string, body []byte, now time.Time, maxSkew time.Duration) (eventType string, eventJSON []byte, err error) {
-	e, err := openEnvelope(signingKey, body, now, maxSkew)
+	e, err := openEnvelope([]string{signingKey}, body, now, maxSkew)
 	if err != nil {
 		return "", nil, err
 	}
-	data, err := openData(encryptionKey, e.Data)
+	if encryptionKey == "" {
+		return e.EventType, []byte(e.Data), nil
+	}
+	data, err := Decrypt(encryptionKey, e.Data)
 	if err != nil {
 		return "", nil, err
 	}
 	return e.EventType, []byte(data), nil
 }
 
-func openEnvelope(signingKey string, body []byte, now time.Time, maxSkew time.Duration) (*Envelope, error) {
+// openEnvelope parses body and checks its fields, its signature under any of
+// signingKeys and its timestamp.
+func openEnvelope(signingKeys []string, body []byte, now time.Time, maxSkew time.Duration) (*Envelope, error) {
 	var e Envelope
 	if err := json.Unmarshal(body, &e); err != nil {
 		return nil, fmt.Errorf("%w: body is not a JSON object", ErrEnvelope)
@@ -246,7 +324,7 @@ func openEnvelope(signingKey string, body []byte, now time.Time, maxSkew time.Du
 	if e.Nonce == "" || e.Timestamp == "" || e.EventType == "" || e.Signature == "" {
 		return nil, fmt.Errorf("%w: nonce, timestamp, eventType and signature are required", ErrEnvelope)
 	}
-	if err := Verify(signingKey, &e); err != nil {
+	if err := VerifyAny(signingKeys, &e); err != nil {
 		return nil, err
 	}
 	ms, err := strconv.ParseInt(e.Timestamp, 10, 64)
@@ -260,13 +338,6 @@ func openEnvelope(signingKey string, body []byte, now time.Time, maxSkew time.Du
 		}
 	}
 	return &e, nil
-}
-
-func openData(encryptionKey, data string) (string, error) {
-	if encryptionKey == "" {
-		return data, nil
-	}
-	return Decrypt(encryptionKey, data)
 }
 
 func checkKey(key string) error {

@@ -3,12 +3,15 @@ package callback
 import (
 	"container/list"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -40,31 +43,150 @@ func writeJSON(w http.ResponseWriter, status int, message string, data any) {
 	w.Write(body)
 }
 
-// Handler returns an http.Handler for an app's callback URL. It reads the
-// POSTed envelope, verifies its signature and timestamp (DefaultMaxSkew),
-// decrypts the data when encryptionKey is not empty, and answers CHECK_URL by
-// itself. Other events go to next with their JSON; next's result becomes the
-// reply's data. A nonce seen before (up to 10,000 are remembered for twice
-// the skew window) is answered with success without calling next again; if
-// next fails, its nonce is forgotten so that the platform's retry is handled.
+// Config configures NewHandler. Lists hold several keys or tokens so that a
+// receiver can accept both the old and the new ones while Atelier rotates
+// them; empty strings in them are ignored.
+type Config struct {
+	// SigningKeys are the keys any one of which may have signed an envelope.
+	// At least one is required.
+	SigningKeys []string
+	// EncryptionKeys are the app's encryption keys (16, 24 or 32 bytes each).
+	// When empty, data is plain; otherwise it is decrypted with the first key
+	// that authenticates it, and CHECK_URL is answered under that same key.
+	EncryptionKeys []string
+	// SecurityTokens, when not empty, are the accepted security tokens: a
+	// request must carry "Authorization: Bearer <token>" with one of them
+	// (compared in constant time), or it is answered 401.
+	SecurityTokens []string
+	// MaxSkew is the timestamp skew accepted between the sender's clock and
+	// the receiver's: 0 means DefaultMaxSkew, a negative value turns the
+	// check off.
+	MaxSkew time.Duration
+	// NonceCapacity bounds how many nonces are remembered to drop duplicate
+	// deliveries: 0 means 10,000.
+	NonceCapacity int
+	// Next handles each new authentic event other than CHECK_URL; its result
+	// becomes the reply's data, and an error makes the reply a 500 so that
+	// the platform retries. It is required.
+	Next func(ctx context.Context, eventType string, event json.RawMessage) (any, error)
+}
+
+// NewHandler returns an http.Handler for an app's callback URL configured by
+// c. It answers anything but POST with 405, checks the security token (when
+// c.SecurityTokens is set), reads the envelope, verifies its signature and
+// timestamp, decrypts the data when c.EncryptionKeys is set, and answers
+// CHECK_URL by itself. Other events go to c.Next with their JSON. A nonce seen
+// before (up to c.NonceCapacity are remembered for twice the skew window) is
+// answered with success without calling c.Next again; if c.Next fails, its
+// nonce is forgotten so that the platform's retry is handled. A bad token,
+// signature or timestamp is answered 401, a malformed envelope or data that
+// does not decrypt 400.
+//
+// NewHandler returns an error wrapping ErrSigningKey when c has no signing
+// key and one wrapping ErrKeyLength for an encryption key of a bad length.
 // The returned handler is safe for concurrent use.
-func Handler(signingKey, encryptionKey string, next func(ctx context.Context, eventType string, event json.RawMessage) (any, error)) http.Handler {
-	return &handler{
-		signingKey:    signingKey,
-		encryptionKey: encryptionKey,
-		next:          next,
-		now:           time.Now,
-		maxSkew:       DefaultMaxSkew,
-		nonces:        newNonceCache(defaultNonceCap, 2*DefaultMaxSkew),
+func NewHandler(c Config) (http.Handler, error) {
+	signing := nonEmpty(c.SigningKeys)
+	if len(signing) == 0 {
+		return nil, fmt.Errorf("callback: NewHandler: %w", ErrSigningKey)
 	}
+	for i, k := range c.EncryptionKeys {
+		if k == "" {
+			continue
+		}
+		if err := checkKey(k); err != nil {
+			return nil, fmt.Errorf("callback: NewHandler: encryption key %d: %w", i, err)
+		}
+	}
+	if c.NonceCapacity < 0 {
+		return nil, fmt.Errorf("callback: NewHandler: NonceCapacity %d is negative", c.NonceCapacity)
+	}
+	if c.Next == nil {
+		return nil, errors.New("callback: NewHandler: Next is nil")
+	}
+	c.SigningKeys = signing
+	return newHandler(c), nil
+}
+
+// Handler returns an http.Handler for an app's callback URL with one signing
+// key and one encryption key (empty: data is plain); it does not check the
+// security token. It is NewHandler without the checks of c: an empty signing
+// key refuses every delivery (401) and a bad encryption key every encrypted
+// one (400). The returned handler is safe for concurrent use.
+func Handler(signingKey, encryptionKey string, next func(ctx context.Context, eventType string, event json.RawMessage) (any, error)) http.Handler {
+	return newHandler(Config{
+		SigningKeys:    []string{signingKey},
+		EncryptionKeys: []string{encryptionKey},
+		Next:           next,
+	})
+}
+
+// newHandler builds the handler of c without validating it.
+func newHandler(c Config) *handler {
+	maxSkew := c.MaxSkew
+	if maxSkew == 0 {
+		maxSkew = DefaultMaxSkew
+	}
+	ttl := 2 * maxSkew
+	if maxSkew < 0 {
+		ttl = 2 * DefaultMaxSkew
+	}
+	capacity := c.NonceCapacity
+	if capacity <= 0 {
+		capacity = defaultNonceCap
+	}
+	h := &handler{
+		signingKeys:    c.SigningKeys,
+		encryptionKeys: nonEmpty(c.EncryptionKeys),
+		next:           c.Next,
+		now:            time.Now,
+		maxSkew:        maxSkew,
+		nonces:         newNonceCache(capacity, ttl),
+	}
+	for _, t := range nonEmpty(c.SecurityTokens) {
+		h.tokens = append(h.tokens, []byte(t))
+	}
+	return h
+}
+
+// nonEmpty returns the non-empty strings of s, in order.
+func nonEmpty(s []string) []string {
+	var out []string
+	for _, v := range s {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 type handler struct {
-	signingKey, encryptionKey string
-	next                      func(ctx context.Context, eventType string, event json.RawMessage) (any, error)
-	now                       func() time.Time
-	maxSkew                   time.Duration
-	nonces                    *nonceCache
+	signingKeys    []string
+	encryptionKeys []string
+	tokens         [][]byte
+	next           func(ctx context.Context, eventType string, event json.RawMessage) (any, error)
+	now            func() time.Time
+	maxSkew        time.Duration
+	nonces         *nonceCache
+}
+
+// authorized reports whether r carries one of h's security tokens, or h has
+// none. Every token is compared, each in constant time.
+func (h *handler) authorized(r *http.Request) bool {
+	if len(h.tokens) == 0 {
+		return true
+	}
+	const scheme = "Bearer "
+	auth := r.Header.Get("Authorization")
+	if len(auth) < len(scheme) || !strings.EqualFold(auth[:len(scheme)], scheme) {
+		return false
+	}
+	got := []byte(auth[len(scheme):])
+	ok := 0
+	for _, t := range h.tokens {
+		ok |= subtle.ConstantTimeCompare(got, t)
+	}
+	return ok == 1
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -73,13 +195,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, "method must be POST", nil)
 		return
 	}
+	if !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		writeJSON(w, http.StatusUnauthorized, "security token rejected", nil)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		writeJSON(w, http.StatusRequestEntityTooLarge, "body is too large", nil)
 		return
 	}
 	now := h.now()
-	e, err := openEnvelope(h.signingKey, body, now, h.maxSkew)
+	e, err := openEnvelope(h.signingKeys, body, now, h.maxSkew)
 	switch {
 	case errors.Is(err, ErrSignature), errors.Is(err, ErrTimestamp), errors.Is(err, ErrSigningKey):
 		writeJSON(w, http.StatusUnauthorized, "signature or timestamp rejected", nil)
@@ -88,15 +215,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, "malformed envelope", nil)
 		return
 	}
-	data, err := openData(h.encryptionKey, e.Data)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, "cannot decrypt data", nil)
-		return
+	data, keyIndex := e.Data, -1
+	if len(h.encryptionKeys) > 0 {
+		if data, keyIndex, err = DecryptAny(h.encryptionKeys, e.Data); err != nil {
+			writeJSON(w, http.StatusBadRequest, "cannot decrypt data", nil)
+			return
+		}
 	}
 	if e.EventType == EventCheckURL {
 		echo := any(data)
-		if h.encryptionKey != "" {
-			s, err := Encrypt(h.encryptionKey, data)
+		if keyIndex >= 0 {
+			// Echo under the key that decrypted the challenge: the sender
+			// checks the echo with the key it encrypted with.
+			s, err := Encrypt(h.encryptionKeys[keyIndex], data)
 			if err != nil {
 				writeJSON(w, http.StatusInternalServerError, "cannot encrypt reply", nil)
 				return
