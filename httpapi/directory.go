@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -522,6 +523,26 @@ func (s *Server) handleRevokeApp(w http.ResponseWriter, r *http.Request) error {
 }
 
 // parseAuditQuery reads the query parameters of GET /v1/audit.
+// parseTimeRange reads the since and until query parameters, RFC 3339
+// times; absent ones are zero.
+func parseTimeRange(v url.Values) (since, until time.Time, err error) {
+	for _, tp := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &since}, {"until", &until}} {
+		raw := strings.TrimSpace(v.Get(tp.name))
+		if raw == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, raw)
+		if err != nil {
+			return since, until, atelier.CodeInvalidParam.Errorf("The %s parameter must be an RFC 3339 time like 2025-01-02T15:04:05Z.", tp.name).WithField(tp.name)
+		}
+		*tp.dst = t.UTC()
+	}
+	return since, until, nil
+}
+
 func parseAuditQuery(r *http.Request) (atelier.AuditQuery, error) {
 	v := r.URL.Query()
 	q := atelier.AuditQuery{
@@ -531,19 +552,9 @@ func parseAuditQuery(r *http.Request) (atelier.AuditQuery, error) {
 		Outcome:  v.Get("outcome"),
 		Cursor:   v.Get("cursor"),
 	}
-	for _, tp := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &q.Since}, {"until", &q.Until}} {
-		raw := strings.TrimSpace(v.Get(tp.name))
-		if raw == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, raw)
-		if err != nil {
-			return q, atelier.CodeInvalidParam.Errorf("The %s parameter must be an RFC 3339 time like 2025-01-02T15:04:05Z.", tp.name).WithField(tp.name)
-		}
-		*tp.dst = t.UTC()
+	var err error
+	if q.Since, q.Until, err = parseTimeRange(v); err != nil {
+		return q, err
 	}
 	limit, err := parseLimit(v)
 	if err != nil {

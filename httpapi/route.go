@@ -140,5 +140,6 @@ func (s *Server) routes() []route {
 	table = append(table, s.directoryRoutes()...)
 	table = append(table, s.trainingRoutes()...)
 	table = append(table, s.datasetRoutes()...)
+	table = append(table, s.callbackRoutes()...)
 	return table
 }

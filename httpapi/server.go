@@ -31,6 +31,7 @@ type Options struct {
 	OIDC          atelier.OIDCProvider
 	Training      atelier.TrainingService // nil: the training routes answer 501
 	Datasets      atelier.DatasetService  // nil: the dataset routes answer 501
+	Callbacks     atelier.CallbackService // nil: the callback routes answer 501
 
 	// Ready reports whether the store and the object store answer, for
 	// /readyz. Nil means always ready.
@@ -53,16 +54,17 @@ type Options struct {
 
 // Server is the HTTP API as an http.Handler. It is safe for concurrent use.
 type Server struct {
-	auth     atelier.AuthService
-	apiKeys  atelier.APIKeyService
-	objects  atelier.ObjectService
-	dir      atelier.DirectoryService
-	verify   atelier.VerificationService
-	oidc     atelier.OIDCProvider
-	training atelier.TrainingService
-	datasets atelier.DatasetService
-	ready    func(ctx context.Context) error
-	log      *slog.Logger
+	auth      atelier.AuthService
+	apiKeys   atelier.APIKeyService
+	objects   atelier.ObjectService
+	dir       atelier.DirectoryService
+	verify    atelier.VerificationService
+	oidc      atelier.OIDCProvider
+	training  atelier.TrainingService
+	datasets  atelier.DatasetService
+	callbacks atelier.CallbackService
+	ready     func(ctx context.Context) error
+	log       *slog.Logger
 
 	metricsHandler http.Handler
 	metrics        *metrics
@@ -88,6 +90,7 @@ func New(opts Options) *Server {
 		oidc:           opts.OIDC,
 		training:       opts.Training,
 		datasets:       opts.Datasets,
+		callbacks:      opts.Callbacks,
 		ready:          opts.Ready,
 		log:            slog.New(NewLogHandler(logger.Handler())),
 		maxBodyBytes:   cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),

@@ -50,6 +50,8 @@ type ServerConfig struct {
 	Identity IdentityConfig
 	// Training settings, all from the environment (docs/operations.md).
 	Training TrainingConfig
+	// Callback settings, all from the environment (docs/operations.md).
+	Callback CallbackConfig
 
 	// envErrs are the environment values that did not parse, reported by
 	// validate together with every other problem.
@@ -73,6 +75,9 @@ func configFromEnv(getenv func(string) string) ServerConfig {
 	var trainingErrs []error
 	c.Training, trainingErrs = trainingFromEnv(getenv)
 	c.envErrs = append(c.envErrs, trainingErrs...)
+	var callbackErrs []error
+	c.Callback, callbackErrs = callbackFromEnv(getenv)
+	c.envErrs = append(c.envErrs, callbackErrs...)
 	var err error
 	if v := getenv("ATELIER_MAX_BODY_BYTES"); v != "" {
 		if c.MaxBodyBytes, err = parseSize(v); err != nil {
@@ -169,6 +174,7 @@ func (c ServerConfig) validate() error {
 	}
 	errs = append(errs, c.Identity.validate()...)
 	errs = append(errs, c.Training.validate()...)
+	errs = append(errs, c.Callback.validate()...)
 	return errors.Join(errs...)
 }
 

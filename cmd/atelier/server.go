@@ -38,6 +38,7 @@ import (
 	"github.com/atelier-dev/atelier/store/pgstore"
 	"github.com/atelier-dev/atelier/store/sqlitestore"
 	"github.com/atelier-dev/atelier/training"
+	"github.com/atelier-dev/atelier/webhook"
 )
 
 // Server timing.
@@ -119,18 +120,19 @@ type Main struct {
 	Stderr io.Writer   // the log; default os.Stderr
 	Clock  clock.Clock // default clock.Real{}
 
-	log      *slog.Logger
-	lock     *os.File
-	store    store.Store
-	backend  obs.Backend
-	objects  *obs.Service
-	identity *identity.Service
-	exec     executor.Executor
-	training *training.Service
-	datasets *dataset.Service
-	ln       net.Listener
-	srv      *http.Server
-	addr     string
+	log       *slog.Logger
+	lock      *os.File
+	store     store.Store
+	backend   obs.Backend
+	objects   *obs.Service
+	identity  *identity.Service
+	exec      executor.Executor
+	training  *training.Service
+	datasets  *dataset.Service
+	callbacks *webhook.Service
+	ln        net.Listener
+	srv       *http.Server
+	addr      string
 
 	cancel    context.CancelFunc
 	group     *errgroup.Group
@@ -228,6 +230,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	})
 
 	m.datasets = dataset.New(m.store, m.objects, dataset.Options{Clock: m.Clock, Logger: m.log})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	wo := cfg.Callback.options()
+	wo.Store, wo.Apps, wo.Box, wo.Clock, wo.Logger, wo.Registerer = m.store, m.identity, box, m.Clock, m.log, reg
+	if m.callbacks, err = webhook.New(wo); err != nil {
+		return err
+	}
 	if err := m.newTraining(cfg); err != nil {
 		return err
 	}
@@ -244,8 +253,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		fmt.Fprintf(m.Stdout, "atelier: created admin %s with password %s\n", cmp.Or(cfg.AdminEmail, identity.DefaultAdminEmail), generated)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(httpapi.Options{
 		Auth:           m.identity,
 		APIKeys:        m.identity,
@@ -255,6 +262,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		OIDC:           m.identity,
 		Training:       m.training,
 		Datasets:       m.datasets,
+		Callbacks:      m.callbacks,
 		Ready:          m.ready,
 		Logger:         m.log,
 		Registerer:     reg,
@@ -308,6 +316,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.cleanTokens(gctx)
 		return nil
 	})
+	g.Go(func() error { return m.callbacks.Run(gctx) })
 
 	m.log.InfoContext(ctx, "atelier server started", "addr", m.addr, "data_dir", cfg.DataDir,
 		"database", scheme, "object_store", urlScheme(cfg.ObjectStore), "public_url", cfg.PublicURL)

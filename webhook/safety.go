@@ -1,0 +1,160 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/atelier-dev/atelier"
+)
+
+// maxURLLen bounds a callback URL.
+const maxURLLen = 2048
+
+// errBlockedAddress is the dial error for a target the server refuses.
+var errBlockedAddress = errors.New("callback target is a private, loopback or link-local address")
+
+// badURL is the answer for a callback URL that is refused.
+func badURL(raw, why string) error {
+	return atelier.CodeCallbackURL.Errorf("The callback URL %q %s.", raw, why).WithField("url")
+}
+
+// checkURLSyntax checks that raw is an absolute http(s) URL without user
+// information or fragment, and returns it parsed.
+func checkURLSyntax(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, atelier.CodeCallbackURL.Errorf("The callback URL is required.").WithField("url")
+	}
+	if len(raw) > maxURLLen {
+		return nil, atelier.CodeCallbackURL.Errorf("The callback URL must be at most %d bytes.", maxURLLen).WithField("url")
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "":
+		return nil, badURL(raw, "is not an absolute URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, badURL(raw, "must use http or https")
+	case u.User != nil:
+		return nil, badURL(raw, "must not carry user information")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return nil, badURL(raw, "must not have a fragment")
+	case u.Hostname() == "":
+		return nil, badURL(raw, "has no host")
+	}
+	return u, nil
+}
+
+// blocked reports whether ip is an address callbacks may not target
+// without ATELIER_CALLBACK_ALLOW_PRIVATE: loopback, private (RFC 1918, ULA),
+// link-local, unspecified, multicast, carrier-grade NAT and the IPv4
+// addresses embedded in IPv6 forms of those.
+func blocked(ip netip.Addr) bool {
+	ip = ip.Unmap() // ::ffff:10.0.0.1 is 10.0.0.1
+	if !ip.IsValid() {
+		return true
+	}
+	switch {
+	case ip.IsLoopback(), ip.IsPrivate(), ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(),
+		ip.IsInterfaceLocalMulticast(), ip.IsMulticast(), ip.IsUnspecified():
+		return true
+	}
+	for _, p := range extraBlocked {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// extraBlocked are special-purpose ranges the netip predicates miss.
+var extraBlocked = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT
+	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),    // reserved and broadcast
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64: may reach any IPv4
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
+	netip.MustParsePrefix("2002::/16"),      // 6to4: may reach any IPv4
+	netip.MustParsePrefix("100::/64"),       // discard-only
+	netip.MustParsePrefix("2001:db8::/32"),  // documentation
+	netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
+}
+
+// resolver is what checkTarget resolves host names with.
+type resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// checkTarget refuses a URL whose host is, or resolves to, a blocked
+// address. Every address counts: a name with one private address among
+// public ones is refused. The dialer checks again at connection time, so a
+// name that changes its answers later cannot slip through.
+func checkTarget(ctx context.Context, r resolver, u *url.URL) error {
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if blocked(ip) {
+			return badURL(u.String(), "targets a private, loopback or link-local address")
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ips, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return badURL(u.String(), "has a host name that does not resolve")
+	}
+	for _, ip := range ips {
+		if blocked(ip) {
+			return badURL(u.String(), "resolves to a private, loopback or link-local address")
+		}
+	}
+	return nil
+}
+
+// dialControl refuses, at connection time after resolution, any address
+// checkTarget would refuse.
+func dialControl(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", errBlockedAddress, address)
+	}
+	if blocked(ap.Addr()) {
+		return fmt.Errorf("%w: %s", errBlockedAddress, ap.Addr())
+	}
+	return nil
+}
+
+// newClient returns the HTTP client deliveries are sent with: no proxy
+// from the environment (it would hide the target), redirects not followed
+// (a 3xx is a failed attempt), and, unless allowPrivate, a dialer that
+// refuses blocked addresses after DNS resolution.
+func newClient(allowPrivate bool, maxConnsPerHost int) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if !allowPrivate {
+		d.Control = dialControl
+	}
+	t := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   maxConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 0, // the request's context bounds it
+	}
+	return &http.Client{
+		Transport: t,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
