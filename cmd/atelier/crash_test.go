@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/atelier-dev/atelier/internal/pgtest"
 )
 
 // serverArgsEnv makes the test binary act as `atelier` with these
@@ -24,7 +26,7 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv(serverArgsEnv); args != "" {
 		os.Exit(run(strings.Split(args, "\x1f")))
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m)
 }
 
 // procServer is `atelier server` running as a child process.
