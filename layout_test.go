@@ -27,6 +27,8 @@ var layers = []struct {
 	{[]string{"./obs"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", "gocloud.dev"}},
 	{[]string{"./training"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/obs", module + "/httpapi", module + "/executor/", "gocloud.dev"}},
 	{[]string{"./dataset", "./dataset/format"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/obs", module + "/httpapi", module + "/training", "gocloud.dev"}},
+	// webhook POSTs callbacks (net/http is its outer edge, like sender/smssender's) but stays clear of SQL and the HTTP API.
+	{[]string{"./webhook"}, []string{"database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/training", "gocloud.dev"}},
 	{[]string{"./executor"}, []string{"net/http", "database/sql", "os/exec", module + "/store", module + "/executor/"}},
 	{[]string{"./httpapi"}, []string{"database/sql", module + "/store", module + "/obs", module + "/identity", "gocloud.dev", "modernc.org", "github.com/jackc"}},
 }
