@@ -13,3 +13,7 @@ from .errors import AtelierError
 from .session import Session
 
 __all__ = ["AtelierError", "Session", "__version__"]
+
+from .callbacks import Callbacks  # noqa: E402 - appended with the event callback API
+
+__all__ += ["Callbacks"]
