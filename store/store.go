@@ -121,8 +121,9 @@ type AppStore interface {
 	// UpdateApp reads, calls fn and writes back every field but the ids,
 	// tenant and built_in flag in one transaction; ErrNotFound when missing.
 	UpdateApp(ctx context.Context, clientID string, fn func(a *atelier.App) error) (*atelier.App, error)
-	// DeleteApp deletes the app with its grants and the tokens issued
-	// through it, in one transaction; ErrNotFound when missing.
+	// DeleteApp deletes the app with its grants, the tokens issued
+	// through it and its callback subscription and deliveries, in one
+	// transaction; ErrNotFound when missing.
 	DeleteApp(ctx context.Context, clientID string) error
 	// GrantApp lets a user use an app; granting twice is not an error.
 	GrantApp(ctx context.Context, appID, userID string, at time.Time) error

@@ -86,8 +86,9 @@ func (db *DB) UpdateApp(ctx context.Context, clientID string, fn func(a *atelier
 	return out, nil
 }
 
-// DeleteApp deletes the app with its grants and the tokens issued through
-// it, in one transaction; ErrNotFound when missing.
+// DeleteApp deletes the app with its grants, the tokens issued through it
+// and its callback subscription and deliveries, in one transaction;
+// ErrNotFound when missing.
 func (db *DB) DeleteApp(ctx context.Context, clientID string) error {
 	return db.wrap("delete app", db.inTx(ctx, func(tx *sql.Tx) error {
 		var id string
@@ -97,8 +98,17 @@ func (db *DB) DeleteApp(ctx context.Context, clientID string) error {
 		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM app_grants WHERE app_id = ?`), id); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, db.q(`DELETE FROM tokens WHERE client_id = ?`), clientID)
-		return err
+		for _, q := range []string{
+			`DELETE FROM tokens WHERE client_id = ?`,
+			`DELETE FROM callback_attempts WHERE delivery_id IN (SELECT id FROM callback_deliveries WHERE client_id = ?)`,
+			`DELETE FROM callback_deliveries WHERE client_id = ?`,
+			`DELETE FROM callback_subscriptions WHERE client_id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, db.q(q), clientID); err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 }
 

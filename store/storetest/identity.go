@@ -488,9 +488,18 @@ func testDeleteApp(t *testing.T, s store.Store) {
 	}
 	webTokens := []*atelier.Token{MustToken(t, s, ann, "web"), MustToken(t, s, ann, "web")}
 	cliToken := MustToken(t, s, ann, "cli")
+	for _, a := range []*atelier.App{web, cli} {
+		must(t, s.PutSubscription(ctx, &atelier.Subscription{ClientID: a.ClientID, TenantID: tn.ID, URL: "https://example.com/cb",
+			EventTypes: []string{atelier.EventCreateUser}, Enabled: true, Sealed: "sealed", CreatedAt: epoch, UpdatedAt: epoch}), "PutSubscription")
+	}
 
 	must(t, s.DeleteApp(ctx, "web"), "DeleteApp")
-	_, err := s.GetAppByClientID(ctx, "web")
+	_, err := s.GetSubscription(ctx, "web")
+	wantErr(t, err, store.ErrNotFound, "GetSubscription of a deleted app")
+	if _, err := s.GetSubscription(ctx, "cli"); err != nil {
+		t.Errorf("another app lost its subscription: %v", err)
+	}
+	_, err = s.GetAppByClientID(ctx, "web")
 	wantErr(t, err, store.ErrNotFound, "GetAppByClientID after delete")
 	for _, tk := range webTokens {
 		_, err := s.GetToken(ctx, tk.Hash)
