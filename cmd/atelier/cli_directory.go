@@ -660,7 +660,7 @@ func newOrgRmCommand() *cobra.Command {
 func newAppCommand() *cobra.Command {
 	cmd := groupCommand("app", "Manage registered apps and who may use them")
 	cmd.AddCommand(newAppCreateCommand(), newAppLsCommand(), newAppShowCommand(), newAppUpdateCommand(), newAppRmCommand(),
-		newAppGrantCommand(), newAppRevokeCommand(), newAppUsersCommand(), newAppRotateSecretCommand())
+		newAppGrantCommand(), newAppRevokeCommand(), newAppUsersCommand(), newAppRotateSecretCommand(), newAppCallbackCommand())
 	return cmd
 }
 
