@@ -1,19 +1,23 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	core "github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/internal/pgtest"
+	sdk "github.com/atelier-dev/atelier/sdk/go/atelier"
 	cb "github.com/atelier-dev/atelier/sdk/go/atelier/callback"
 )
 
@@ -240,3 +244,86 @@ func TestCallbackTwoDispatchersPostgres(t *testing.T) {
 		t.Fatalf("%d distinct arrivals and %d duplicates, want %d and 0", orgs, dups, total)
 	}
 }
+
+// TestCallbackTrainingStates subscribes an app to TRAINING_JOB_STATE_CHANGED,
+// runs a job to completion and checks, through the Go receiver kit with an
+// encryption key, that every state arrived once in order, each naming the
+// one before.
+func TestCallbackTrainingStates(t *testing.T) {
+	srv := MustStartProcess(t, t.TempDir(), append(trainingEnv(t), "ATELIER_CALLBACK_ALLOW_PRIVATE=1")...)
+	c := mustSDK(t, srv)
+	ctx := t.Context()
+	const encKey = "0123456789abcdef"
+	var mu sync.Mutex
+	var states []core.JobStateEventData
+	recv := httptest.NewServer(cb.Handler(crashSigningKey, encKey, func(_ context.Context, typ string, ev json.RawMessage) (any, error) {
+		var d core.JobStateEventData
+		if typ != core.EventTrainingJobState || json.Unmarshal(ev, &d) != nil {
+			return nil, fmt.Errorf("unexpected %s event %s", typ, ev)
+		}
+		mu.Lock()
+		states = append(states, d)
+		mu.Unlock()
+		return nil, nil
+	}))
+	defer recv.Close()
+	app, err := c.CreateApp(ctx, "", core.AppSpec{Name: strp("jobs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetCallback(ctx, app.ClientID, core.SubscriptionSpec{URL: strp(recv.URL), SigningKey: strp(crashSigningKey),
+		EncryptionKey: strp(encKey), EventTypes: &[]string{core.EventTrainingJobState}, Ordered: ptrTo(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateBucket(ctx, "cbk"); err != nil {
+		t.Fatal(err)
+	}
+	script := "print('hello')\n"
+	if _, err := c.PutObject(ctx, "cbk", "code/hello.py", strings.NewReader(script), int64(len(script)), sdk.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	job, _, err := c.SubmitJob(ctx, "hello", "", core.JobSpec{CodeDir: "obs://cbk/code/", BootFile: "hello.py", Flavor: e2eFlavor, InstanceCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := mustFinal(t, c, job.ID); v.State != core.JobCompleted {
+		t.Fatalf("the job ended %s: %s", v.State, v.Reason)
+	}
+	waitFor(t, "the COMPLETED event", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(states) > 0 && states[len(states)-1].State == core.JobCompleted
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var got []string
+	prev := ""
+	for _, s := range states {
+		got = append(got, s.State)
+		if s.JobID != job.ID || s.JobName != "hello" || s.VersionID != 1 || s.Previous != prev {
+			t.Errorf("event %+v: want job %s hello v1 after %q", s, job.ID, prev)
+		}
+		prev = s.State
+	}
+	want := []string{core.JobCreating, core.JobQueued, core.JobRunning, core.JobCompleted}
+	if !slices.Equal(got, want) {
+		t.Fatalf("states %v, want %v", got, want)
+	}
+	// The metrics count the four deliveries once their attempts are recorded.
+	waitFor(t, "the delivery metrics", func() bool {
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		m := string(body)
+		return strings.Contains(m, `atelier_callback_deliveries{state="delivered"} 4`) &&
+			strings.Contains(m, `atelier_callback_deliveries{state="queued"} 0`) &&
+			strings.Contains(m, `atelier_callback_attempts_total{result="delivered"} 4`) &&
+			strings.Contains(m, "atelier_callback_delivery_latency_seconds_count 4") &&
+			strings.Contains(m, "atelier_callback_outbox_backlog 0")
+	})
+}
+
+func ptrTo[T any](v T) *T { return &v }
