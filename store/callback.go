@@ -94,6 +94,9 @@ type Claim struct {
 	// across every dispatcher (claims of one app are serialized); 0 means
 	// no cap.
 	MaxPerApp int
+	// SkipApps are client ids whose deliveries are not claimed (apps whose
+	// receiver is down, paused by the dispatcher's breaker).
+	SkipApps []string
 }
 
 // ClaimedDelivery is a leased delivery with what sending it needs.

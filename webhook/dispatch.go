@@ -69,7 +69,7 @@ func (s *Service) step(ctx context.Context, wg *sync.WaitGroup, slots chan struc
 		return fanned == fanOutBatch
 	}
 	claims, err := s.o.Store.ClaimDeliveries(ctx, store.Claim{
-		Now: now, LeaseUntil: now.Add(s.lease()), Limit: free, MaxPerApp: s.o.PerApp})
+		Now: now, LeaseUntil: now.Add(s.lease()), Limit: free, MaxPerApp: s.o.PerApp, SkipApps: s.breaker.paused(now)})
 	if err != nil {
 		if ctx.Err() == nil {
 			s.o.Logger.Error("callback claim failed", "err", err)
@@ -126,6 +126,10 @@ func (s *Service) deliver(ctx context.Context, c *store.ClaimedDelivery) {
 	default:
 		o.State = atelier.DeliveryPending
 		o.NextAttemptAt = now.Add(s.backoff(d.Attempts))
+	}
+	if s.breaker.record(d.ClientID, a.OK, now, s.backoff) {
+		s.o.Logger.Warn("callback receiver keeps failing; its deliveries are paused", "client_id", d.ClientID,
+			"failures_in_a_row", breakerThreshold, "last_error", a.Error)
 	}
 	err = s.o.Store.FinishAttempt(ctx, d.ID, c.LeaseToken, a, o)
 	switch {

@@ -20,7 +20,7 @@ type metrics struct {
 	duration prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, st store.CallbackStore) *metrics {
+func newMetrics(reg prometheus.Registerer, st store.CallbackStore, paused func() int) *metrics {
 	m := &metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "atelier_callback_attempts_total",
@@ -40,7 +40,11 @@ func newMetrics(reg prometheus.Registerer, st store.CallbackStore) *metrics {
 	if reg == nil {
 		return m
 	}
-	for _, c := range []prometheus.Collector{m.attempts, m.latency, m.duration, &queueCollector{st: st}} {
+	pausedApps := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "atelier_callback_paused_apps",
+		Help: "Apps whose receiver failed repeatedly and whose deliveries this process holds back for a while.",
+	}, func() float64 { return float64(paused()) })
+	for _, c := range []prometheus.Collector{m.attempts, m.latency, m.duration, pausedApps, &queueCollector{st: st}} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -110,6 +110,7 @@ type Service struct {
 	client  *http.Client
 	metrics *metrics
 	wake    chan struct{}
+	breaker *breaker
 
 	keysMu sync.Mutex
 	keys   map[string]*atelier.CallbackKeys // sealed string → keys
@@ -140,11 +141,12 @@ func New(o Options) (*Service, error) {
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
-	s := &Service{o: o, client: o.Client, wake: make(chan struct{}, 1), keys: map[string]*atelier.CallbackKeys{}}
+	s := &Service{o: o, client: o.Client, wake: make(chan struct{}, 1), breaker: newBreaker(),
+		keys: map[string]*atelier.CallbackKeys{}}
 	if s.client == nil {
 		s.client = newClient(o.AllowPrivate, max(o.PerApp, 2))
 	}
-	s.metrics = newMetrics(o.Registerer, o.Store)
+	s.metrics = newMetrics(o.Registerer, o.Store, func() int { return len(s.breaker.paused(s.o.Clock.Now())) })
 	return s, nil
 }
 

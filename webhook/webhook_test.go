@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/internal/clock"
 	"github.com/atelier-dev/atelier/internal/secretbox"
 	"github.com/atelier-dev/atelier/sdk/go/atelier/callback"
 	"github.com/atelier-dev/atelier/store"
@@ -528,5 +529,62 @@ func TestDeleteCallbackDropsQueue(t *testing.T) {
 	counts, _, err := st.CallbackCounts(context.Background())
 	if err != nil || counts[atelier.DeliveryPending]+counts[atelier.DeliveryInFlight] != 0 {
 		t.Fatalf("counts after delete = %v, %v", counts, err)
+	}
+}
+
+// TestBreakerHoldsBackADownReceiver checks that a receiver that keeps
+// failing is left alone: after a few failed attempts the app's other
+// deliveries are neither sent nor charged an attempt until the pause
+// ends, and then they all go through.
+func TestBreakerHoldsBackADownReceiver(t *testing.T) {
+	st := openStore(t)
+	clk := clock.NewFake(time.Now())
+	o := fast(st, t)
+	o.Clock, o.BackoffBase, o.BackoffMax, o.MaxAttempts, o.PerApp = clk, time.Hour, time.Hour, 100, 2
+	s := start(t, o)
+	rc := newReceiver(t, "")
+	var down atomic.Bool
+	rc.fault = func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case down.Load():
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		case n == 1:
+			return false // CHECK_URL, through the kit
+		default:
+			callback.Reply(w, nil) // the fake clock's timestamps are outside the kit's skew
+		}
+		return true
+	}
+	subscribe(t, s, rc.srv.URL, "", false)
+	down.Store(true)
+	const events = 20
+	appendEvents(t, st, events, func(i int) string { return fmt.Sprint("u", i) })
+	attempted := func() (tried, inFlight int) {
+		for _, d := range deliveries(t, s, "") {
+			if d.Attempts > 0 {
+				tried++
+			}
+			if d.State == atelier.DeliveryInFlight {
+				inFlight++
+			}
+		}
+		return tried, inFlight
+	}
+	waitFor(t, "the breaker to open", func() bool { tried, inFlight := attempted(); return tried >= 5 && inFlight == 0 })
+	tried, _ := attempted()
+	if bound := 5 + o.PerApp - 1; tried > bound {
+		t.Fatalf("%d deliveries were attempted against a down receiver, want at most %d", tried, bound)
+	}
+	down.Store(false)
+	clk.Advance(2 * time.Hour) // past the pause and every retry's backoff
+	waitFor(t, "every delivery", func() bool { return len(deliveries(t, s, atelier.DeliveryDelivered)) == events })
+	once := 0
+	for _, d := range deliveries(t, s, "") {
+		if d.Attempts == 1 {
+			once++
+		}
+	}
+	if once != events-tried {
+		t.Fatalf("%d deliveries took one attempt, want the %d held back during the outage", once, events-tried)
 	}
 }

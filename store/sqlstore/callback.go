@@ -337,6 +337,12 @@ func (db *DB) ClaimDeliveries(ctx context.Context, c store.Claim) ([]*store.Clai
 			WHERE e.client_id = d.client_id AND e.subject = d.subject AND e.event_id < d.event_id
 			AND e.state IN ('PENDING', 'IN_FLIGHT')))`
 	args := []any{true, now, now, false}
+	if len(c.SkipApps) > 0 {
+		query += ` AND d.client_id NOT IN (?` + strings.Repeat(`, ?`, len(c.SkipApps)-1) + `)`
+		for _, app := range c.SkipApps {
+			args = append(args, app)
+		}
+	}
 	limit := c.Limit
 	if c.MaxPerApp > 0 {
 		// Apps already at their cap are left out up front, so that they

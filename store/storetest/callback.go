@@ -24,6 +24,7 @@ func callbackTests() []test {
 		{"ListDeliveries", testCBListDeliveries},
 		{"ClaimDue", testCBClaimDue},
 		{"ClaimDisabled", testCBClaimDisabled},
+		{"ClaimSkipApps", testCBClaimSkipApps},
 		{"ClaimOrdered", testCBClaimOrdered},
 		{"ClaimMaxPerApp", testCBClaimMaxPerApp},
 		{"FinishAttempt", testCBFinishAttempt},
@@ -396,6 +397,24 @@ func testCBClaimDisabled(t *testing.T, s store.Store) {
 	must(t, err, "UpdateSubscription")
 	if cs := cbClaim(t, s, epoch, 10, 0); len(cs) != 1 {
 		t.Fatalf("claim after enabling took %d, want 1", len(cs))
+	}
+}
+
+func testCBClaimSkipApps(t *testing.T, s store.Store) {
+	tn := MustTenant(t, s, "t")
+	for _, app := range []string{"a", "b", "c"} {
+		cbSub(t, s, tn.ID, app, []string{atelier.EventCreateUser}, nil)
+	}
+	cbEvent(t, s, tn.ID, atelier.EventCreateUser, "u1", epoch)
+	cbFanOut(t, s, epoch)
+	cs, err := s.ClaimDeliveries(ctxFor(t), store.Claim{Now: epoch, LeaseUntil: epoch.Add(time.Minute), Limit: 10,
+		MaxPerApp: 2, SkipApps: []string{"a", "c"}})
+	must(t, err, "ClaimDeliveries")
+	if got := claimedSubjects(cs); !slices.Equal(got, []string{"b:u1"}) {
+		t.Fatalf("claim skipping a and c = %v, want [b:u1]", got)
+	}
+	if cs := cbClaim(t, s, epoch, 10, 0); len(cs) != 2 {
+		t.Fatalf("claim without skips took %d, want the 2 left", len(cs))
 	}
 }
 
