@@ -149,11 +149,16 @@ func (s *Service) deliver(ctx context.Context, c *store.ClaimedDelivery) {
 
 // backoff is the delay before attempt n+1: min(max, base·2^(n-1)), of
 // which a random half ("equal jitter"), so that a receiver coming back is
-// not hit by every retry at once.
+// not hit by every retry at once. The doubling stops at max, so no attempt
+// count overflows it.
 func (s *Service) backoff(n int) time.Duration {
-	d := s.o.BackoffMax
-	if n-1 < 40 {
-		d = min(s.o.BackoffBase<<max(n-1, 0), s.o.BackoffMax)
+	d := min(s.o.BackoffBase, s.o.BackoffMax)
+	for i := 1; i < n && d < s.o.BackoffMax; i++ {
+		if d > s.o.BackoffMax/2 {
+			d = s.o.BackoffMax
+			break
+		}
+		d *= 2
 	}
 	half := d / 2
 	return half + rand.N(half+1)
