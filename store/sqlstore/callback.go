@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -21,11 +22,6 @@ const (
 	defaultDeliveryLimit = 100
 	maxDeliveryLimit     = 1000
 )
-
-// claimOversample is how many candidates per wanted delivery a claim with a
-// per-app cap reads, so that deliveries of apps at their cap do not starve
-// the others.
-const claimOversample = 4
 
 var (
 	subCols = []string{"client_id", "tenant_id", "url", "event_types", "ordered", "enabled", "encrypted",
@@ -316,63 +312,69 @@ func newLeaseToken() string {
 	return hex.EncodeToString(b)
 }
 
-// ClaimDeliveries leases up to c.Limit due deliveries, oldest event first,
-// in one transaction (see store.Claim). On PostgreSQL the candidates are
-// locked with SKIP LOCKED, so concurrent dispatchers claim disjoint
-// deliveries; with a per-app cap the claim also locks the apps'
-// subscription rows, in client id order, so that one app's claims
-// serialize and the cap holds across dispatchers.
+// ClaimDeliveries leases up to c.Limit due deliveries in one transaction
+// (see store.Claim). It works app by app, so that its cost follows the apps
+// with work and the deliveries it takes, not the backlog of the apps it
+// leaves alone (paused by a breaker, or at their cap):
+//
+//  1. the enabled apps with PENDING deliveries (found by a loose scan of
+//     the state index, one seek per app) or with expired leases, less
+//     c.SkipApps, in client id order from a random one, so that when
+//     workers are scarce every app gets its turn;
+//  2. with a cap, each app's deliveries under a live lease (few: at most
+//     the workers of every dispatcher), leaving out the apps at their cap;
+//     on PostgreSQL the other apps' subscription rows are then locked in
+//     client id order and the leases counted again, so that one app's
+//     claims serialize and the cap holds across dispatchers;
+//  3. per planned app, its expired leases and then its due PENDING
+//     deliveries, oldest event first, skipping the rows another
+//     dispatcher holds (SKIP LOCKED) and, for an ordered subscription,
+//     those with an earlier delivery of their subject still to go.
 func (db *DB) ClaimDeliveries(ctx context.Context, c store.Claim) ([]*store.ClaimedDelivery, error) {
 	if c.Limit <= 0 {
 		return nil, nil
 	}
-	now := us(c.Now)
-	query := `SELECT ` + cols("d", deliveryCols) + `, ` + cols("s", subCols) + `, ` + cols("o", eventCols) + `
-		FROM callback_deliveries d
-		JOIN callback_subscriptions s ON s.client_id = d.client_id
-		JOIN outbox o ON o.id = d.event_id
-		WHERE s.enabled = ?
-		AND ((d.state = 'PENDING' AND d.next_attempt_at <= ?) OR (d.state = 'IN_FLIGHT' AND d.lease_until <= ?))
-		AND (s.ordered = ? OR NOT EXISTS (SELECT 1 FROM callback_deliveries e
-			WHERE e.client_id = d.client_id AND e.subject = d.subject AND e.event_id < d.event_id
-			AND e.state IN ('PENDING', 'IN_FLIGHT')))`
-	args := []any{true, now, now, false}
-	if len(c.SkipApps) > 0 {
-		query += ` AND d.client_id NOT IN (?` + strings.Repeat(`, ?`, len(c.SkipApps)-1) + `)`
-		for _, app := range c.SkipApps {
-			args = append(args, app)
-		}
-	}
-	limit := c.Limit
-	if c.MaxPerApp > 0 {
-		// Apps already at their cap are left out up front, so that they
-		// do not fill the candidates; the count under lock below decides.
-		query += ` AND (SELECT COUNT(*) FROM callback_deliveries f WHERE f.client_id = d.client_id
-			AND f.state = 'IN_FLIGHT' AND f.lease_until > ?) < ?`
-		args = append(args, now, c.MaxPerApp)
-		limit = c.Limit * claimOversample
-	}
-	query += ` ORDER BY d.event_id LIMIT ?`
-	args = append(args, limit)
-	if db.flavor.SkipLocked {
-		query += ` FOR UPDATE OF d SKIP LOCKED`
-	}
 	var out []*store.ClaimedDelivery
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		out = nil
-		cands, err := txQueryAll(ctx, db, tx, scanClaimed, query, args...)
+		apps, err := db.appsWithWork(ctx, tx, c)
 		if err != nil {
 			return err
 		}
-		chosen := cands
+		plan, live := apps, map[string]int{}
 		if c.MaxPerApp > 0 {
-			if chosen, err = db.capPerApp(ctx, tx, cands, c); err != nil {
+			if live, err = db.liveLeases(ctx, tx, c.Now); err != nil {
 				return err
 			}
-		} else if len(chosen) > c.Limit {
-			chosen = chosen[:c.Limit]
+			plan = planClaims(apps, live, c)
 		}
-		for _, cd := range chosen {
+		if c.MaxPerApp > 0 && db.flavor.ForUpdate != "" && len(plan) > 0 {
+			if plan, err = db.lockPlan(ctx, tx, plan); err != nil {
+				return err
+			}
+			if live, err = db.liveLeases(ctx, tx, c.Now); err != nil {
+				return err
+			}
+		}
+		for _, a := range plan {
+			if len(out) == c.Limit {
+				break
+			}
+			room := c.Limit - len(out)
+			if c.MaxPerApp > 0 {
+				room = min(room, c.MaxPerApp-live[a.clientID])
+			}
+			if room <= 0 {
+				continue
+			}
+			got, err := db.claimApp(ctx, tx, a, room, c)
+			if err != nil {
+				return err
+			}
+			out = append(out, got...)
+		}
+		now := us(c.Now)
+		for _, cd := range out {
 			cd.LeaseToken = newLeaseToken()
 			d := cd.Delivery
 			d.State, d.Attempts, d.UpdatedAt = atelier.DeliveryInFlight, d.Attempts+1, fromUS(now)
@@ -382,7 +384,6 @@ func (db *DB) ClaimDeliveries(ctx context.Context, c store.Claim) ([]*store.Clai
 				return err
 			}
 		}
-		out = chosen
 		return nil
 	})
 	if err != nil {
@@ -391,49 +392,139 @@ func (db *DB) ClaimDeliveries(ctx context.Context, c store.Claim) ([]*store.Clai
 	return out, nil
 }
 
-// capPerApp locks the subscriptions of the candidates' apps in client id
-// order, counts each app's deliveries under a live lease and returns the
-// candidates, in order, that keep every app within c.MaxPerApp, at most
-// c.Limit of them.
-func (db *DB) capPerApp(ctx context.Context, tx *sql.Tx, cands []*store.ClaimedDelivery, c store.Claim) ([]*store.ClaimedDelivery, error) {
-	var apps []string
-	for _, cd := range cands {
-		apps = append(apps, cd.Delivery.ClientID)
+// appWork is an app with deliveries to claim.
+type appWork struct {
+	clientID string
+	ordered  bool
+	pending  bool // it has PENDING deliveries, due or not
+	expired  bool // it has deliveries whose lease has ended
+}
+
+// appsWithWork returns the enabled apps with PENDING deliveries or expired
+// leases, less c.SkipApps, in client id order starting at a random one.
+func (db *DB) appsWithWork(ctx context.Context, tx *sql.Tx, c store.Claim) ([]appWork, error) {
+	// The recursive query seeks the next client id with a PENDING delivery
+	// in the state index, once per app, however long each app's backlog.
+	rows, err := tx.QueryContext(ctx, db.q(`WITH RECURSIVE pending(app) AS (
+			SELECT MIN(client_id) FROM callback_deliveries WHERE state = 'PENDING'
+			UNION ALL
+			SELECT (SELECT MIN(client_id) FROM callback_deliveries WHERE state = 'PENDING' AND client_id > pending.app)
+			FROM pending WHERE pending.app IS NOT NULL)
+		SELECT s.client_id, s.ordered, s.client_id IN (SELECT app FROM pending WHERE app IS NOT NULL),
+			EXISTS (SELECT 1 FROM callback_deliveries e WHERE e.state = 'IN_FLIGHT' AND e.client_id = s.client_id
+				AND e.lease_until <= ?)
+		FROM callback_subscriptions s WHERE s.enabled = ? ORDER BY s.client_id`), us(c.Now), true)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(apps)
-	apps = slices.Compact(apps)
-	live := make(map[string]int, len(apps))
-	for _, app := range apps {
-		var id string
-		err := tx.QueryRowContext(ctx, db.q(`SELECT client_id FROM callback_subscriptions WHERE client_id = ?`+
-			db.flavor.ForUpdate), app).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) { // deleted meanwhile: its deliveries are gone
-			live[app] = c.MaxPerApp
-			continue
+	defer rows.Close()
+	var apps []appWork
+	for rows.Next() {
+		var a appWork
+		if err := rows.Scan(&a.clientID, &a.ordered, &a.pending, &a.expired); err != nil {
+			return nil, err
 		}
+		if (a.pending || a.expired) && !slices.Contains(c.SkipApps, a.clientID) {
+			apps = append(apps, a)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(apps) > 1 {
+		k := mrand.IntN(len(apps))
+		apps = append(apps[k:], apps[:k]...)
+	}
+	return apps, nil
+}
+
+// liveLeases counts each app's deliveries IN_FLIGHT under a live lease at
+// now.
+func (db *DB) liveLeases(ctx context.Context, tx *sql.Tx, now time.Time) (map[string]int, error) {
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT client_id, COUNT(*) FROM callback_deliveries
+		WHERE state = 'IN_FLIGHT' AND lease_until > ? GROUP BY client_id`), us(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	live := map[string]int{}
+	for rows.Next() {
+		var app string
+		var n int
+		if err := rows.Scan(&app, &n); err != nil {
+			return nil, err
+		}
+		live[app] = n
+	}
+	return live, rows.Err()
+}
+
+// planClaims returns the apps, in order, under c.MaxPerApp live leases.
+func planClaims(apps []appWork, live map[string]int, c store.Claim) []appWork {
+	return slices.DeleteFunc(apps, func(a appWork) bool { return live[a.clientID] >= c.MaxPerApp })
+}
+
+// lockPlan locks the subscription rows of the planned apps in client id
+// order (so that concurrent claims cannot deadlock) and returns the plan,
+// in its order, less the apps deleted meanwhile.
+func (db *DB) lockPlan(ctx context.Context, tx *sql.Tx, plan []appWork) ([]appWork, error) {
+	ids := make([]string, 0, len(plan))
+	for _, a := range plan {
+		ids = append(ids, a.clientID)
+	}
+	slices.Sort(ids)
+	locked := map[string]bool{}
+	for _, id := range ids {
+		var got string
+		err := tx.QueryRowContext(ctx, db.q(`SELECT client_id FROM callback_subscriptions WHERE client_id = ?`+
+			db.flavor.ForUpdate), id).Scan(&got)
+		switch {
+		case errors.Is(err, sql.ErrNoRows): // deleted meanwhile, with its deliveries
+		case err != nil:
+			return nil, err
+		default:
+			locked[id] = true
+		}
+	}
+	return slices.DeleteFunc(plan, func(a appWork) bool { return !locked[a.clientID] }), nil
+}
+
+// claimApp reads up to n of a's claimable deliveries: its expired leases,
+// then its due PENDING deliveries, oldest event first.
+func (db *DB) claimApp(ctx context.Context, tx *sql.Tx, a appWork, n int, c store.Claim) ([]*store.ClaimedDelivery, error) {
+	base := `SELECT ` + cols("d", deliveryCols) + `, ` + cols("s", subCols) + `, ` + cols("o", eventCols) + `
+		FROM callback_deliveries d
+		JOIN callback_subscriptions s ON s.client_id = d.client_id
+		JOIN outbox o ON o.id = d.event_id
+		WHERE d.client_id = ? AND `
+	order := ``
+	if a.ordered {
+		order = ` AND NOT EXISTS (SELECT 1 FROM callback_deliveries e
+			WHERE e.client_id = d.client_id AND e.subject = d.subject AND e.state IN ('PENDING', 'IN_FLIGHT')
+			AND e.event_id < d.event_id)`
+	}
+	lock := ``
+	if db.flavor.SkipLocked {
+		lock = ` FOR UPDATE OF d SKIP LOCKED`
+	}
+	var out []*store.ClaimedDelivery
+	if a.expired {
+		got, err := txQueryAll(ctx, db, tx, scanClaimed, base+`d.state = 'IN_FLIGHT' AND d.lease_until <= ?`+order+
+			` ORDER BY d.event_id LIMIT ?`+lock, a.clientID, us(c.Now), n)
 		if err != nil {
 			return nil, err
 		}
-		var n int64
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM callback_deliveries
-			WHERE client_id = ? AND state = 'IN_FLIGHT' AND lease_until > ?`), app, us(c.Now)).Scan(&n); err != nil {
+		out = got
+	}
+	if a.pending && len(out) < n {
+		got, err := txQueryAll(ctx, db, tx, scanClaimed, base+`d.state = 'PENDING' AND d.next_attempt_at <= ?`+order+
+			` ORDER BY d.event_id LIMIT ?`+lock, a.clientID, us(c.Now), n-len(out))
+		if err != nil {
 			return nil, err
 		}
-		live[app] = int(n)
+		out = append(out, got...)
 	}
-	var chosen []*store.ClaimedDelivery
-	for _, cd := range cands {
-		if len(chosen) == c.Limit {
-			break
-		}
-		app := cd.Delivery.ClientID
-		if live[app] >= c.MaxPerApp {
-			continue
-		}
-		live[app]++
-		chosen = append(chosen, cd)
-	}
-	return chosen, nil
+	return out, nil
 }
 
 // scanClaimed scans a claim candidate: delivery, subscription and event

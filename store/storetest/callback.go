@@ -27,6 +27,7 @@ func callbackTests() []test {
 		{"ClaimSkipApps", testCBClaimSkipApps},
 		{"ClaimOrdered", testCBClaimOrdered},
 		{"ClaimMaxPerApp", testCBClaimMaxPerApp},
+		{"ClaimTurns", testCBClaimTurns},
 		{"FinishAttempt", testCBFinishAttempt},
 		{"Redeliver", testCBRedeliver},
 		{"Counts", testCBCounts},
@@ -485,15 +486,21 @@ func testCBClaimMaxPerApp(t *testing.T, s store.Store) {
 		}
 		return m
 	}
+	// Apps take turns from a random one: the split of a claim is not
+	// fixed, its sum and every app's cap are.
 	first := cbClaim(t, s, epoch, 2, 3)
-	wantEqual(t, count(first), map[string]int{"big": 2}, "first claim")
 	second := cbClaim(t, s, epoch, 10, 3)
-	wantEqual(t, count(second), map[string]int{"big": 1, "small": 1}, "second claim")
+	if len(first) != 2 {
+		t.Fatalf("first claim took %d, want 2", len(first))
+	}
+	both := slices.Concat(first, second)
+	wantEqual(t, count(both), map[string]int{"big": 3, "small": 1}, "first two claims")
 	if cs := cbClaim(t, s, epoch, 10, 3); len(cs) != 0 {
 		t.Fatalf("claim at the cap = %v", claimedSubjects(cs))
 	}
-	// Finishing one frees a slot; without a cap the rest go.
-	cbFinish(t, s, first[0], atelier.DeliveryDelivered, epoch, time.Time{})
+	// Finishing one of big's frees a slot; without a cap the rest go.
+	i := slices.IndexFunc(both, func(c *store.ClaimedDelivery) bool { return c.Delivery.ClientID == "big" })
+	cbFinish(t, s, both[i], atelier.DeliveryDelivered, epoch, time.Time{})
 	third := cbClaim(t, s, epoch, 10, 3)
 	wantEqual(t, count(third), map[string]int{"big": 1}, "claim after a finish")
 	fourth := cbClaim(t, s, epoch, 10, 0)
@@ -502,6 +509,33 @@ func testCBClaimMaxPerApp(t *testing.T, s store.Store) {
 	// again, up to the cap.
 	fifth := cbClaim(t, s, epoch.Add(time.Minute), 10, 3)
 	wantEqual(t, count(fifth), map[string]int{"big": 3, "small": 1}, "claim after the leases ended")
+}
+
+// testCBClaimTurns checks that an app with a long backlog does not starve
+// another when each claim takes one: claims start at a random app, so the
+// other's one delivery goes within a few claims (this fails by chance with
+// a probability of 2^-40).
+func testCBClaimTurns(t *testing.T, s store.Store) {
+	tn := MustTenant(t, s, "t")
+	cbSub(t, s, tn.ID, "long", []string{atelier.EventCreateUser}, nil)
+	for i := range 50 {
+		cbEvent(t, s, tn.ID, atelier.EventCreateUser, fmt.Sprint("u", i), epoch)
+	}
+	cbFanOut(t, s, epoch)
+	cbSub(t, s, tn.ID, "short", []string{atelier.EventDeleteUser}, nil)
+	cbEvent(t, s, tn.ID, atelier.EventDeleteUser, "v", epoch)
+	cbFanOut(t, s, epoch)
+	for range 40 {
+		cs := cbClaim(t, s, epoch, 1, 0)
+		if len(cs) != 1 {
+			t.Fatalf("claim took %d, want 1", len(cs))
+		}
+		if cs[0].Delivery.ClientID == "short" {
+			return
+		}
+		cbFinish(t, s, cs[0], atelier.DeliveryDelivered, epoch, time.Time{})
+	}
+	t.Fatal("40 claims of one took only the long backlog's deliveries")
 }
 
 func testCBFinishAttempt(t *testing.T, s store.Store) {
@@ -845,3 +879,53 @@ func testCBClaimCapConcurrent(t *testing.T, s store.Store) {
 		t.Errorf("concurrent claims took %v, %d in all; want 5 (the cap)", got, sum)
 	}
 }
+
+// benchClaimBacklog measures claims while one app, "big", has a backlog of
+// claimBacklogSize due deliveries it cannot take (its breaker paused it, or
+// it is at its cap) and another app, "small", has due work: a claim's cost
+// must not grow with the backlog of an app it leaves alone. It reports
+// claims/s; each claim takes one of small's deliveries, which is then
+// finished.
+func benchClaimBacklog(b *testing.B, open func(b *testing.B) store.Store, atCap bool) {
+	s := open(b)
+	b.Cleanup(func() { _ = s.Close() })
+	ctx := b.Context()
+	tn := MustTenant(b, s, "t")
+	cbSub(b, s, tn.ID, "big", []string{atelier.EventCreateUser}, nil)
+	for i := range claimBacklogSize {
+		cbEvent(b, s, tn.ID, atelier.EventCreateUser, fmt.Sprint("u", i), epoch)
+	}
+	for cbFanOut(b, s, epoch) > 0 {
+	}
+	claim := store.Claim{Now: epoch, LeaseUntil: epoch.Add(time.Hour), Limit: 8, MaxPerApp: 8}
+	if atCap {
+		if cs := cbClaim(b, s, epoch, 8, 8); len(cs) != 8 {
+			b.Fatalf("claimed %d of big's deliveries, want 8", len(cs))
+		}
+	} else {
+		claim.SkipApps = []string{"big"}
+	}
+	cbSub(b, s, tn.ID, "small", []string{atelier.EventDeleteUser}, nil)
+	claims := 0
+	for b.Loop() {
+		b.StopTimer()
+		cbEvent(b, s, tn.ID, atelier.EventDeleteUser, "v", epoch)
+		cbFanOut(b, s, epoch)
+		b.StartTimer()
+		cs, err := s.ClaimDeliveries(ctx, claim)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(cs) != 1 || cs[0].Delivery.ClientID != "small" {
+			b.Fatalf("claimed %v, want small's one delivery", claimedSubjects(cs))
+		}
+		b.StopTimer()
+		cbFinish(b, s, cs[0], atelier.DeliveryDelivered, epoch, time.Time{})
+		b.StartTimer()
+		claims++
+	}
+	b.ReportMetric(float64(claims)/b.Elapsed().Seconds(), "claims/s")
+}
+
+// claimBacklogSize is the backlog of benchClaimBacklog.
+const claimBacklogSize = 20_000

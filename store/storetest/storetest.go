@@ -1106,6 +1106,8 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	b.Run("ActiveVersions", func(b *testing.B) { benchActiveVersions(b, open) })
 	b.Run("AddSamples", func(b *testing.B) { benchAddSamples(b, open) })
 	b.Run("ListSamplesByLabel", func(b *testing.B) { benchListByLabel(b, open) })
+	b.Run("ClaimPastPausedBacklog", func(b *testing.B) { benchClaimBacklog(b, open, false) })
+	b.Run("ClaimPastBacklogAtCap", func(b *testing.B) { benchClaimBacklog(b, open, true) })
 }
 
 // sessionFixture opens a store holding 100 users with 10 live session

@@ -51,13 +51,13 @@ CREATE TABLE callback_deliveries (
     delivered_at    INTEGER NOT NULL DEFAULT 0,
     UNIQUE (client_id, event_id)
 );
--- Due work, oldest event first.
-CREATE INDEX callback_deliveries_due ON callback_deliveries (state, next_attempt_at, event_id);
--- Per-subject ordering and an app's listing, newest event first.
-CREATE INDEX callback_deliveries_subject ON callback_deliveries (client_id, subject, event_id);
--- An app's live leases (ClaimDeliveries' per-app cap) and its listing by
+-- Claims: the apps with PENDING deliveries (a seek per app), an app's due
+-- deliveries oldest event first (next_attempt_at filters in the index) and
+-- the deliveries in flight; an app's listing by state and the counts by
 -- state.
-CREATE INDEX callback_deliveries_lease ON callback_deliveries (client_id, state, lease_until);
+CREATE INDEX callback_deliveries_due ON callback_deliveries (state, client_id, event_id, next_attempt_at);
+-- Per-subject ordering: an earlier delivery of the subject still to go.
+CREATE INDEX callback_deliveries_subject ON callback_deliveries (client_id, subject, state, event_id);
 -- Whether an outbox event still has deliveries (PruneCallbacks).
 CREATE INDEX callback_deliveries_event ON callback_deliveries (event_id);
 
