@@ -97,6 +97,10 @@ type Claim struct {
 	// SkipApps are client ids whose deliveries are not claimed (apps whose
 	// receiver is down, paused by the dispatcher's breaker).
 	SkipApps []string
+	// ProbeApps are client ids of which at most one delivery may be
+	// IN_FLIGHT under a live lease (apps whose receiver was down, probed
+	// by the dispatcher's breaker), whatever MaxPerApp.
+	ProbeApps []string
 }
 
 // ClaimedDelivery is a leased delivery with what sending it needs.

@@ -68,8 +68,9 @@ func (s *Service) step(ctx context.Context, wg *sync.WaitGroup, slots chan struc
 	if free == 0 {
 		return fanned == fanOutBatch
 	}
+	paused, probing := s.breaker.state(now)
 	claims, err := s.o.Store.ClaimDeliveries(ctx, store.Claim{
-		Now: now, LeaseUntil: now.Add(s.lease()), Limit: free, MaxPerApp: s.o.PerApp, SkipApps: s.breaker.paused(now)})
+		Now: now, LeaseUntil: now.Add(s.lease()), Limit: free, MaxPerApp: s.o.PerApp, SkipApps: paused, ProbeApps: probing})
 	if err != nil {
 		if ctx.Err() == nil {
 			s.o.Logger.Error("callback claim failed", "err", err)

@@ -146,7 +146,7 @@ func New(o Options) (*Service, error) {
 	if s.client == nil {
 		s.client = newClient(o.AllowPrivate, max(o.PerApp, 2))
 	}
-	s.metrics = newMetrics(o.Registerer, o.Store, func() int { return len(s.breaker.paused(s.o.Clock.Now())) })
+	s.metrics = newMetrics(o.Registerer, o.Store, func() int { paused, _ := s.breaker.state(s.o.Clock.Now()); return len(paused) })
 	return s, nil
 }
 

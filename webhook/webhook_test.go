@@ -559,21 +559,29 @@ func TestBreakerHoldsBackADownReceiver(t *testing.T) {
 	down.Store(true)
 	const events = 20
 	appendEvents(t, st, events, func(i int) string { return fmt.Sprint("u", i) })
-	attempted := func() (tried, inFlight int) {
+	attempted := func() (tried, attempts, inFlight int) {
 		for _, d := range deliveries(t, s, "") {
 			if d.Attempts > 0 {
 				tried++
 			}
+			attempts += d.Attempts
 			if d.State == atelier.DeliveryInFlight {
 				inFlight++
 			}
 		}
-		return tried, inFlight
+		return tried, attempts, inFlight
 	}
-	waitFor(t, "the breaker to open", func() bool { tried, inFlight := attempted(); return tried >= 5 && inFlight == 0 })
-	tried, _ := attempted()
+	waitFor(t, "the breaker to open", func() bool { tried, _, inFlight := attempted(); return tried >= 5 && inFlight == 0 })
+	tried, attempts, _ := attempted()
 	if bound := 5 + o.PerApp - 1; tried > bound {
 		t.Fatalf("%d deliveries were attempted against a down receiver, want at most %d", tried, bound)
+	}
+	// The pause (at most an hour) ends: one delivery probes the receiver,
+	// still down, and the app is paused again.
+	clk.Advance(time.Hour)
+	waitFor(t, "the probe", func() bool { _, n, inFlight := attempted(); return n > attempts && inFlight == 0 })
+	if _, n, _ := attempted(); n != attempts+1 {
+		t.Fatalf("%d attempts after the pause, want one probe", n-attempts)
 	}
 	down.Store(false)
 	clk.Advance(2 * time.Hour) // past the pause and every retry's backoff

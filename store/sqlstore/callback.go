@@ -321,8 +321,9 @@ func newLeaseToken() string {
 //     the state index, one seek per app) or with expired leases, less
 //     c.SkipApps, in client id order from a random one, so that when
 //     workers are scarce every app gets its turn;
-//  2. with a cap, each app's deliveries under a live lease (few: at most
-//     the workers of every dispatcher), leaving out the apps at their cap;
+//  2. with a cap (c.MaxPerApp, or one for c.ProbeApps), each app's
+//     deliveries under a live lease (few: at most the workers of every
+//     dispatcher), leaving out the apps at their cap;
 //     on PostgreSQL the other apps' subscription rows are then locked in
 //     client id order and the leases counted again, so that one app's
 //     claims serialize and the cap holds across dispatchers;
@@ -341,14 +342,15 @@ func (db *DB) ClaimDeliveries(ctx context.Context, c store.Claim) ([]*store.Clai
 		if err != nil {
 			return err
 		}
+		capped := c.MaxPerApp > 0 || len(c.ProbeApps) > 0
 		plan, live := apps, map[string]int{}
-		if c.MaxPerApp > 0 {
+		if capped {
 			if live, err = db.liveLeases(ctx, tx, c.Now); err != nil {
 				return err
 			}
 			plan = planClaims(apps, live, c)
 		}
-		if c.MaxPerApp > 0 && db.flavor.ForUpdate != "" && len(plan) > 0 {
+		if capped && db.flavor.ForUpdate != "" && len(plan) > 0 {
 			if plan, err = db.lockPlan(ctx, tx, plan); err != nil {
 				return err
 			}
@@ -361,8 +363,8 @@ func (db *DB) ClaimDeliveries(ctx context.Context, c store.Claim) ([]*store.Clai
 				break
 			}
 			room := c.Limit - len(out)
-			if c.MaxPerApp > 0 {
-				room = min(room, c.MaxPerApp-live[a.clientID])
+			if k := appCap(c, a.clientID); k > 0 {
+				room = min(room, k-live[a.clientID])
 			}
 			if room <= 0 {
 				continue
@@ -459,9 +461,21 @@ func (db *DB) liveLeases(ctx context.Context, tx *sql.Tx, now time.Time) (map[st
 	return live, rows.Err()
 }
 
-// planClaims returns the apps, in order, under c.MaxPerApp live leases.
+// appCap is how many of app's deliveries may be under a live lease: one
+// when it is probed, else c.MaxPerApp; 0 means no cap.
+func appCap(c store.Claim, app string) int {
+	if slices.Contains(c.ProbeApps, app) {
+		return 1
+	}
+	return c.MaxPerApp
+}
+
+// planClaims returns the apps, in order, under their cap of live leases.
 func planClaims(apps []appWork, live map[string]int, c store.Claim) []appWork {
-	return slices.DeleteFunc(apps, func(a appWork) bool { return live[a.clientID] >= c.MaxPerApp })
+	return slices.DeleteFunc(apps, func(a appWork) bool {
+		k := appCap(c, a.clientID)
+		return k > 0 && live[a.clientID] >= k
+	})
 }
 
 // lockPlan locks the subscription rows of the planned apps in client id

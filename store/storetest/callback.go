@@ -28,6 +28,7 @@ func callbackTests() []test {
 		{"ClaimOrdered", testCBClaimOrdered},
 		{"ClaimMaxPerApp", testCBClaimMaxPerApp},
 		{"ClaimTurns", testCBClaimTurns},
+		{"ClaimProbeApps", testCBClaimProbeApps},
 		{"FinishAttempt", testCBFinishAttempt},
 		{"Redeliver", testCBRedeliver},
 		{"Counts", testCBCounts},
@@ -536,6 +537,38 @@ func testCBClaimTurns(t *testing.T, s store.Store) {
 		cbFinish(t, s, cs[0], atelier.DeliveryDelivered, epoch, time.Time{})
 	}
 	t.Fatal("40 claims of one took only the long backlog's deliveries")
+}
+
+// testCBClaimProbeApps checks that a probed app has at most one delivery
+// in flight, whatever the cap, and that other apps keep theirs.
+func testCBClaimProbeApps(t *testing.T, s store.Store) {
+	tn := MustTenant(t, s, "t")
+	for _, app := range []string{"probed", "other"} {
+		cbSub(t, s, tn.ID, app, []string{atelier.EventCreateUser}, nil)
+	}
+	for i := range 3 {
+		cbEvent(t, s, tn.ID, atelier.EventCreateUser, fmt.Sprint("u", i), epoch)
+	}
+	cbFanOut(t, s, epoch)
+	claim := func(maxPerApp int) map[string]int {
+		t.Helper()
+		cs, err := s.ClaimDeliveries(ctxFor(t), store.Claim{Now: epoch, LeaseUntil: epoch.Add(time.Minute), Limit: 10,
+			MaxPerApp: maxPerApp, ProbeApps: []string{"probed"}})
+		must(t, err, "ClaimDeliveries")
+		m := map[string]int{}
+		for _, c := range cs {
+			m[c.Delivery.ClientID]++
+			if c.Delivery.ClientID == "probed" {
+				cbFinish(t, s, c, atelier.DeliveryPending, epoch, epoch.Add(time.Hour))
+			}
+		}
+		return m
+	}
+	wantEqual(t, claim(0), map[string]int{"probed": 1, "other": 3}, "claim without a cap")
+	wantEqual(t, claim(2), map[string]int{"probed": 1}, "claim after the probe failed")
+	if cs := cbClaim(t, s, epoch, 10, 0); len(cs) != 1 || cs[0].Delivery.ClientID != "probed" {
+		t.Fatalf("claim without probing = %v, want probed's last due delivery", claimedSubjects(cs))
+	}
 }
 
 func testCBFinishAttempt(t *testing.T, s store.Store) {
