@@ -32,6 +32,11 @@ func TestRunQuick(t *testing.T) {
 		// Datasets: 4,000 images, 1,000 of them labelled cat, two full
 		// pages of 500.
 		DatasetSamples: 4000,
+		// Callbacks: 500 events per throughput run, 1 s at 500 events/s,
+		// an outage of 1,000 events.
+		CallbackEvents:    500,
+		CallbackSteadyFor: time.Second,
+		CallbackOutage:    1000,
 	}
 	rows, err := Run(t.Context(), cfg, io.Discard)
 	if err != nil {
@@ -66,6 +71,10 @@ func TestRunQuick(t *testing.T) {
 		dsLstPG   = "Dataset samples, label filter (1000 of 4000), pages of 500, PostgreSQL"
 		dsVerLite = "Dataset version, 4000 samples, SQLite"
 		dsVerPG   = "Dataset version, 4000 samples, PostgreSQL"
+		cbPlain   = "Callback throughput, plain, 16 clients, SQLite"
+		cbEnc     = "Callback throughput, encrypted (AES-256-GCM), 16 clients, SQLite"
+		cbLat     = "Commit → delivery latency at a steady 500 events/s, SQLite"
+		cbOutage  = "Receiver outage of 1000 events, then recovery, SQLite"
 	)
 	datasetRows := func(imp, lst, ver string) []key {
 		return []key{
@@ -91,6 +100,12 @@ func TestRunQuick(t *testing.T) {
 		{train, "submit → RUNNING, p50 / p99"}, {train, "submitting 20 jobs (one client)"},
 		{train, "drained, first submit → last end"}, {train, "lost"},
 		{trainLog, "live log throughput"}, {trainLog, "line written → received, p50 / p99"},
+		{cbPlain, "events/s, first commit → last delivery"}, {cbPlain, "commits/s (creating the organizations alone)"},
+		{cbEnc, "events/s, first commit → last delivery"}, {cbEnc, "commits/s (creating the organizations alone)"},
+		{cbLat, "latency p50 / p99, createdAt → acknowledged"}, {cbLat, "achieved commit rate"},
+		{cbOutage, "commits/s while the receiver is down"}, {cbOutage, "server peak RSS during the outage"},
+		{cbOutage, "database on disk at the end of the outage"}, {cbOutage, "failed attempts during the outage"},
+		{cbOutage, "dead-lettered during the outage"}, {cbOutage, "drain, recovery → last event acknowledged"},
 	}
 	want = append(want, datasetRows(dsImpLite, dsLstLite, dsVerLite)...)
 	noPython := got[key{trainLog, "live log throughput"}].Value == "not measured: no python3"
@@ -168,6 +183,17 @@ func TestRunQuick(t *testing.T) {
 		if r, ok := got[key{ver, "manifest object"}]; ok && r.Verdict != "PASS" {
 			t.Errorf("%s: manifest object %+v, want it at the seed's path and not empty", ver, r)
 		}
+	}
+	for _, sc := range []string{cbPlain, cbEnc} {
+		if r := got[key{sc, "events/s, first commit → last delivery"}]; !strings.Contains(r.Value, "(500 in ") || strings.HasPrefix(r.Value, "0 ") {
+			t.Errorf("%s: %q, want a positive rate of 500 acknowledged events", sc, r.Value)
+		}
+	}
+	if r := got[key{cbLat, "latency p50 / p99, createdAt → acknowledged"}]; !strings.Contains(r.Value, "ms (500 events)") {
+		t.Errorf("callback latency = %q, want p50 / p99 over 500 events", r.Value)
+	}
+	if r := got[key{cbOutage, "drain, recovery → last event acknowledged"}]; !strings.Contains(r.Value, "(1000 events, ") {
+		t.Errorf("outage drain = %q, want all 1000 events", r.Value)
 	}
 	// The JWKS route may not exist yet; the row must then say so.
 	if r := got[key{verify, "verifications/s"}]; r.Value != "not measured: no JWKS" && !strings.Contains(r.Value, "RS256") {

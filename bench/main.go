@@ -8,11 +8,14 @@
 // queue, live log throughput and latency, and server memory with many
 // jobs streaming their logs; and datasets: importing a directory of tiny
 // images (samples/s and server memory), listing the samples of one label
-// page by page, and publishing a version as a manifest.
+// page by page, and publishing a version as a manifest; and event
+// callbacks: delivery throughput (plain and encrypted), commit → delivery
+// latency at a steady rate, and a receiver outage with its recovery.
 //
 //	go run ./bench                  # full sizes: 1 GiB, 10 s of PUTs and of logins, 100,000 objects and samples
 //	go run ./bench -quick           # a smoke run of a few seconds
 //	go run ./bench -only datasets   # the dataset rows only
+//	go run ./bench -only callbacks  # the event callback rows only
 //
 // Everything talks to 127.0.0.1 only and is bounded in time.
 package main
@@ -83,8 +86,13 @@ type Config struct {
 	// DatasetSamples is the number of images imported, listed and
 	// published by the dataset scenarios; 100,000 when zero.
 	DatasetSamples int
+	// Callback sizes; zero takes the full run's value.
+	CallbackEvents    int           // events committed by each callback throughput run; 20,000
+	CallbackSteadyFor time.Duration // how long the run at a steady 500 events/s lasts; 10 s
+	CallbackOutage    int           // events committed while the receiver is down; 100,000
 	// Only restricts the run to one group of scenarios: "" runs them all,
-	// "datasets" only the dataset rows (on SQLite and PostgreSQL).
+	// "datasets" only the dataset rows (on SQLite and PostgreSQL),
+	// "callbacks" only the callback rows.
 	Only string
 }
 
@@ -99,7 +107,7 @@ type Row struct {
 
 func main() {
 	cfg := Config{}
-	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams, 5,000 dataset samples unless -dataset-samples)")
+	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams, 5,000 dataset samples, 2,000 callback events, 2 s at 500 events/s and an outage of 10,000, each unless set)")
 	size := flag.String("size", "1GiB", "size of the large file (bytes, or with KiB/MiB/GiB)")
 	out := flag.String("o", "table", "output: table or json")
 	flag.StringVar(&cfg.Bin, "bin", "", "server binary (default: build ./cmd/atelier)")
@@ -115,13 +123,20 @@ func main() {
 	flag.IntVar(&cfg.TrainStreams, "train-streams", 50, "jobs streaming their logs at once for the RSS row")
 	flag.DurationVar(&cfg.TrainStreamFor, "train-stream-for", 5*time.Second, "how long each streaming job prints a line every 10 ms")
 	flag.IntVar(&cfg.DatasetSamples, "dataset-samples", 100_000, "images imported, listed and published by the dataset scenarios")
-	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets" (default: all)`)
+	flag.IntVar(&cfg.CallbackEvents, "callback-events", 20_000, "events committed by each callback throughput run")
+	flag.DurationVar(&cfg.CallbackSteadyFor, "callback-steady-for", 10*time.Second, "how long the callback latency run creates 500 events/s")
+	flag.IntVar(&cfg.CallbackOutage, "callback-outage", 100_000, "events committed while the callback receiver is down")
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets" or "callbacks" (default: all)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	setFlags := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	if cfg.Only != "" && cfg.Only != "datasets" {
-		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets\n", cfg.Only)
+	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is neither datasets nor callbacks\n", cfg.Only)
+		os.Exit(2)
+	}
+	if cfg.CallbackEvents < 1 || cfg.CallbackOutage < 1 || cfg.CallbackSteadyFor < 10*time.Millisecond {
+		fmt.Fprintln(os.Stderr, "bench: -callback-events and -callback-outage must be at least 1, -callback-steady-for at least 10ms")
 		os.Exit(2)
 	}
 	if cfg.DatasetSamples < 1 {
@@ -149,6 +164,15 @@ func main() {
 		cfg.TrainStreams, cfg.TrainStreamFor = 10, 3*time.Second
 		if !setFlags["dataset-samples"] {
 			cfg.DatasetSamples = 5000
+		}
+		if !setFlags["callback-events"] {
+			cfg.CallbackEvents = 2000
+		}
+		if !setFlags["callback-steady-for"] {
+			cfg.CallbackSteadyFor = 2 * time.Second
+		}
+		if !setFlags["callback-outage"] {
+			cfg.CallbackOutage = 10_000
 		}
 	}
 	os.Exit(run(cfg, *out, *timeout))
@@ -209,6 +233,14 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		}
 	}
 
+	if cfg.Only == "callbacks" {
+		rows, err := callbackScenarios(ctx, logf, bin, work, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("callbacks: %w", err)
+		}
+		return rows, nil
+	}
+
 	srv, err := startServer(ctx, bin, filepath.Join(work, "sqlite"), nil)
 	if err != nil {
 		return nil, err
@@ -264,6 +296,12 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		r, err = trainingScenarios(ctx, logf, bin, work, cfg)
 		if err != nil {
 			return rows, fmt.Errorf("training: %w", err)
+		}
+		rows = append(rows, r...)
+
+		r, err = callbackScenarios(ctx, logf, bin, work, cfg)
+		if err != nil {
+			return rows, fmt.Errorf("callbacks: %w", err)
 		}
 		rows = append(rows, r...)
 	}
@@ -824,6 +862,11 @@ func (e *statusError) Error() string {
 // into out, or drops it when out is nil. Any other status is a *statusError.
 // The body is always read to its end, so that the connection is reused.
 func (a *apiClient) do(ctx context.Context, method, path string, header http.Header, body []byte, out any) error {
+	return a.doWant(ctx, method, path, header, body, http.StatusOK, out)
+}
+
+// doWant is do for an answer of status want.
+func (a *apiClient) doWant(ctx context.Context, method, path string, header http.Header, body []byte, want int, out any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -840,7 +883,7 @@ func (a *apiClient) do(ctx context.Context, method, path string, header http.Hea
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != want {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return &statusError{method: method, path: path, status: resp.StatusCode, body: strings.TrimSpace(string(b))}
