@@ -7,6 +7,10 @@ import (
 	"github.com/atelier-dev/atelier"
 )
 
+// Audit appends e to the audit log as audit does, for the sensitive
+// actions of other services (an app's callback keys, for one).
+func (s *Service) Audit(ctx context.Context, e atelier.AuditEvent) { s.audit(ctx, e) }
+
 // audit appends e to the audit log, filling the time, id, caller and client
 // from ctx where e leaves them empty. A failure to write is logged, never
 // returned: the audited action has already happened or been refused.

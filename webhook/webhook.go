@@ -101,6 +101,9 @@ type Options struct {
 	Client *http.Client
 	// Resolver overrides the resolver URL checks use (tests).
 	Resolver resolver
+	// Audit records the changes to subscriptions and redeliveries
+	// (identity's Service.Audit); nil records nothing.
+	Audit func(ctx context.Context, e atelier.AuditEvent)
 }
 
 // Service implements atelier.CallbackService and runs the dispatcher. It
@@ -137,6 +140,9 @@ func New(o Options) (*Service, error) {
 	setDefault(&o.Poll, DefaultPoll)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Audit == nil {
+		o.Audit = func(context.Context, atelier.AuditEvent) {}
 	}
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
@@ -222,7 +228,8 @@ func (s *Service) GetCallback(ctx context.Context, clientID string) (*atelier.Su
 
 // SetCallback creates or changes the app's subscription, proving a new URL
 // or new keys with CHECK_URL before anything is saved.
-func (s *Service) SetCallback(ctx context.Context, clientID string, spec atelier.SubscriptionSpec) (*atelier.SubscriptionResult, error) {
+func (s *Service) SetCallback(ctx context.Context, clientID string, spec atelier.SubscriptionSpec) (_ *atelier.SubscriptionResult, err error) {
+	defer s.record(ctx, "app.callback.set", clientID, &err)
 	app, err := s.app(ctx, clientID)
 	if err != nil {
 		return nil, err
@@ -448,7 +455,8 @@ func (s *Service) keysInUse(sub *atelier.Subscription, now time.Time) (*atelier.
 }
 
 // DeleteCallback removes the app's subscription and its queued deliveries.
-func (s *Service) DeleteCallback(ctx context.Context, clientID string) error {
+func (s *Service) DeleteCallback(ctx context.Context, clientID string) (err error) {
+	defer s.record(ctx, "app.callback.delete", clientID, &err)
 	app, err := s.app(ctx, clientID)
 	if err != nil {
 		return err
@@ -465,7 +473,8 @@ func (s *Service) DeleteCallback(ctx context.Context, clientID string) error {
 
 // RotateCallbackKeys stages new keys that replace the current ones after
 // the overlap (default 24 h; 0 replaces them at once).
-func (s *Service) RotateCallbackKeys(ctx context.Context, clientID string, spec atelier.RotateSpec) (*atelier.SubscriptionResult, error) {
+func (s *Service) RotateCallbackKeys(ctx context.Context, clientID string, spec atelier.RotateSpec) (_ *atelier.SubscriptionResult, err error) {
+	defer s.record(ctx, "app.callback.rotate", clientID, &err)
 	app, err := s.app(ctx, clientID)
 	if err != nil {
 		return nil, err
@@ -586,7 +595,8 @@ func (s *Service) GetDelivery(ctx context.Context, clientID, deliveryID string) 
 
 // Redeliver queues one dead delivery again, or every dead delivery of the
 // app whose event was committed in [since, until).
-func (s *Service) Redeliver(ctx context.Context, clientID, deliveryID string, since, until time.Time) (int, error) {
+func (s *Service) Redeliver(ctx context.Context, clientID, deliveryID string, since, until time.Time) (_ int, err error) {
+	defer s.record(ctx, "app.callback.redeliver", clientID, &err)
 	app, err := s.app(ctx, clientID)
 	if err != nil {
 		return 0, err
@@ -605,6 +615,16 @@ func (s *Service) Redeliver(ctx context.Context, clientID, deliveryID string, si
 		s.signal()
 	}
 	return n, nil
+}
+
+// record audits action on the app clientID when the function that deferred
+// it returns: success, or failure with the error's code as the reason.
+func (s *Service) record(ctx context.Context, action, clientID string, err *error) {
+	e := atelier.AuditEvent{Action: action, Target: clientID, Outcome: atelier.AuditSuccess}
+	if *err != nil {
+		e.Outcome, e.Reason = atelier.AuditFailure, atelier.ErrorCode(*err)
+	}
+	s.o.Audit(ctx, e)
 }
 
 // signal wakes the dispatcher without blocking.

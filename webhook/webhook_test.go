@@ -596,3 +596,49 @@ func TestBreakerHoldsBackADownReceiver(t *testing.T) {
 		t.Fatalf("%d deliveries took one attempt, want the %d held back during the outage", once, events-tried)
 	}
 }
+
+// TestChangesAudited checks that every change to a subscription and every
+// redelivery is audited, refusals with their code, and that no key or
+// token reaches the audit log.
+func TestChangesAudited(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	o := fast(openStore(t), t)
+	o.Audit = func(_ context.Context, e atelier.AuditEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fmt.Sprintf("%s %s %s %s", e.Action, e.Target, e.Outcome, e.Reason))
+	}
+	s := start(t, o)
+	rc := newReceiver(t, "")
+	ctx := context.Background()
+	subscribe(t, s, rc.srv.URL, "", false)
+	if _, err := s.SetCallback(ctx, clientID, atelier.SubscriptionSpec{URL: ptr("ftp://example.com/")}); err == nil {
+		t.Fatal("SetCallback took an ftp URL")
+	}
+	if _, err := s.RotateCallbackKeys(ctx, clientID, atelier.RotateSpec{SigningKey: signingKey + "-next",
+		OverlapSeconds: ptr(int64(0))}); err != nil {
+		t.Fatalf("RotateCallbackKeys: %v", err)
+	}
+	if _, err := s.Redeliver(ctx, clientID, "", time.Time{}, time.Time{}); err != nil {
+		t.Fatalf("Redeliver: %v", err)
+	}
+	if err := s.DeleteCallback(ctx, clientID); err != nil {
+		t.Fatalf("DeleteCallback: %v", err)
+	}
+	want := []string{
+		"app.callback.set " + clientID + " success ",
+		"app.callback.set " + clientID + " failure " + atelier.CodeCallbackURL.ID,
+		"app.callback.rotate " + clientID + " success ",
+		"app.callback.redeliver " + clientID + " success ",
+		"app.callback.delete " + clientID + " success ",
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Fatalf("audited\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if log := strings.Join(got, " "); strings.Contains(log, signingKey) {
+		t.Fatalf("the audit log holds the signing key: %s", log)
+	}
+}

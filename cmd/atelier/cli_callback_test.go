@@ -236,4 +236,25 @@ func TestCallbackCLIE2E(t *testing.T) {
 	}
 	cli.refused(core.CodeCallbackNotFound.ID, "app", "callback", "get", id)
 	cli.refused(core.CodeCallbackNotFound.ID, "app", "callback", "delete", id)
+
+	// Each change above is in the audit log, oldest last, refusals with
+	// their code, no key anywhere.
+	var audit core.AuditPage
+	cli.json(&audit, "audit", "ls", "--action", "app.callback.", "-o", "json")
+	var got []string
+	for _, e := range audit.Events {
+		if e.Target != id || e.Actor != testAdminEmail {
+			t.Errorf("audit event %+v, want the app as target and the admin as actor", e)
+		}
+		got = append(got, strings.TrimSpace(e.Action+" "+e.Outcome+" "+e.Reason))
+	}
+	want := []string{
+		"app.callback.delete failure " + core.CodeCallbackNotFound.ID, "app.callback.delete success",
+		"app.callback.rotate success", "app.callback.rotate success",
+		"app.callback.redeliver success", "app.callback.redeliver success",
+		"app.callback.set success", "app.callback.set success", "app.callback.set failure " + core.CodeCallbackKey.ID,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit log\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

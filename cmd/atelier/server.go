@@ -234,6 +234,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	wo := cfg.Callback.options()
 	wo.Store, wo.Apps, wo.Box, wo.Clock, wo.Logger, wo.Registerer = m.store, m.identity, box, m.Clock, m.log, reg
+	wo.Audit = m.identity.Audit
 	if m.callbacks, err = webhook.New(wo); err != nil {
 		return err
 	}
