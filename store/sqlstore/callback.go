@@ -435,7 +435,7 @@ func (db *DB) appsWithWork(ctx context.Context, tx *sql.Tx, c store.Claim) ([]ap
 	}
 	if len(apps) > 1 {
 		k := mrand.IntN(len(apps))
-		apps = append(apps[k:], apps[:k]...)
+		apps = slices.Concat(apps[k:], apps[:k])
 	}
 	return apps, nil
 }
