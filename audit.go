@@ -28,6 +28,16 @@ const (
 	AuditFailure = "failure"
 )
 
+// Concluded returns e with the outcome of the action it records: success
+// when err is nil, else failure with err's code as the reason.
+func (e AuditEvent) Concluded(err error) AuditEvent {
+	e.Outcome = AuditSuccess
+	if err != nil {
+		e.Outcome, e.Reason = AuditFailure, ErrorCode(err)
+	}
+	return e
+}
+
 // AuditQuery selects audit events, newest first. Zero fields do not filter.
 type AuditQuery struct {
 	TenantID string // set by the service from the caller unless platform admin

@@ -146,11 +146,7 @@ func mapAll[T any](items []*T, f func(*T) *T) []*T {
 // deferred it returns: success, or failure with the error's code as the
 // reason.
 func (s *Service) record(ctx context.Context, ev *atelier.AuditEvent, err *error) {
-	if *err != nil {
-		ev.Outcome = atelier.AuditFailure
-		ev.Reason = atelier.ErrorCode(*err)
-	}
-	s.audit(ctx, *ev)
+	s.audit(ctx, ev.Concluded(*err))
 }
 
 // checkName checks a display-type string field: trimmed, at most maxNameLen

@@ -620,11 +620,7 @@ func (s *Service) Redeliver(ctx context.Context, clientID, deliveryID string, si
 // record audits action on the app clientID when the function that deferred
 // it returns: success, or failure with the error's code as the reason.
 func (s *Service) record(ctx context.Context, action, clientID string, err *error) {
-	e := atelier.AuditEvent{Action: action, Target: clientID, Outcome: atelier.AuditSuccess}
-	if *err != nil {
-		e.Outcome, e.Reason = atelier.AuditFailure, atelier.ErrorCode(*err)
-	}
-	s.o.Audit(ctx, e)
+	s.o.Audit(ctx, atelier.AuditEvent{Action: action, Target: clientID}.Concluded(*err))
 }
 
 // signal wakes the dispatcher without blocking.
