@@ -522,17 +522,18 @@ func (db *DB) claimApp(ctx context.Context, tx *sql.Tx, a appWork, n int, c stor
 		lock = ` FOR UPDATE OF d SKIP LOCKED`
 	}
 	var out []*store.ClaimedDelivery
-	if a.expired {
-		got, err := txQueryAll(ctx, db, tx, scanClaimed, base+`d.state = 'IN_FLIGHT' AND d.lease_until <= ?`+order+
-			` ORDER BY d.event_id LIMIT ?`+lock, a.clientID, us(c.Now), n)
-		if err != nil {
-			return nil, err
+	for _, q := range []struct {
+		has   bool
+		where string
+	}{
+		{a.expired, `d.state = 'IN_FLIGHT' AND d.lease_until <= ?`},
+		{a.pending, `d.state = 'PENDING' AND d.next_attempt_at <= ?`},
+	} {
+		if !q.has || len(out) == n {
+			continue
 		}
-		out = got
-	}
-	if a.pending && len(out) < n {
-		got, err := txQueryAll(ctx, db, tx, scanClaimed, base+`d.state = 'PENDING' AND d.next_attempt_at <= ?`+order+
-			` ORDER BY d.event_id LIMIT ?`+lock, a.clientID, us(c.Now), n-len(out))
+		got, err := txQueryAll(ctx, db, tx, scanClaimed, base+q.where+order+` ORDER BY d.event_id LIMIT ?`+lock,
+			a.clientID, us(c.Now), n-len(out))
 		if err != nil {
 			return nil, err
 		}
