@@ -34,8 +34,8 @@ func (s *Service) datasetManifest(ctx context.Context, in atelier.JobInput, fiel
 	if v.State != versionPublished {
 		return obsPath{}, invalid(field+".dataset_version_id", "%s: the dataset version %s is %s, not published yet.", field, v.Name, v.State)
 	}
-	mp, err := parseObsPath(v.ManifestPath)
-	if err != nil || mp.isDir() {
+	mp, err := atelier.ParseObjectPath(v.ManifestPath)
+	if err != nil || mp.IsDir() {
 		return obsPath{}, fmt.Errorf("training: dataset version %s has no manifest path (%q)", v.ID, v.ManifestPath)
 	}
 	return mp, nil

@@ -50,36 +50,6 @@ func FuzzReplacePaths(f *testing.F) {
 	})
 }
 
-func TestParseObsPath(t *testing.T) {
-	tests := []struct {
-		in     string
-		bucket string
-		key    string
-		dir    bool
-		bad    bool
-	}{
-		{in: "obs://b/dir/", bucket: "b", key: "dir/", dir: true},
-		{in: "s3://b/x.zip", bucket: "b", key: "x.zip"},
-		{in: "/b/a/b.py", bucket: "b", key: "a/b.py"},
-		{in: "obs://b", bucket: "b", key: "", dir: true},
-		{in: "obs://b/", bucket: "b", key: "", dir: true},
-		{in: "relative/x", bad: true},
-		{in: "obs:///x", bad: true},
-		{in: "obs://b/../x", bad: true},
-		{in: "", bad: true},
-	}
-	for _, tt := range tests {
-		p, err := parseObsPath(tt.in)
-		if (err != nil) != tt.bad {
-			t.Errorf("parseObsPath(%q) err = %v", tt.in, err)
-			continue
-		}
-		if !tt.bad && (p.Bucket != tt.bucket || p.Key != tt.key || p.isDir() != tt.dir) {
-			t.Errorf("parseObsPath(%q) = %+v dir %v", tt.in, p, p.isDir())
-		}
-	}
-}
-
 func TestParseTask(t *testing.T) {
 	for in, want := range map[string]int{"worker-0": 0, "worker-12": 12} {
 		if got, ok := parseTask(in); !ok || got != want {
@@ -97,16 +67,18 @@ func TestRelativeBootFile(t *testing.T) {
 	tests := []struct {
 		code, boot, want string
 	}{
-		{"obs://b/src/", "train.py", "train.py"},
-		{"obs://b/src/", "./sub/train.py", "sub/train.py"},
-		{"/b/src/", "/b/src/pytorch_sentiment.py", "pytorch_sentiment.py"},
-		{"obs://b/src", "obs://b/src/x/t.py", "x/t.py"},
-		{"obs://b/src.zip", "t.py", "t.py"},
-		{"obs://b/src/", "../t.py", ""},
-		{"obs://b/src/", "/c/src/t.py", ""},
-		{"obs://b/src/", "/b/other/t.py", ""},
-		{"obs://b/src.zip", "/b/src.zip/t.py", ""},
-		{"obs://b/src/", "a\\b.py", ""},
+		{"obs://bkt/src/", "train.py", "train.py"},
+		{"obs://bkt/src/", "./sub/train.py", "sub/train.py"},
+		{"/bkt/src/", "/bkt/src/pytorch_sentiment.py", "pytorch_sentiment.py"},
+		{"obs://bkt/src", "obs://bkt/src/x/t.py", "x/t.py"},
+		{"obs://bkt/src.zip", "t.py", "t.py"},
+		{"obs://bkt/src/", "../t.py", ""},
+		{"obs://bkt/src/", "/cbk/src/t.py", ""},
+		{"obs://bkt/src/", "/bkt/other/t.py", ""},
+		{"obs://bkt/src.zip", "/bkt/src.zip/t.py", ""},
+		{"obs://bkt/src/", "a\\b.py", ""},
+		{"OBS://bkt/src/", "S3://bkt/src/t.py", "t.py"},
+		{"obs://bkt/src/", "/Bad_Bucket/src/t.py", ""},
 	}
 	for _, tt := range tests {
 		got, err := relativeBootFile(tt.code, tt.boot)

@@ -314,8 +314,8 @@ func (s *Service) checkSpec(spec *atelier.JobSpec) error {
 		return invalid("spec.code_dir", "spec.code_dir is required with spec.boot_file.")
 	}
 	if spec.CodeDir != "" {
-		if _, err := parseObsPath(spec.CodeDir); err != nil {
-			return invalid("spec.code_dir", "spec.code_dir %q is not an OBS path (obs://bucket/dir/ or obs://bucket/code.zip).", spec.CodeDir)
+		if _, err := atelier.ParseObjectPath(spec.CodeDir); err != nil {
+			return invalid("spec.code_dir", "spec.code_dir %q is not an OBS path (obs://bucket/dir/ or obs://bucket/code.zip). %s", spec.CodeDir, atelier.ErrorMessage(err))
 		}
 	}
 	if spec.BootFile != "" {
@@ -346,21 +346,19 @@ func (s *Service) checkSpec(spec *atelier.JobSpec) error {
 		if in.ObsPath == "" {
 			return invalid(field+".obs_path", "%s.obs_path is required.", field)
 		}
-		if _, err := parseObsPath(in.ObsPath); err != nil {
-			return invalid(field+".obs_path", "%s.obs_path %q is not an OBS path.", field, in.ObsPath)
+		if _, err := atelier.ParseObjectPath(in.ObsPath); err != nil {
+			return invalid(field+".obs_path", "%s.obs_path %q is not an OBS path. %s", field, in.ObsPath, atelier.ErrorMessage(err))
 		}
 	}
 	for i, out := range spec.Outputs {
 		field := fmt.Sprintf("spec.outputs[%d].obs_path", i)
-		op, err := parseObsPath(out.ObsPath)
-		if err != nil || !op.isDir() {
-			return invalid(field, "%s %q is not an OBS directory (obs://bucket/dir/).", field, out.ObsPath)
+		if _, err := atelier.ParseObjectDir(out.ObsPath); err != nil {
+			return invalid(field, "%s %q is not an OBS directory (obs://bucket/dir/). %s", field, out.ObsPath, atelier.ErrorMessage(err))
 		}
 	}
 	if spec.LogURL != "" {
-		op, err := parseObsPath(spec.LogURL)
-		if err != nil || !op.isDir() {
-			return invalid("spec.log_url", "spec.log_url %q is not an OBS directory (obs://bucket/dir/).", spec.LogURL)
+		if _, err := atelier.ParseObjectDir(spec.LogURL); err != nil {
+			return invalid("spec.log_url", "spec.log_url %q is not an OBS directory (obs://bucket/dir/). %s", spec.LogURL, atelier.ErrorMessage(err))
 		}
 	}
 	if spec.MaxRunSeconds < 0 {
@@ -398,12 +396,12 @@ func (s *Service) framework(typ, version string) *atelier.Framework {
 // It accepts a relative path (v2) or an OBS path inside the code directory
 // (v1's "/bucket/src/boot.py").
 func relativeBootFile(codeDir, boot string) (string, error) {
-	if isObsPath(boot) {
-		bp, err := parseObsPath(boot)
+	if atelier.HasObjectScheme(boot) || strings.HasPrefix(boot, "/") {
+		bp, err := atelier.ParseObjectPath(boot)
 		if err != nil {
 			return "", err
 		}
-		cp, err := parseObsPath(codeDir)
+		cp, err := atelier.ParseObjectPath(codeDir)
 		if err != nil {
 			return "", err
 		}
@@ -481,7 +479,7 @@ func (s *Service) checkObjects(ctx context.Context, spec *atelier.JobSpec) error
 }
 
 func (s *Service) checkBucket(ctx context.Context, p, field string) error {
-	op, _ := parseObsPath(p)
+	op, _ := atelier.ParseObjectPath(p)
 	if _, err := s.objects.GetBucket(ctx, op.Bucket); err != nil {
 		if notFound(err) {
 			return missing(field, "The bucket %q of %s does not exist.", op.Bucket, field)

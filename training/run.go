@@ -482,7 +482,7 @@ func failureReason(st *executor.Status) string {
 func (s *Service) uploadOutputs(ctx context.Context, v *atelier.JobVersion) error {
 	l := newLayout(s.workDir(v.JobID, v.VersionID), &v.Spec)
 	for i, out := range v.Spec.Outputs {
-		op, err := parseObsPath(out.ObsPath)
+		op, err := atelier.ParseObjectPath(out.ObsPath)
 		if err != nil {
 			return &stepError{fmt.Sprintf("spec.outputs[%d]", i), err}
 		}
@@ -534,7 +534,7 @@ func logObject(v *atelier.JobVersion, jobName string, worker int) (obsPath, bool
 	if v.Spec.LogURL == "" {
 		return obsPath{}, false
 	}
-	op, err := parseObsPath(v.Spec.LogURL)
+	op, err := atelier.ParseObjectPath(v.Spec.LogURL)
 	if err != nil {
 		return obsPath{}, false
 	}

@@ -17,40 +17,8 @@ import (
 	"github.com/atelier-dev/atelier"
 )
 
-// obsPath is a parsed object path: obs://bucket/key, s3://bucket/key or
-// /bucket/key. A key that is empty or ends in "/" names a directory.
-type obsPath struct {
-	Bucket string
-	Key    string
-}
-
-func (p obsPath) isDir() bool    { return p.Key == "" || strings.HasSuffix(p.Key, "/") }
-func (p obsPath) String() string { return "obs://" + p.Bucket + "/" + p.Key }
-
-func isObsPath(s string) bool {
-	return strings.HasPrefix(s, "obs://") || strings.HasPrefix(s, "s3://") || strings.HasPrefix(s, "/")
-}
-
-func parseObsPath(s string) (obsPath, error) {
-	rest, ok := strings.CutPrefix(s, "obs://")
-	if !ok {
-		rest, ok = strings.CutPrefix(s, "s3://")
-	}
-	if !ok {
-		rest, ok = strings.CutPrefix(s, "/")
-	}
-	if !ok {
-		return obsPath{}, errors.New("not an OBS path")
-	}
-	bucket, key, _ := strings.Cut(rest, "/")
-	if bucket == "" || strings.ContainsAny(bucket, "\\\x00") {
-		return obsPath{}, errors.New("no bucket")
-	}
-	if strings.Contains(key, "\x00") || slices.Contains(strings.Split(key, "/"), "..") {
-		return obsPath{}, errors.New("bad key")
-	}
-	return obsPath{Bucket: bucket, Key: key}, nil
-}
+// obsPath is a parsed object path (atelier.ParseObjectPath).
+type obsPath = atelier.ObjectPath
 
 // Kinds of source.
 const (
@@ -73,11 +41,11 @@ func isZip(key string) bool { return strings.HasSuffix(strings.ToLower(key), ".z
 // object but a non-empty directory is taken as that directory. Anything
 // missing is CodeJobInputMissing for field.
 func (s *Service) resolveSource(ctx context.Context, p, field string) (*source, error) {
-	op, err := parseObsPath(p)
+	op, err := atelier.ParseObjectPath(p)
 	if err != nil {
-		return nil, invalid(field, "%s %q is not an OBS path.", field, p)
+		return nil, invalid(field, "%s %q is not an OBS path. %s", field, p, atelier.ErrorMessage(err))
 	}
-	if !op.isDir() {
+	if !op.IsDir() {
 		o, err := s.objects.StatObject(ctx, op.Bucket, op.Key)
 		switch {
 		case err == nil:

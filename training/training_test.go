@@ -615,6 +615,53 @@ func TestBadSubmissions(t *testing.T) {
 	wantCode(t, err, atelier.CodeJobExists, "job_name")
 }
 
+// TestObjectPathSpellings is what a new user tried: a scheme in capitals is
+// the same path (CONTRACT §2), and a bucket the object store would refuse
+// is a bad request naming the field, not a missing input.
+func TestObjectPathSpellings(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.mustPut("code/train.py", "print(1)\n")
+	h.mustPut("in/a.txt", "a")
+	spec := atelier.JobSpec{
+		CodeDir: "OBS://data/code/", BootFile: "train.py", Flavor: flavor, InstanceCount: 1,
+		Inputs:  []atelier.JobInput{{ObsPath: "S3://data/in/"}},
+		Outputs: []atelier.JobOutput{{ObsPath: "Obs://data/out/"}},
+		LogURL:  "OBS://data/log/",
+	}
+	_, v, err := h.svc.SubmitJob(h.ctx, "capital-scheme", "", spec)
+	if err != nil {
+		t.Fatalf("SubmitJob with OBS:// paths: %v", err)
+	}
+	if v.Spec.CodeDir != "obs://data/code/" || v.Spec.Inputs[0].ObsPath != "obs://data/in/" {
+		t.Errorf("stored paths %q, %q; want the obs:// spelling", v.Spec.CodeDir, v.Spec.Inputs[0].ObsPath)
+	}
+	h.waitState(v.JobID, 1, atelier.JobCompleted)
+
+	for _, tt := range []struct {
+		field string
+		edit  func(s *atelier.JobSpec)
+	}{
+		{"spec.code_dir", func(s *atelier.JobSpec) { s.CodeDir = "obs://Bad_Bucket/x/" }},
+		{"spec.inputs[0].obs_path", func(s *atelier.JobSpec) { s.Inputs[0].ObsPath = "obs://Bad_Bucket/x/" }},
+		{"spec.outputs[0].obs_path", func(s *atelier.JobSpec) { s.Outputs[0].ObsPath = "obs://Bad_Bucket/x/" }},
+		{"spec.log_url", func(s *atelier.JobSpec) { s.LogURL = "/Bad_Bucket/x/" }},
+		{"spec.inputs[0].obs_path", func(s *atelier.JobSpec) { s.Inputs[0].ObsPath = "obs://data/in//a.txt" }},
+	} {
+		t.Run(tt.field, func(t *testing.T) {
+			s := spec
+			s.Inputs = slices.Clone(spec.Inputs)
+			s.Outputs = slices.Clone(spec.Outputs)
+			tt.edit(&s)
+			_, _, err := h.svc.SubmitJob(h.ctx, "bad-path", "", s)
+			wantCode(t, err, atelier.CodeInvalidJobSpec, tt.field)
+			if msg := atelier.ErrorMessage(err); !strings.Contains(msg, tt.field) || !strings.Contains(msg, "The ") {
+				t.Errorf("message %q does not name %s and say what is wrong", msg, tt.field)
+			}
+		})
+	}
+}
+
 func cmpOr(a, b string) string {
 	if a != "" {
 		return a
