@@ -150,9 +150,9 @@ func checkSchema(schema []atelier.SchemaColumn) error {
 // checkDir parses an OBS directory path of the caller's tenant and checks
 // that its bucket exists. field names it in errors.
 func (s *Service) checkDir(ctx context.Context, path, field string) (obsPath, error) {
-	p, err := parseObsPath(path)
-	if err != nil || !p.isDir() {
-		return obsPath{}, atelier.CodeDatasetSource.Errorf("%s must be an OBS directory such as /bucket/dir/ (or obs://bucket/dir/).", field).WithField(field)
+	p, err := atelier.ParseObjectDir(path)
+	if err != nil {
+		return obsPath{}, atelier.CodeDatasetSource.Errorf("%s must be an OBS directory such as /bucket/dir/ (or obs://bucket/dir/). %s", field, atelier.ErrorMessage(err)).WithField(field)
 	}
 	if _, err := s.objects.GetBucket(ctx, p.Bucket); err != nil {
 		if atelier.ErrorCode(err) == atelier.CodeBucketNotFound.ID {
@@ -160,7 +160,7 @@ func (s *Service) checkDir(ctx context.Context, path, field string) (obsPath, er
 		}
 		return obsPath{}, fmt.Errorf("dataset: get bucket: %w", err)
 	}
-	return p, nil
+	return obsPath(p), nil
 }
 
 // checkSource checks that an import path (a directory, or a .manifest
@@ -168,7 +168,7 @@ func (s *Service) checkDir(ctx context.Context, path, field string) (obsPath, er
 func (s *Service) checkSource(ctx context.Context, path, field string) (obsPath, error) {
 	p, err := parseObsPath(path)
 	if err != nil {
-		return obsPath{}, atelier.CodeDatasetSource.Errorf("%s must be an OBS path such as /bucket/dir/ (or obs://bucket/dir/).", field).WithField(field)
+		return obsPath{}, atelier.CodeDatasetSource.Errorf("%s must be an OBS path such as /bucket/dir/ (or obs://bucket/dir/). %s", field, atelier.ErrorMessage(err)).WithField(field)
 	}
 	if isManifest(p.Key) {
 		o, err := s.objects.StatObject(ctx, p.Bucket, p.Key)

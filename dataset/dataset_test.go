@@ -354,6 +354,44 @@ func TestCreateDatasetBadInput(t *testing.T) {
 	})
 }
 
+// TestObjectPathSpellings is what a new user tried: a scheme in capitals is
+// the same path (CONTRACT §2), and a bucket the object store would refuse
+// is a bad request whose message names the field and says what is wrong.
+func TestObjectPathSpellings(t *testing.T) {
+	h := newHarness(t, 0, nil)
+	h.mustPut("img/1.jpg", png)
+	d, task := h.mustCreate(atelier.DatasetSpec{Name: "caps", DataType: "IMAGE", DataPath: "OBS://data/img/", WorkPath: "S3://work/out/"})
+	wantTask(t, task, atelier.TaskCompleted, 1, 0)
+	if d.DataPath != "/data/img/" || d.WorkPath != "/work/out/" {
+		t.Errorf("paths = %q, %q", d.DataPath, d.WorkPath)
+	}
+	for _, tt := range []struct {
+		field string
+		call  func(path string) error
+	}{
+		{"data_path", func(p string) error {
+			_, _, err := h.svc.CreateDataset(h.ctx, atelier.DatasetSpec{Name: "bad", DataType: "IMAGE", DataPath: p, WorkPath: "/work/out/"})
+			return err
+		}},
+		{"work_path", func(p string) error {
+			_, _, err := h.svc.CreateDataset(h.ctx, atelier.DatasetSpec{Name: "bad", DataType: "IMAGE", DataPath: "/data/img/", WorkPath: p})
+			return err
+		}},
+		{"import_path", func(p string) error {
+			_, err := h.svc.ImportData(h.ctx, d.ID, atelier.ImportRequest{Path: p})
+			return err
+		}},
+	} {
+		for _, p := range []string{"obs://Bad_Bucket/x/", "/Bad_Bucket/x/"} {
+			err := tt.call(p)
+			wantCode(t, err, atelier.CodeDatasetSource, tt.field)
+			if msg := atelier.ErrorMessage(err); !strings.Contains(msg, tt.field) || !strings.Contains(msg, "The bucket name may hold only") {
+				t.Errorf("%s %q: message %q does not name the field and say what is wrong", tt.field, p, msg)
+			}
+		}
+	}
+}
+
 func TestImportDirectory(t *testing.T) {
 	h := newHarness(t, 2, nil)
 	for i := range 5 {

@@ -31,21 +31,12 @@ func (p obsPath) String() string { return format.ObjectURI(p.Bucket, p.Key) }
 // dirString is the /bucket/dir/ form of datasets' paths.
 func (p obsPath) dirString() string { return "/" + p.Bucket + "/" + p.Key }
 
-// parseObsPath parses /bucket/key, obs://bucket/key or s3://bucket/key. A
-// path ending in "/" is a directory; so is a bucket alone.
+// parseObsPath parses /bucket/key, obs://bucket/key or s3://bucket/key by
+// atelier.ParseObjectPath. A path ending in "/" is a directory; so is a
+// bucket alone.
 func parseObsPath(s string) (obsPath, error) {
-	if !strings.HasSuffix(s, "/") {
-		b, k, err := format.ParseSource(s)
-		if err == nil {
-			return obsPath{Bucket: b, Key: k}, nil
-		}
-		if b, k, derr := format.ParseDir(s); derr == nil && k == "" {
-			return obsPath{Bucket: b}, nil
-		}
-		return obsPath{}, err
-	}
-	b, k, err := format.ParseDir(s)
-	return obsPath{Bucket: b, Key: k}, err
+	p, err := atelier.ParseObjectPath(s)
+	return obsPath(p), err
 }
 
 // lineMsg renders a reader's error about one line as "name:line: message".
