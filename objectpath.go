@@ -65,7 +65,7 @@ func ParseObjectPath(s string) (ObjectPath, error) {
 			if s == "" {
 				return ObjectPath{}, invalidPath("The object path is empty.")
 			}
-			return ObjectPath{}, invalidPath("The object path must start with obs://, s3:// or /.")
+			return ObjectPath{}, invalidPath("The object path must be obs://bucket/key, s3://bucket/key or /bucket/key.")
 		}
 		rest = s[1:]
 	}

@@ -125,8 +125,8 @@ func VOCKey(dataKey string) string { return BaseKey(dataKey) + VOCExt }
 
 // LabelFromDir applies the label-subdirectory rule of the "ModelArts image
 // classification 1.0" layout: a data file in a subdirectory of the import
-// root is labelled with that subdirectory's name. prefix is the root as
-// ParseDir returns it ("" or ending with "/"). For "root/cat/1.jpg" under
+// root is labelled with that subdirectory's name. prefix is the root's key
+// prefix ("" or ending with "/"). For "root/cat/1.jpg" under
 // "root/" it returns "cat" and true; for a file directly under the root, or
 // a key outside it, "" and false. Deeper files take the first-level
 // subdirectory: "root/cat/black/1.jpg" is labelled "cat".
