@@ -7,35 +7,26 @@ import (
 	core "github.com/atelier-dev/atelier"
 )
 
-// ParsePath splits an object path into its bucket and key. It accepts
-// obs://bucket/key, s3://bucket/key (schemes in any case) and /bucket/key; the
-// key may be empty (the bucket's root) and a key ending in "/" names a
-// directory. It returns CodeInvalidParam for anything else.
+// ParsePath splits an object path into its bucket and key by the grammar
+// the server applies too (atelier.ParseObjectPath): obs://bucket/key,
+// s3://bucket/key (schemes in any case) or /bucket/key, with the object
+// store's bucket rules and a key free of control characters and of empty,
+// "." and ".." segments. The key may be empty (the bucket's root) and a key
+// ending in "/" names a directory. Anything else is CodeInvalidParam for
+// field "path", with a message that quotes s and says what is wrong.
 func ParsePath(s string) (bucket, key string, err error) {
-	var rest string
-	switch {
-	case hasPrefixFold(s, "obs://"):
-		rest = s[len("obs://"):]
-	case hasPrefixFold(s, "s3://"):
-		rest = s[len("s3://"):]
-	case strings.HasPrefix(s, "/"):
-		rest = s[1:]
-	default:
-		return "", "", core.CodeInvalidParam.Errorf("%q is not an object path like obs://bucket/key, s3://bucket/key or /bucket/key.", s).WithField("path")
+	p, err := core.ParseObjectPath(s)
+	if err != nil {
+		return "", "", core.CodeInvalidParam.Errorf("The object path %q is not valid. %s", s, core.ErrorMessage(err)).WithField("path")
 	}
-	bucket, key, _ = strings.Cut(rest, "/")
-	if bucket == "" {
-		return "", "", core.CodeInvalidParam.Errorf("The object path %q names no bucket.", s).WithField("path")
-	}
-	return bucket, key, nil
+	return p.Bucket, p.Key, nil
 }
 
 // IsObjectPath reports whether s starts with an object-store scheme (obs://
-// or s3://). The /bucket/key form is not recognised here because it reads
-// like a local path; callers that accept both decide by context.
-func IsObjectPath(s string) bool {
-	return hasPrefixFold(s, "obs://") || hasPrefixFold(s, "s3://")
-}
+// or s3://, in any case). The /bucket/key form is not recognised here
+// because it reads like a local path; callers that accept both decide by
+// context.
+func IsObjectPath(s string) bool { return core.HasObjectScheme(s) }
 
 // IsDir reports whether key names a directory: it is empty (a bucket's root)
 // or ends in "/".
@@ -51,10 +42,6 @@ func BaseName(key string) string {
 		}
 	}
 	return ""
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // escapeKey percent-encodes key for a URL path, segment by segment, keeping
