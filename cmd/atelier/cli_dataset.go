@@ -190,10 +190,10 @@ func newDatasetCreateCommand() *cobra.Command {
 				return usagef("--source and --work-path are required")
 			}
 			var err error
-			if spec.DataPath, err = obsPathArg("source", source); err != nil {
+			if spec.DataPath, err = obsDirArg("--source", source); err != nil {
 				return err
 			}
-			if spec.WorkPath, err = obsPathArg("work-path", work); err != nil {
+			if spec.WorkPath, err = obsDirArg("--work-path", work); err != nil {
 				return err
 			}
 			for _, raw := range labels {
@@ -364,9 +364,9 @@ func newDatasetImportCommand() *cobra.Command {
 		Short: "Import more data (a directory or a manifest) into a dataset",
 		Args:  exactArgs(2),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			p, err := obsPathArg("path", args[1])
+			p, err := obsPathArg("the import path", args[1])
 			if err != nil {
-				return usagef("the import path %q is not an object path like obs://bucket/dir/", args[1])
+				return err
 			}
 			req := core.ImportRequest{Path: p, AnnotationConfig: af.config()}
 			if cmd.Flags().Changed("header") {
@@ -684,7 +684,7 @@ func newDatasetExportCommand() *cobra.Command {
 			if ver == "" || to == "" {
 				return usagef("--version and --to are required")
 			}
-			dst, err := obsPathArg("to", to)
+			dst, err := obsDirArg("--to", to)
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,7 @@ import (
 
 func TestDatasetUsageErrors(t *testing.T) {
 	mustIsolate(t)
-	src := []string{"--source", "obs://b/in/", "--work-path", "obs://b/work/"}
+	src := []string{"--source", "obs://bkt/in/", "--work-path", "obs://bkt/work/"}
 	create := func(extra ...string) []string {
 		return append(append([]string{"dataset", "create", "ds"}, src...), extra...)
 	}
@@ -34,9 +34,9 @@ func TestDatasetUsageErrors(t *testing.T) {
 		create("--data-type", "PICTURE"),
 		create("--dataset-type", "7"),
 		create("--dataset-type", "x"),
-		{"dataset", "create", "ds", "--data-type", "IMAGE"},                                                       // no paths
-		{"dataset", "create", "ds", "--data-type", "IMAGE", "--source", "/local/in", "--work-path", "obs://b/w/"}, // local source
-		{"dataset", "create", "ds", "--data-type", "IMAGE", "--source", "obs://b/in/", "--work-path", "work"},
+		{"dataset", "create", "ds", "--data-type", "IMAGE"},                                                         // no paths
+		{"dataset", "create", "ds", "--data-type", "IMAGE", "--source", "/local/in", "--work-path", "obs://bkt/w/"}, // local source
+		{"dataset", "create", "ds", "--data-type", "IMAGE", "--source", "obs://bkt/in/", "--work-path", "work"},
 		create("--data-type", "IMAGE", "--label", ""),
 		create("--data-type", "IMAGE", "--label", ":0"),
 		create("--data-type", "IMAGE", "--label", "cat:7"),
@@ -198,10 +198,10 @@ func TestDatasetCLIAgainstMock(t *testing.T) {
 		}
 		return t, nil
 	}
-	out, _ := cli.run(exitOK, "", "dataset", "create", "flowers", "--dataset-type", "0", "--source", "obs://b/in/", "--work-path", "obs://b/w/",
+	out, _ := cli.run(exitOK, "", "dataset", "create", "flowers", "--dataset-type", "0", "--source", "obs://bkt/in/", "--work-path", "obs://bkt/w/",
 		"--label", "cat", "--label", "dog:0", "--format", "ModelArts image classification 1.0", "--scene", "image_classification", "-w")
-	if spec.Name != "flowers" || spec.DatasetType == nil || *spec.DatasetType != 0 || spec.DataType != "" || spec.DataPath != "obs://b/in/" ||
-		spec.WorkPath != "obs://b/w/" || len(spec.Labels) != 2 || spec.AnnotationConfig == nil ||
+	if spec.Name != "flowers" || spec.DatasetType == nil || *spec.DatasetType != 0 || spec.DataType != "" || spec.DataPath != "obs://bkt/in/" ||
+		spec.WorkPath != "obs://bkt/w/" || len(spec.Labels) != 2 || spec.AnnotationConfig == nil ||
 		spec.AnnotationConfig.FormatName != "ModelArts image classification 1.0" || spec.AnnotationConfig.Scene != "image_classification" {
 		t.Errorf("create sent %+v", spec)
 	}
@@ -212,7 +212,7 @@ func TestDatasetCLIAgainstMock(t *testing.T) {
 
 	// A failed import exits 1 with its first error.
 	m.ImportDataFn = func(_ context.Context, id string, req core.ImportRequest) (*core.ImportTask, error) {
-		if req.WithColumnHeader == nil || !*req.WithColumnHeader || req.Path != "obs://b/more.manifest" {
+		if req.WithColumnHeader == nil || !*req.WithColumnHeader || req.Path != "obs://bkt/more.manifest" {
 			t.Errorf("import sent %+v", req)
 		}
 		return &core.ImportTask{ID: "imp-2", DatasetID: id, State: core.TaskQueued}, nil
@@ -220,7 +220,7 @@ func TestDatasetCLIAgainstMock(t *testing.T) {
 	m.GetImportTaskFn = func(_ context.Context, id, task string) (*core.ImportTask, error) {
 		return &core.ImportTask{ID: task, State: core.TaskFailed, Errors: []string{"more.manifest line 2: not JSON"}}, nil
 	}
-	_, errOut := cli.run(exitRefused, "", "dataset", "import", "flowers", "obs://b/more.manifest", "--header", "-w")
+	_, errOut := cli.run(exitRefused, "", "dataset", "import", "flowers", "obs://bkt/more.manifest", "--header", "-w")
 	if !strings.Contains(errOut, "FAILED") || !strings.Contains(errOut, "line 2") {
 		t.Errorf("failed import stderr %q", errOut)
 	}
@@ -245,9 +245,9 @@ func TestDatasetCLIAgainstMock(t *testing.T) {
 	m.ListSamplesFn = func(_ context.Context, id string, f core.SampleFilter) (*core.SamplePage, error) {
 		filters = append(filters, f)
 		if f.After == "" {
-			return &core.SamplePage{Samples: []*core.Sample{{ID: "s1", Source: "obs://b/in/cat/1.jpg", Labels: []string{"cat"}, Usage: "TRAIN"}}, NextCursor: "s1"}, nil
+			return &core.SamplePage{Samples: []*core.Sample{{ID: "s1", Source: "obs://bkt/in/cat/1.jpg", Labels: []string{"cat"}, Usage: "TRAIN"}}, NextCursor: "s1"}, nil
 		}
-		return &core.SamplePage{Samples: []*core.Sample{{ID: "s2", Source: "obs://b/in/dog/2.jpg"}}}, nil
+		return &core.SamplePage{Samples: []*core.Sample{{ID: "s2", Source: "obs://bkt/in/dog/2.jpg"}}}, nil
 	}
 	out, errOut = cli.run(exitOK, "", "dataset", "samples", "flowers", "--labelled", "--label", "cat", "--usage", "train", "--limit", "5")
 	if len(filters) != 1 || filters[0].Labelled == nil || !*filters[0].Labelled || filters[0].Label != "cat" || filters[0].Usage != "TRAIN" || filters[0].Limit != 5 {
@@ -312,11 +312,11 @@ func TestDatasetCLIAgainstMock(t *testing.T) {
 	m.ListExportTasksFn = func(context.Context, string) ([]*core.ExportTask, error) {
 		return []*core.ExportTask{{ID: "ex-1", State: core.TaskCompleted, Exported: 3, Path: "/b/out/"}}, nil
 	}
-	out, _ = cli.run(exitOK, "", "dataset", "export", "flowers", "--version", "v001", "--to", "obs://b/out/", "-w")
-	if export != "ds-1 ver-1 obs://b/out/" || !strings.Contains(out, "COMPLETED") {
+	out, _ = cli.run(exitOK, "", "dataset", "export", "flowers", "--version", "v001", "--to", "obs://bkt/out/", "-w")
+	if export != "ds-1 ver-1 obs://bkt/out/" || !strings.Contains(out, "COMPLETED") {
 		t.Errorf("export sent %q, printed %q", export, out)
 	}
-	cli.refused(core.CodeDatasetNotFound.ID, "dataset", "export", "flowers", "--version", "V009", "--to", "obs://b/out/")
+	cli.refused(core.CodeDatasetNotFound.ID, "dataset", "export", "flowers", "--version", "V009", "--to", "obs://bkt/out/")
 
 	// rm.
 	var deleted string

@@ -63,32 +63,40 @@ func (f *specFlags) add(cmd *cobra.Command) {
 	fl.DurationVar(&f.maxRun, "max-run", 0, "stop the job after this long, e.g. 2h (default: the server's)")
 }
 
-// obsPathArg checks that s is an obs:// (or s3://) path; the server takes
-// it as given.
-func obsPathArg(flag, s string) (string, error) {
-	if !sdk.IsObjectPath(s) {
-		return "", usagef("--%s %q is not an object path like obs://bucket/dir/", flag, s)
+// obsPathArg checks the object path s given as name (objectPathArg) and
+// returns it in the canonical obs://bucket/key spelling.
+func obsPathArg(name, s string) (string, error) {
+	p, err := objectPathArg(name, s)
+	if err != nil {
+		return "", err
 	}
-	if _, _, err := sdk.ParsePath(s); err != nil {
-		return "", usageError{cliError(err)}
-	}
-	return s, nil
+	return p.String(), nil
 }
 
-// splitDataArg splits obs://bucket/dir/[:local_path] at the first colon
-// after the scheme.
-func splitDataArg(flag, s string) (obsPath, local string, err error) {
+// obsDirArg is obsPathArg for a directory (objectDirArg).
+func obsDirArg(name, s string) (string, error) {
+	p, err := objectDirArg(name, s)
+	if err != nil {
+		return "", err
+	}
+	return p.String(), nil
+}
+
+// splitDataArg splits obs://bucket/dir/[:local_path], given as the flag
+// name, at the first colon after the scheme, and checks the object path
+// with check (obsPathArg or obsDirArg).
+func splitDataArg(name, s string, check func(name, s string) (string, error)) (obsPath, local string, err error) {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
-		return "", "", usagef("--%s %q is not an object path like obs://bucket/dir/[:local_path]", flag, s)
+		return "", "", usagef("%s %q is not an object path like obs://bucket/dir/[:local_path]", name, s)
 	}
 	if p, l, found := strings.Cut(rest, ":"); found {
 		if l == "" {
-			return "", "", usagef("--%s %q: the local path after ':' is empty", flag, s)
+			return "", "", usagef("%s %q: the local path after ':' is empty", name, s)
 		}
 		rest, local = p, l
 	}
-	obsPath, err = obsPathArg(flag, scheme+"://"+rest)
+	obsPath, err = check(name, scheme+"://"+rest)
 	return obsPath, local, err
 }
 
@@ -129,7 +137,7 @@ func (f *specFlags) spec(cmd *cobra.Command, submit bool) (core.JobSpec, *localC
 	}
 	if f.codeDir != "" {
 		if sdk.IsObjectPath(f.codeDir) {
-			p, err := obsPathArg("code-dir", f.codeDir)
+			p, err := obsPathArg("--code-dir", f.codeDir)
 			if err != nil {
 				return s, nil, err
 			}
@@ -142,10 +150,10 @@ func (f *specFlags) spec(cmd *cobra.Command, submit bool) (core.JobSpec, *localC
 			if f.codeObsPath == "" {
 				return s, nil, usagef("a local --code-dir needs --code-obs-path obs://bucket/dir/ to upload it to")
 			}
-			if _, err := obsPathArg("code-obs-path", f.codeObsPath); err != nil {
+			bucket, key, err := objectArg("--code-obs-path", f.codeObsPath)
+			if err != nil {
 				return s, nil, err
 			}
-			bucket, key, _ := sdk.ParsePath(f.codeObsPath)
 			if sdk.IsDir(key) {
 				abs, _ := filepath.Abs(f.codeDir)
 				key += filepath.Base(abs) + ".zip"
@@ -165,21 +173,21 @@ func (f *specFlags) spec(cmd *cobra.Command, submit bool) (core.JobSpec, *localC
 		s.Parameters = append(s.Parameters, p)
 	}
 	for _, raw := range f.inputs {
-		p, local, err := splitDataArg("input", raw)
+		p, local, err := splitDataArg("--input", raw, obsPathArg)
 		if err != nil {
 			return s, nil, err
 		}
 		s.Inputs = append(s.Inputs, core.JobInput{ObsPath: p, LocalPath: local})
 	}
 	if f.output != "" {
-		p, local, err := splitDataArg("output-path", f.output)
+		p, local, err := splitDataArg("--output-path", f.output, obsDirArg)
 		if err != nil {
 			return s, nil, err
 		}
 		s.Outputs = []core.JobOutput{{ObsPath: p, LocalPath: local}}
 	}
 	if f.logURL != "" {
-		p, err := obsPathArg("log-url", f.logURL)
+		p, err := obsDirArg("--log-url", f.logURL)
 		if err != nil {
 			return s, nil, err
 		}

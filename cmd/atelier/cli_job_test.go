@@ -28,16 +28,16 @@ func TestJobUsageErrors(t *testing.T) {
 		{"job", "nope"},
 		{"job", "submit"}, // nothing to run
 		{"job", "submit", "extra", "--command", "true"},
-		{"job", "submit", "--command", "true", "--boot-file", "t.py", "--code-dir", "obs://b/c/"},
+		{"job", "submit", "--command", "true", "--boot-file", "t.py", "--code-dir", "obs://bkt/c/"},
 		{"job", "submit", "--boot-file", "t.py"}, // no code dir
 		{"job", "submit", "--boot-file", "t.py", "--code-dir", code},
-		{"job", "submit", "--boot-file", "t.py", "--code-dir", notDir, "--code-obs-path", "obs://b/c/"},
+		{"job", "submit", "--boot-file", "t.py", "--code-dir", notDir, "--code-obs-path", "obs://bkt/c/"},
 		{"job", "submit", "--boot-file", "t.py", "--code-dir", code, "--code-obs-path", "/tmp/x/"},
-		{"job", "submit", "--boot-file", "t.py", "--code-dir", code, "--code-obs-path", "obs://b/code.tar"},
-		{"job", "submit", "--boot-file", "t.py", "--code-dir", "obs://b/c/", "--code-obs-path", "obs://b/c/"},
+		{"job", "submit", "--boot-file", "t.py", "--code-dir", code, "--code-obs-path", "obs://bkt/code.tar"},
+		{"job", "submit", "--boot-file", "t.py", "--code-dir", "obs://bkt/c/", "--code-obs-path", "obs://bkt/c/"},
 		{"job", "submit", "--command", "true", "--param", "=3"},
 		{"job", "submit", "--command", "true", "--input", "/local/data"},
-		{"job", "submit", "--command", "true", "--input", "obs://b/d/:"},
+		{"job", "submit", "--command", "true", "--input", "obs://bkt/d/:"},
 		{"job", "submit", "--command", "true", "--output-path", "obs://"},
 		{"job", "submit", "--command", "true", "--log-url", "./logs"},
 		{"job", "submit", "--command", "true", "--count", "0"},
@@ -91,12 +91,13 @@ func TestParseParam(t *testing.T) {
 
 func TestSplitDataArg(t *testing.T) {
 	tests := []struct{ in, obs, local string }{
-		{"obs://b/data/", "obs://b/data/", ""},
-		{"obs://b/data/:/home/work/data", "obs://b/data/", "/home/work/data"},
-		{"s3://b/x.zip:data", "s3://b/x.zip", "data"},
+		{"obs://bkt/data/", "obs://bkt/data/", ""},
+		{"obs://bkt/data/:/home/work/data", "obs://bkt/data/", "/home/work/data"},
+		{"s3://bkt/x.zip:data", "obs://bkt/x.zip", "data"},
+		{"OBS://bkt/data/:d", "obs://bkt/data/", "d"},
 	}
 	for _, tc := range tests {
-		p, l, err := splitDataArg("input", tc.in)
+		p, l, err := splitDataArg("--input", tc.in, obsPathArg)
 		if err != nil || p != tc.obs || l != tc.local {
 			t.Errorf("splitDataArg(%q) = %q, %q, %v; want %q, %q", tc.in, p, l, err, tc.obs, tc.local)
 		}
@@ -104,16 +105,17 @@ func TestSplitDataArg(t *testing.T) {
 }
 
 func FuzzSplitDataArg(f *testing.F) {
-	for _, s := range []string{"obs://b/data/", "obs://b/data/:/home/work/data", "s3://b/x.zip:data", "obs://", ":", "obs://b/:"} {
+	for _, s := range []string{"obs://bkt/data/", "obs://bkt/data/:/home/work/data", "s3://bkt/x.zip:data", "obs://", ":", "obs://bkt/:", "S3://bkt/x/:y"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, l, err := splitDataArg("input", s)
+		p, l, err := splitDataArg("--input", s, obsPathArg)
 		if err != nil {
 			return
 		}
-		if !strings.Contains(s, p) || (l != "" && !strings.HasSuffix(s, ":"+l)) {
-			t.Errorf("splitDataArg(%q) = %q, %q: not parts of the input", s, p, l)
+		op, err := core.ParseObjectPath(p)
+		if err != nil || op.String() != p || (l != "" && !strings.HasSuffix(s, ":"+l)) {
+			t.Errorf("splitDataArg(%q) = %q, %q: not the canonical path and a part of the input (%v)", s, p, l, err)
 		}
 	})
 }

@@ -21,22 +21,42 @@ func newObsCommand() *cobra.Command {
 	return cmd
 }
 
-// objectArg parses an obs://bucket/key (or s3://) argument; anything else is
-// a usage error.
-func objectArg(s string) (bucket, key string, err error) {
-	if !sdk.IsObjectPath(s) {
-		return "", "", usagef("%q is not an object path like obs://bucket/key", s)
+// objectPathArg parses s, the object path given as name (a flag such as
+// "--code-dir" or an argument such as "SRC"), by the grammar the server
+// applies (atelier.ParseObjectPath), so that a bad path is found before
+// anything is sent. Only obs:// and s3:// (in any case) are taken here:
+// /bucket/key reads like a local path. Anything else is a usage error that
+// names name and says what is wrong.
+func objectPathArg(name, s string) (core.ObjectPath, error) {
+	if !core.HasObjectScheme(s) {
+		return core.ObjectPath{}, usagef("%s %q is not an object path like obs://bucket/key", name, s)
 	}
-	b, k, err := sdk.ParsePath(s)
+	p, err := core.ParseObjectPath(s)
 	if err != nil {
-		return "", "", usageError{cliError(err)}
+		return core.ObjectPath{}, usagef("%s %q: %s", name, s, core.ErrorMessage(err))
 	}
-	return b, k, nil
+	return p, nil
+}
+
+// objectDirArg is objectPathArg for a directory: the path must end in /
+// (or name a bucket alone).
+func objectDirArg(name, s string) (core.ObjectPath, error) {
+	p, err := objectPathArg(name, s)
+	if err == nil && !p.IsDir() {
+		return core.ObjectPath{}, usagef("%s %q must end in / to name a directory, like %s/", name, s, p)
+	}
+	return p, err
+}
+
+// objectArg is objectPathArg split into bucket and key.
+func objectArg(name, s string) (bucket, key string, err error) {
+	p, err := objectPathArg(name, s)
+	return p.Bucket, p.Key, err
 }
 
 // bucketArg parses an obs://bucket argument that must name no key.
 func bucketArg(s string) (string, error) {
-	b, k, err := objectArg(s)
+	b, k, err := objectArg("the argument", s)
 	if err != nil {
 		return "", err
 	}
@@ -101,7 +121,7 @@ func newObsLsCommand() *cobra.Command {
 			var bucket, prefix string
 			if len(args) == 1 {
 				var err error
-				if bucket, prefix, err = objectArg(args[0]); err != nil {
+				if bucket, prefix, err = objectArg("the argument", args[0]); err != nil {
 					return err
 				}
 			}
@@ -167,7 +187,7 @@ func newObsStatCommand() *cobra.Command {
 		Short: "Show an object's metadata",
 		Args:  exactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			b, k, err := objectArg(args[0])
+			b, k, err := objectArg("the argument", args[0])
 			if err != nil {
 				return err
 			}
@@ -201,7 +221,7 @@ func newObsRmCommand() *cobra.Command {
 		Short: "Remove an object, or with -r every object under a prefix",
 		Args:  exactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			b, k, err := objectArg(args[0])
+			b, k, err := objectArg("the argument", args[0])
 			if err != nil {
 				return err
 			}
@@ -290,12 +310,12 @@ func runCopy(cmd *cobra.Command, src, dst string, recursive bool, jobs int) erro
 	var sb, sk, db, dk string
 	var err error
 	if srcObs {
-		if sb, sk, err = objectArg(src); err != nil {
+		if sb, sk, err = objectArg("SRC", src); err != nil {
 			return err
 		}
 	}
 	if dstObs {
-		if db, dk, err = objectArg(dst); err != nil {
+		if db, dk, err = objectArg("DST", dst); err != nil {
 			return err
 		}
 	}
