@@ -223,9 +223,9 @@ def query_of(rec):
 
 
 DS = {"dataset_id": "ds1", "dataset_name": "dataset-image", "data_type": "IMAGE",
-      "dataset_type": -1, "data_path": "/b/in/", "work_path": "/b/work/",
+      "dataset_type": -1, "data_path": "/bkt/in/", "work_path": "/bkt/work/",
       "total_sample_count": 0, "annotated_sample_count": 0}
-TASK = {"task_id": "t1", "dataset_id": "ds1", "import_path": "/b/in/", "format": "directory",
+TASK = {"task_id": "t1", "dataset_id": "ds1", "import_path": "/bkt/in/", "format": "directory",
         "status": "QUEUED", "imported_sample_count": 0, "rejected_sample_count": 0}
 
 
@@ -350,8 +350,8 @@ class SeedSampleShapesTest(DatasetTestCase):
 
 
 class CreateValidationTest(DatasetTestCase):
-    SRC = {"type": 0, "path": "/b/in/"}
-    WORK = {"type": 0, "path": "/b/work/"}
+    SRC = {"type": 0, "path": "/bkt/in/"}
+    WORK = {"type": 0, "path": "/bkt/work/"}
 
     def test_refused_before_any_request(self):
         cases = [
@@ -362,15 +362,15 @@ class CreateValidationTest(DatasetTestCase):
             (dict(dataset_type=True), TypeError, ["dataset_type"]),
             (dict(data_type="TEXT", dataset_type=0), ValueError, ["dataset_type", "IMAGE"]),
             (dict(data_type="IMAGE", data_sources=None), ValueError, ["data_sources"]),
-            (dict(data_type="IMAGE", data_sources={"type": 1, "path": "/b/in/"}), ValueError,
+            (dict(data_type="IMAGE", data_sources={"type": 1, "path": "/bkt/in/"}), ValueError,
              ["data_sources['type']"]),
-            (dict(data_type="IMAGE", data_sources={"type": "5", "path": "/b/in/"}), ValueError,
+            (dict(data_type="IMAGE", data_sources={"type": "5", "path": "/bkt/in/"}), ValueError,
              ["data_sources['type']"]),
             (dict(data_type="IMAGE", data_sources={"type": 0}), ValueError,
              ["data_sources['path']"]),
             (dict(data_type="IMAGE", data_sources={"type": 0, "path": "b/in/"}), ValueError,
              ["data_sources['path']"]),
-            (dict(data_type="IMAGE", data_sources=[{"path": "/b/a/"}, {"path": "/b/c/"}]),
+            (dict(data_type="IMAGE", data_sources=[{"path": "/bkt/a/"}, {"path": "/bkt/c/"}]),
              ValueError, ["exactly one"]),
             (dict(data_type="IMAGE", data_sources=7), TypeError, ["data_sources"]),
             (dict(data_type="IMAGE", work_path=None), ValueError, ["work_path"]),
@@ -384,10 +384,10 @@ class CreateValidationTest(DatasetTestCase):
              ["labels[0]['type']"]),
             (dict(data_type="TABLE", schema=[{"schema_id": 0}]), TypeError,
              ["schema[0]['name']"]),
-            (dict(data_type="IMAGE", data_sources={"type": 0, "path": "/b/",
+            (dict(data_type="IMAGE", data_sources={"type": 0, "path": "/bkt/",
                                                    "annotation_config": "voc"}),
              TypeError, ["annotation_config"]),
-            (dict(data_type="TABLE", data_sources={"type": 0, "path": "/b/",
+            (dict(data_type="TABLE", data_sources={"type": 0, "path": "/bkt/",
                                                    "with_column_header": "yes"}),
              TypeError, ["with_column_header"]),
         ]
@@ -407,27 +407,44 @@ class CreateValidationTest(DatasetTestCase):
     def test_forms_that_are_accepted(self):
         self.answer("POST", "/v1/datasets", {"dataset": DS, "import_task": TASK}, 201)
         Dataset.create_dataset(self.session, "d", data_type="image", dataset_type="1",
-                               data_sources=[{"path": "obs://b/in",
+                               data_sources=[{"path": "obs://bkt/in",
                                               "with_column_header": False}],
-                               work_path="s3://b/work", description="notes",
+                               work_path="s3://bkt/work", description="notes",
                                labels=[{"name": "cat"}, {"name": "e", "type": "101",
                                                           "property": {"n": 1},
                                                           "color": "#ff0000"}],
                                schema=[{"name": "a", "type": "int"}])
         self.assertEqual(self.only_request().json(), {
             "dataset_name": "d", "data_type": "IMAGE", "dataset_type": 1,
-            "description": "notes", "data_path": "/b/in/", "work_path": "/b/work/",
+            "description": "notes", "data_path": "/bkt/in/", "work_path": "/bkt/work/",
             "labels": [{"name": "cat", "type": 0},
                        {"name": "e", "type": 101, "property": {"n": "1"}, "color": "#ff0000"}],
             "schema": [{"schema_id": 0, "name": "a", "type": "INT"}]})
 
-    def test_unknown_annotation_config_keys_warn(self):
+    def test_object_path_spellings(self):
+        # What a new user tried: the scheme in any case is the same path, and
+        # a bucket the object store refuses is refused before anything is sent.
+        self.answer("POST", "/v1/datasets", {"dataset": DS, "import_task": TASK}, 201)
+        Dataset.create_dataset(self.session, "d", data_type="IMAGE",
+                               data_sources={"path": "OBS://bkt/in/"}, work_path="S3://bkt/work/")
+        body = self.only_request().json()
+        self.assertEqual((body["data_path"], body["work_path"]), ("/bkt/in/", "/bkt/work/"))
+        self.fake.reset()
+        for sources, work in (({"path": "obs://Bad_Bucket/x/"}, self.WORK["path"]),
+                              (self.SRC, "obs://Bad_Bucket/x/")):
+            with self.subTest(sources=sources, work=work):
+                with self.assertRaisesRegex(ValueError, "The bucket name may hold only"):
+                    Dataset.create_dataset(self.session, "d", data_type="IMAGE",
+                                           data_sources=sources, work_path=work)
+        self.assertEqual(self.fake.requests, [])
+
+
         self.answer("POST", "/v1/datasets", {"dataset": DS}, 201)
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             resp = Dataset.create_dataset(
                 self.session, "d", data_type="IMAGE", work_path=self.WORK,
-                data_sources={"type": 0, "path": "/b/in/", "annotation_config": {
+                data_sources={"type": 0, "path": "/bkt/in/", "annotation_config": {
                     "scene": "image_classification", "format_params": {"x": 1}}})
         self.assertEqual(len(w), 1)
         self.assertIn("format_params", str(w[0].message))
@@ -506,15 +523,15 @@ class DatasetCallsTest(DatasetTestCase):
 
     def test_import_data(self):
         self.answer("POST", "/v1/datasets/ds1/imports", TASK, 201)
-        self.assertEqual(self.ds.import_data("obs://b/more/"), TASK)
-        self.ds.import_data("s3://b/t/", with_column_header=False)
+        self.assertEqual(self.ds.import_data("obs://bkt/more/"), TASK)
+        self.ds.import_data("s3://bkt/t/", with_column_header=False)
         self.assertEqual([r.json() for r in self.fake.requests], [
-            {"import_path": "/b/more/"},
-            {"import_path": "/b/t/", "with_column_header": False}])
+            {"import_path": "/bkt/more/"},
+            {"import_path": "/bkt/t/", "with_column_header": False}])
         with self.assertRaises(ValueError):
             self.ds.import_data("more/")
         with self.assertRaises(TypeError):
-            self.ds.import_data("/b/x/", annotation_config=["voc"])
+            self.ds.import_data("/bkt/x/", annotation_config=["voc"])
         self.assertEqual(len(self.fake.requests), 2)
 
     def test_wait_import(self):
@@ -557,9 +574,9 @@ class DatasetCallsTest(DatasetTestCase):
 
     def test_export(self):
         self.answer("POST", "/v1/datasets/ds1/exports", {"task_id": "e1"}, 201)
-        self.assertEqual(self.ds.export_dataset("v1", "obs://b/export/")["task_id"], "e1")
+        self.assertEqual(self.ds.export_dataset("v1", "obs://bkt/export/")["task_id"], "e1")
         self.assertEqual(self.only_request().json(),
-                         {"version_id": "v1", "export_path": "/b/export/"})
+                         {"version_id": "v1", "export_path": "/bkt/export/"})
 
     def test_set_annotations(self):
         self.answer("PUT", "/v1/datasets/ds1/samples/s1/annotations", {"sample_id": "s1"})

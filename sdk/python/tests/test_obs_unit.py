@@ -41,11 +41,11 @@ class OBSUnitTest(unittest.TestCase):
     def test_missing_trailing_slash(self):
         f = self.write("f.txt", b"x")
         cases = [
-            ("dst_obs_dir", lambda: self.obs.upload_file(src_local_file=f, dst_obs_dir="obs://b/dir")),
-            ("dst_obs_dir", lambda: self.obs.upload_dir(src_local_dir=self.tmp.name, dst_obs_dir="obs://b/dir")),
-            ("src_obs_dir", lambda: self.obs.download_dir(src_obs_dir="obs://b/dir", dst_local_dir=self.tmp.name + "/")),
-            ("dst_local_dir", lambda: self.obs.download_dir(src_obs_dir="obs://b/dir/", dst_local_dir=self.path("x"))),
-            ("src_obs_file", lambda: self.obs.download_file(src_obs_file="obs://b/dir/", dst_local_dir=self.tmp.name)),
+            ("dst_obs_dir", lambda: self.obs.upload_file(src_local_file=f, dst_obs_dir="obs://bkt/dir")),
+            ("dst_obs_dir", lambda: self.obs.upload_dir(src_local_dir=self.tmp.name, dst_obs_dir="obs://bkt/dir")),
+            ("src_obs_dir", lambda: self.obs.download_dir(src_obs_dir="obs://bkt/dir", dst_local_dir=self.tmp.name + "/")),
+            ("dst_local_dir", lambda: self.obs.download_dir(src_obs_dir="obs://bkt/dir/", dst_local_dir=self.path("x"))),
+            ("src_obs_file", lambda: self.obs.download_file(src_obs_file="obs://bkt/dir/", dst_local_dir=self.tmp.name)),
             ("dst_obs_dir", lambda: self.obs.upload_file(src_local_file=f, dst_obs_dir="b/dir/")),
         ]
         for param, call in cases:
@@ -58,31 +58,31 @@ class OBSUnitTest(unittest.TestCase):
     def test_exact_message(self):
         f = self.write("f.txt", b"x")
         with self.assertRaises(ValueError) as cm:
-            self.obs.upload_file(f, "obs://b/dir")
-        self.assertEqual(str(cm.exception), "dst_obs_dir must end with '/': 'obs://b/dir'")
+            self.obs.upload_file(f, "obs://bkt/dir")
+        self.assertEqual(str(cm.exception), "dst_obs_dir must end with '/': 'obs://bkt/dir'")
 
     def test_missing_local_source(self):
         missing = self.path("nope.txt")
         with self.assertRaises(FileNotFoundError) as cm:
-            self.obs.upload_file(src_local_file=missing, dst_obs_dir="obs://b/d/")
+            self.obs.upload_file(src_local_file=missing, dst_obs_dir="obs://bkt/d/")
         self.assertIn("src_local_file", str(cm.exception))
         self.assertIn(missing, str(cm.exception))
         with self.assertRaises(FileNotFoundError) as cm:
-            self.obs.upload_dir(src_local_dir=self.path("nodir") + "/", dst_obs_dir="obs://b/d/")
+            self.obs.upload_dir(src_local_dir=self.path("nodir") + "/", dst_obs_dir="obs://bkt/d/")
         self.assertIn("src_local_dir", str(cm.exception))
         with self.assertRaises(IsADirectoryError):
-            self.obs.upload_file(self.tmp.name, "obs://b/d/")
+            self.obs.upload_file(self.tmp.name, "obs://bkt/d/")
         with self.assertRaises(NotADirectoryError):
-            self.obs.upload_dir(self.write("plain", b""), "obs://b/d/")
+            self.obs.upload_dir(self.write("plain", b""), "obs://bkt/d/")
         self.assertEqual(self.fake.requests, [])
 
     def test_upload_sends_length_digest_and_encoded_key(self):
         data = os.urandom(300_000)
         f = self.write("dir/ü a.bin", data)
-        key_path = "/v1/obs/b/d/%C3%BC%20a.bin"
+        key_path = "/v1/obs/bkt/d/%C3%BC%20a.bin"
         self.fake.route("PUT", key_path, lambda req: Reply(200, {
-            "bucket": "b", "key": "d/ü a.bin", "size": len(req.body)}))
-        obj = self.obs.upload_file(f, "obs://b/d/")
+            "bucket": "bkt", "key": "d/ü a.bin", "size": len(req.body)}))
+        obj = self.obs.upload_file(f, "obs://bkt/d/")
         self.assertEqual(obj["key"], "d/ü a.bin")
         req = self.fake.requests[-1]
         self.assertEqual(req.body, data)
@@ -103,14 +103,14 @@ class OBSUnitTest(unittest.TestCase):
         headers = {"x-atelier-sha256": sha, "Content-Type": "application/octet-stream"}
         if length is not None:
             headers["Content-Length"] = str(length)
-        self.fake.route("GET", "/v1/obs/b/d/f.bin",
+        self.fake.route("GET", "/v1/obs/bkt/d/f.bin",
                         lambda req: Reply(200, body, headers, close_after=close_after))
 
     def test_download_verifies_and_renames(self):
         data = os.urandom(700_000)
         self._serve_object(data, hashlib.sha256(data).hexdigest())
         dst = self.path("new", "dir")
-        got = self.obs.download_file("obs://b/d/f.bin", dst)
+        got = self.obs.download_file("obs://bkt/d/f.bin", dst)
         self.assertEqual(got, os.path.join(dst, "f.bin"))
         with open(got, "rb") as f:
             self.assertEqual(f.read(), data)
@@ -122,7 +122,7 @@ class OBSUnitTest(unittest.TestCase):
         dst = self.path("out")
         os.makedirs(dst)
         with self.assertRaises(AtelierError) as cm:
-            self.obs.download_file("obs://b/d/f.bin", dst)
+            self.obs.download_file("obs://bkt/d/f.bin", dst)
         self.assertEqual(cm.exception.code, "ATL.SDK.0001")
         self.assertEqual(os.listdir(dst), [])
 
@@ -130,7 +130,7 @@ class OBSUnitTest(unittest.TestCase):
         old = self.write("out/f.bin", b"previous")
         self._serve_object(b"new", hashlib.sha256(b"other").hexdigest())
         with self.assertRaises(AtelierError):
-            self.obs.download_file("obs://b/d/f.bin", self.path("out"))
+            self.obs.download_file("obs://bkt/d/f.bin", self.path("out"))
         with open(old, "rb") as f:
             self.assertEqual(f.read(), b"previous")
         self.assertEqual(os.listdir(self.path("out")), ["f.bin"])
@@ -140,15 +140,15 @@ class OBSUnitTest(unittest.TestCase):
         self._serve_object(data, hashlib.sha256(data).hexdigest(), length=5000, close_after=True)
         dst = self.path("out")
         with self.assertRaises(AtelierError) as cm:
-            self.obs.download_file("obs://b/d/f.bin", dst)
+            self.obs.download_file("obs://bkt/d/f.bin", dst)
         self.assertEqual(cm.exception.code, "ATL.SDK.0002")
         self.assertEqual(os.listdir(dst), [])
 
     def test_download_missing_object_creates_no_file(self):
-        self.fake.route("GET", "/v1/obs/b/d/f.bin",
+        self.fake.route("GET", "/v1/obs/bkt/d/f.bin",
                         lambda req: error(404, "ATL.OBS.0006", "object does not exist"))
         with self.assertRaises(AtelierError) as cm:
-            self.obs.download_file("obs://b/d/f.bin", self.path("out"))
+            self.obs.download_file("obs://bkt/d/f.bin", self.path("out"))
         self.assertEqual((cm.exception.code, cm.exception.status), ("ATL.OBS.0006", 404))
         self.assertFalse(os.path.exists(self.path("out")), "nothing is created for a missing object")
 
@@ -167,26 +167,26 @@ class OBSUnitTest(unittest.TestCase):
             q = urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query)
             seen.append(q)
             tok = q.get("continuation_token", [None])[0]
-            return Reply(200, dict(pages[tok], bucket="b", prefix="p/"))
+            return Reply(200, dict(pages[tok], bucket="bkt", prefix="p/"))
 
-        self.fake.route("GET", "/v1/obs/b", listing)
-        objs = self.obs.list_objects("obs://b/p/")
+        self.fake.route("GET", "/v1/obs/bkt", listing)
+        objs = self.obs.list_objects("obs://bkt/p/")
         self.assertEqual([o["key"] for o in objs], ["p/a", "p/b", "p/c"])
         self.assertTrue(all(q["prefix"] == ["p/"] for q in seen))
         self.assertNotIn("delimiter", seen[0])
 
     def test_list_objects_non_recursive(self):
-        self.fake.route("GET", "/v1/obs/b", lambda req: Reply(200, {
-            "bucket": "b", "prefix": "p/", "delimiter": "/",
+        self.fake.route("GET", "/v1/obs/bkt", lambda req: Reply(200, {
+            "bucket": "bkt", "prefix": "p/", "delimiter": "/",
             "objects": [{"key": "p/z"}], "common_prefixes": ["p/a/"], "is_truncated": False}))
-        objs = self.obs.list_objects("obs://b/p/", recursive=False)
+        objs = self.obs.list_objects("obs://bkt/p/", recursive=False)
         self.assertEqual([(o["key"], o["is_dir"]) for o in objs], [("p/a/", True), ("p/z", False)])
         q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.fake.requests[-1].path).query)
         self.assertEqual(q["delimiter"], ["/"])
 
 
     def test_directory_round_trip_is_cp_r(self):
-        store = FakeObjectStore("b", page_size=2)
+        store = FakeObjectStore("bkt", page_size=2)
         self.fake.fallback = store
         src = self.path("data", "imgs")
         files = {"1.png": b"one", "sub/2.png": b"two", "sub/deeper/3.png": b"three",
@@ -195,23 +195,23 @@ class OBSUnitTest(unittest.TestCase):
             self.write("data/imgs/" + rel, data)
         os.makedirs(self.path("data", "imgs", "empty", "inner"))
 
-        uploaded = self.obs.upload_dir(src_local_dir=src + "/", dst_obs_dir="obs://b/in/")
+        uploaded = self.obs.upload_dir(src_local_dir=src + "/", dst_obs_dir="obs://bkt/in/")
         self.assertEqual(len(uploaded), len(files))
         self.assertEqual(set(store.objects), {"in/imgs/" + rel for rel in files})
 
         out = self.path("x") + "/"
-        written = self.obs.download_dir(src_obs_dir="obs://b/in/imgs/", dst_local_dir=out)
+        written = self.obs.download_dir(src_obs_dir="obs://bkt/in/imgs/", dst_local_dir=out)
         self.assertEqual(sorted(written),
                          sorted(os.path.join(out, "imgs", *rel.split("/")) for rel in files))
         for rel, data in files.items():
             with open(os.path.join(out, "imgs", *rel.split("/")), "rb") as f:
                 self.assertEqual(f.read(), data)
         self.assertFalse(os.path.exists(os.path.join(out, "imgs", "empty")))
-        listed = [r for r in self.fake.requests if r.method == "GET" and "/v1/obs/b?" in r.path]
+        listed = [r for r in self.fake.requests if r.method == "GET" and "/v1/obs/bkt?" in r.path]
         self.assertGreater(len(listed), 1, "the listing was paged")
 
     def test_directory_upload_stops_at_first_error(self):
-        store = FakeObjectStore("b")
+        store = FakeObjectStore("bkt")
         self.fake.fallback = store
         for i in range(20):
             self.write("d/f%02d.txt" % i, b"x")

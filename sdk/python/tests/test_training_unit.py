@@ -83,24 +83,29 @@ class ParamsTest(unittest.TestCase):
 
 class TrainParamsTest(unittest.TestCase):
     def test_input_data_rules(self):
-        d = InputData(obs_path="obs://b/data.zip", local_path="/tmp/d/")
+        d = InputData(obs_path="obs://bkt/data.zip", local_path="/tmp/d/")
         self.assertFalse(d.is_local_source)
         InputData(obs_path=None, local_path="/tmp/d/", is_local_source=True)
-        InputData(obs_path="obs://b/up/", local_path="/tmp/d/", is_local_source=True)
+        InputData(obs_path="obs://bkt/up/", local_path="/tmp/d/", is_local_source=True)
         with self.assertRaisesRegex(ValueError, "obs_path is required"):
             InputData(local_path="/tmp/d/")
         with self.assertRaisesRegex(ValueError, "local_path is required"):
-            InputData(obs_path="obs://b/d/")
+            InputData(obs_path="obs://bkt/d/")
         with self.assertRaisesRegex(ValueError, "local_path must be a local path"):
-            InputData(obs_path="obs://b/d/", local_path="obs://b/x/")
+            InputData(obs_path="obs://bkt/d/", local_path="obs://bkt/x/")
         with self.assertRaisesRegex(ValueError, "obs_path"):
             InputData(obs_path="relative/dir/", local_path="/tmp/d/")
         with self.assertRaises(TypeError):
-            InputData(obs_path="obs://b/d/", local_path="/tmp/d/", is_local_source="yes")
+            InputData(obs_path="obs://bkt/d/", local_path="/tmp/d/", is_local_source="yes")
+        # What a new user tried: the scheme in any case is the same path, and
+        # a bucket the object store refuses is refused here, saying why.
+        self.assertEqual(InputData(obs_path="OBS://bkt/d/", local_path="/tmp/d/").obs_path, "OBS://bkt/d/")
+        with self.assertRaisesRegex(ValueError, "^obs_path 'obs://Bad_Bucket/x/': The bucket name may hold only"):
+            InputData(obs_path="obs://Bad_Bucket/x/", local_path="/tmp/d/")
 
     def test_training_files_rules(self):
         tf = TrainingFiles(code_dir="/work/train/", boot_file="test-pytorch.py",
-                           obs_path="obs://b/train/")
+                           obs_path="obs://bkt/train/")
         self.assertEqual(tf.boot_file, "test-pytorch.py")
         self.assertEqual(TrainingFiles("/work/train/", "/work/train/sub/boot.py").boot_file,
                          "sub/boot.py")
@@ -110,9 +115,9 @@ class TrainParamsTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "inside code_dir"):
             TrainingFiles("/work/train/", "../boot.py")
         with self.assertRaisesRegex(ValueError, "code_dir must be a local path"):
-            TrainingFiles("obs://b/train/", "boot.py")
+            TrainingFiles("obs://bkt/train/", "boot.py")
         with self.assertRaisesRegex(ValueError, "must be an OBS directory"):
-            TrainingFiles("/work/train/", "boot.py", obs_path="obs://b/train")
+            TrainingFiles("/work/train/", "boot.py", obs_path="obs://bkt/train")
         with self.assertRaisesRegex(ValueError, "boot_file is required"):
             TrainingFiles("/work/train/", None)
 
@@ -121,7 +126,7 @@ class TrainParamsTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "obs_path is required"):
             OutputData(local_path="/tmp/out/", obs_path=None)
         with self.assertRaisesRegex(ValueError, "OBS directory"):
-            OutputData(local_path="/tmp/out/", obs_path="obs://b/out")
+            OutputData(local_path="/tmp/out/", obs_path="obs://bkt/out")
 
     def test_estimator_argument_checks(self):
         tf = TrainingFiles("/w/", "b.py")
@@ -173,7 +178,7 @@ class ZipTest(unittest.TestCase):
 class FakeTrainingServer:
     """Answers the training routes of one job 'j1' on a FakeServer, keeping what was sent."""
 
-    def __init__(self, fake, bucket="b", log=b"", final="COMPLETED", reason=""):
+    def __init__(self, fake, bucket="bkt", log=b"", final="COMPLETED", reason=""):
         self.fake = fake
         self.store = FakeObjectStore(bucket, page_size=100)
         fake.fallback = self.store
@@ -249,14 +254,14 @@ class RemoteFlowTest(unittest.TestCase):
         out = io.StringIO()
         est = Estimator(
             session=self.session,
-            training_files=TrainingFiles(self.code, "test-pytorch.py", obs_path="obs://b/train/"),
-            outputs=[OutputData(local_path="/home/u/out/", obs_path="obs://b/output/")],
+            training_files=TrainingFiles(self.code, "test-pytorch.py", obs_path="obs://bkt/train/"),
+            outputs=[OutputData(local_path="/home/u/out/", obs_path="obs://bkt/output/")],
             parameters=[{"name": "data_url", "value": "/home/u/dataset/"},
                         {"name": "epoc_num", "value": 2}, {"name": "dist"}],
             framework_type="PyTorch", train_instance_type="modelarts.vm.cpu.8u",
-            train_instance_count=2, log_url="/b/log/", job_description="desc")
-        inputs = [InputData(obs_path="/b/dataset-zip/dataset.zip", local_path="/home/u/dataset/"),
-                  InputData(obs_path="obs://b/dataset-local/", local_path=local_data,
+            train_instance_count=2, log_url="/bkt/log/", job_description="desc")
+        inputs = [InputData(obs_path="/bkt/dataset-zip/dataset.zip", local_path="/home/u/dataset/"),
+                  InputData(obs_path="obs://bkt/dataset-local/", local_path=local_data,
                             is_local_source=True)]
         with mock.patch("sys.stdout", out):
             job = est.fit(inputs=inputs, job_name="cifar10-dis")
@@ -269,19 +274,19 @@ class RemoteFlowTest(unittest.TestCase):
         doc = srv.submitted[0]
         self.assertEqual((doc["job_name"], doc["job_desc"]), ("cifar10-dis", "desc"))
         spec = doc["spec"]
-        self.assertEqual(spec["code_dir"], "obs://b/train/train.zip")
+        self.assertEqual(spec["code_dir"], "obs://bkt/train/train.zip")
         self.assertEqual(spec["boot_file"], "test-pytorch.py")
         self.assertEqual(spec["flavor_id"], "modelarts.vm.cpu.8u")
         self.assertEqual(spec["train_instance_count"], 2)
         self.assertEqual(spec["framework_type"], "PyTorch")
-        self.assertEqual(spec["log_url"], "obs://b/log/")
+        self.assertEqual(spec["log_url"], "obs://bkt/log/")
         self.assertEqual(spec["parameters"], [{"name": "data_url", "value": "/home/u/dataset/"},
                                               {"name": "epoc_num", "value": "2"},
                                               {"name": "dist"}])
         self.assertEqual(spec["inputs"], [
-            {"obs_path": "obs://b/dataset-zip/dataset.zip", "local_path": "/home/u/dataset/"},
-            {"obs_path": "obs://b/dataset-local/dataset.zip", "local_path": local_data}])
-        self.assertEqual(spec["outputs"], [{"obs_path": "obs://b/output/",
+            {"obs_path": "obs://bkt/dataset-zip/dataset.zip", "local_path": "/home/u/dataset/"},
+            {"obs_path": "obs://bkt/dataset-local/dataset.zip", "local_path": local_data}])
+        self.assertEqual(spec["outputs"], [{"obs_path": "obs://bkt/output/",
                                             "local_path": "/home/u/out/"}])
         with zipfile.ZipFile(io.BytesIO(srv.store.objects["train/train.zip"])) as zf:
             self.assertEqual(sorted(zf.namelist()), ["lib/util.py", "test-pytorch.py"])
@@ -294,7 +299,7 @@ class RemoteFlowTest(unittest.TestCase):
             est.fit(inputs=inputs, job_name="cifar10-dis-1", wait=False)
         self.assertNotIn("dataset-local/dataset.zip", srv.store.objects)
         self.assertEqual(srv.submitted[1]["spec"]["inputs"][1]["obs_path"],
-                         "obs://b/dataset-local/dataset.zip")
+                         "obs://bkt/dataset-local/dataset.zip")
 
     def test_v2_remote_needs_obs_path(self):
         FakeTrainingServer(self.fake)
@@ -303,7 +308,7 @@ class RemoteFlowTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "training_files.obs_path is required"):
             est.fit(wait=False)
         est = Estimator(session=self.session,
-                        training_files=TrainingFiles(self.code, "test-pytorch.py", "obs://b/t/"),
+                        training_files=TrainingFiles(self.code, "test-pytorch.py", "obs://bkt/t/"),
                         train_instance_type="modelarts.vm.cpu.2u")
         with self.assertRaisesRegex(ValueError, "cannot read local data"):
             est.fit(inputs=[InputData(local_path=self.tmp, is_local_source=True)], wait=False)
@@ -312,7 +317,7 @@ class RemoteFlowTest(unittest.TestCase):
         FakeTrainingServer(self.fake, log=b"boom\n", final="FAILED",
                            reason="worker-1 exited with code 3: boom")
         est = Estimator(session=self.session,
-                        training_files=TrainingFiles(self.code, "test-pytorch.py", "obs://b/t/"),
+                        training_files=TrainingFiles(self.code, "test-pytorch.py", "obs://bkt/t/"),
                         train_instance_type="modelarts.vm.cpu.2u")
         with mock.patch("sys.stdout", io.StringIO()):
             with self.assertRaises(training.TrainingJobError) as cm:
@@ -331,28 +336,28 @@ class RemoteFlowTest(unittest.TestCase):
         srv = FakeTrainingServer(self.fake)
         est = EstimatorV1(
             modelarts_session=self.session, framework_type="PyTorch",
-            framework_version="PyTorch-1.0.0-python3.6", code_dir="/b/src/",
-            boot_file="/b/src/pytorch_sentiment.py", log_url="/b/log/",
+            framework_version="PyTorch-1.0.0-python3.6", code_dir="/bkt/src/",
+            boot_file="/bkt/src/pytorch_sentiment.py", log_url="/bkt/log/",
             hyperparameters=[{"label": "classes", "value": "10"}, {"label": "lr", "value": "0.001"}],
-            output_path="/b/output/", train_instance_type="modelarts.vm.cpu.2u",
+            output_path="/bkt/output/", train_instance_type="modelarts.vm.cpu.2u",
             train_instance_count=1, job_description="pytorch-sentiment with ModelArts SDK")
-        job = est.fit(inputs="/b/data/train/", wait=False, job_name="my_training_job")
+        job = est.fit(inputs="/bkt/data/train/", wait=False, job_name="my_training_job")
         self.assertEqual((job.job_id, job.version_id), ("j1", 1))
         spec = srv.submitted[0]["spec"]
-        self.assertEqual(spec["code_dir"], "obs://b/src/")
+        self.assertEqual(spec["code_dir"], "obs://bkt/src/")
         self.assertEqual(spec["boot_file"], "pytorch_sentiment.py")
         self.assertEqual(spec["framework_version"], "PyTorch-1.0.0-python3.6")
         self.assertEqual(spec["parameters"], [
             {"name": "classes", "value": "10"}, {"name": "lr", "value": "0.001"},
             {"name": "data_url", "value": "/cache/data/"},
             {"name": "train_url", "value": "/cache/output/"}])
-        self.assertEqual(spec["inputs"], [{"obs_path": "obs://b/data/train/",
+        self.assertEqual(spec["inputs"], [{"obs_path": "obs://bkt/data/train/",
                                            "local_path": "/cache/data/"}])
-        self.assertEqual(spec["outputs"], [{"obs_path": "obs://b/output/",
+        self.assertEqual(spec["outputs"], [{"obs_path": "obs://bkt/output/",
                                             "local_path": "/cache/output/"}])
         self.assertEqual(srv.submitted[0]["job_desc"], "pytorch-sentiment with ModelArts SDK")
 
-        v = est.create_job_version(job_id="j1", pre_version_id=1, inputs="/b/data/train/",
+        v = est.create_job_version(job_id="j1", pre_version_id=1, inputs="/bkt/data/train/",
                                    wait=False, job_desc="create a job version")
         self.assertEqual((v.job_id, v.version_id), ("j1", 2))
         body = srv.versions[0]
@@ -360,8 +365,8 @@ class RemoteFlowTest(unittest.TestCase):
         self.assertEqual(body["spec"]["boot_file"], "pytorch_sentiment.py")
 
         with self.assertRaisesRegex(ValueError, "boot_file"):
-            EstimatorV1(modelarts_session=self.session, code_dir="/b/src/",
-                        boot_file="/b/other/x.py", train_instance_type="f").fit(wait=False)
+            EstimatorV1(modelarts_session=self.session, code_dir="/bkt/src/",
+                        boot_file="/bkt/other/x.py", train_instance_type="f").fit(wait=False)
         with self.assertRaisesRegex(ValueError, "together"):
             est.fit(dataset_id="d1")
 
@@ -370,12 +375,12 @@ class RemoteFlowTest(unittest.TestCase):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est = EstimatorV1(
-                modelarts_session=self.session, log_url="/b/log/",
+                modelarts_session=self.session, log_url="/bkt/log/",
                 hyperparameters=[{"label": "classes", "value": "10"}],
-                output_path="/b/output/", train_instance_type="modelarts.vm.cpu.2u",
+                output_path="/bkt/output/", train_instance_type="modelarts.vm.cpu.2u",
                 user_command="python3 /home/work/app/train.py {python_file_parameter}",
                 user_image_url="100.125.5.235:20202/jobmng/cpu-base:1.0")
-        est.fit(inputs="/b/data/train/", job_name="custom")
+        est.fit(inputs="/bkt/data/train/", job_name="custom")
         spec = srv.submitted[0]["spec"]
         self.assertEqual(spec["env"], {"classes": "10"})
         self.assertEqual(spec["user_command"], "python3 /home/work/app/train.py "
