@@ -25,11 +25,13 @@ var layers = []struct {
 	{[]string{"./store"}, []string{"database/sql", "net/http", module + "/store/"}},
 	{[]string{"./identity"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", "gocloud.dev"}},
 	{[]string{"./obs"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", "gocloud.dev"}},
-	{[]string{"./training"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/obs", module + "/httpapi", module + "/executor/", "gocloud.dev"}},
+	// Domain packages reach executors through the portable executor (and its
+	// driver types), never a backend.
+	{[]string{"./training", "./workload"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/obs", module + "/httpapi", module + "/executor/localexec", module + "/executor/fakeexec", module + "/executor/gpu", module + "/executor/executortest", "gocloud.dev"}},
 	{[]string{"./dataset", "./dataset/format"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/obs", module + "/httpapi", module + "/training", "gocloud.dev"}},
 	// webhook POSTs callbacks (net/http is its outer edge, like sender/smssender's) but stays clear of SQL and the HTTP API.
 	{[]string{"./webhook"}, []string{"database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/training", "gocloud.dev"}},
-	{[]string{"./executor"}, []string{"net/http", "database/sql", "os/exec", module + "/store", module + "/executor/"}},
+	{[]string{"./executor", "./executor/driver"}, []string{"net/http", "database/sql", "os/exec", module + "/store", module + "/executor/localexec", module + "/executor/fakeexec", module + "/executor/gpu", module + "/workload", module + "/training"}},
 	{[]string{"./httpapi"}, []string{"database/sql", module + "/store", module + "/obs", module + "/identity", "gocloud.dev", "modernc.org", "github.com/jackc"}},
 }
 

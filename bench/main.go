@@ -216,6 +216,11 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 	if err != nil {
 		return nil, err
 	}
+	// The servers' data directories are below: sandboxed task users must be
+	// able to search it (MkdirTemp makes it 0700).
+	if err := os.Chmod(work, 0o711); err != nil {
+		return nil, err
+	}
 	if !cfg.Keep {
 		defer os.RemoveAll(work)
 	} else {
@@ -1246,9 +1251,15 @@ func trainConfig(cfg Config) Config {
 	return cfg
 }
 
-// findPython returns the real path of python3 (not a pyenv shim, whose
-// start would be timed too), or "" when there is none.
+// findPython returns the system's python3, which sandboxed jobs see, or
+// else the real path of python3 on PATH (not a pyenv shim, whose start
+// would be timed too), or "" when there is none.
 func findPython(ctx context.Context) string {
+	for _, p := range []string{"/usr/bin/python3", "/usr/local/bin/python3"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
 	out, err := exec.CommandContext(ctx, "python3", "-c", "import sys; print(sys.executable)").Output()
 	if err != nil {
 		return ""

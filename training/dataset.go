@@ -14,6 +14,7 @@ import (
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/dataset/format"
+	"github.com/atelier-dev/atelier/workload"
 )
 
 // versionPublished is the state of a dataset version whose manifest is
@@ -57,7 +58,7 @@ func (s *Service) stageDataset(ctx context.Context, in atelier.JobInput, dir, fi
 		return err
 	}
 	published := filepath.Join(dir, path.Base(mp.Key))
-	if err := s.downloadObject(ctx, mp, published); err != nil {
+	if err := workload.Download(ctx, s.objects, mp, published); err != nil {
 		return fmt.Errorf("download the manifest: %w", err)
 	}
 	f, err := os.Open(published)
@@ -95,7 +96,7 @@ func (s *Service) stageDataset(ctx context.Context, in atelier.JobInput, dir, fi
 				return fmt.Errorf("manifest line %d: source %q leaves the input directory", r.Line(), sm.Source)
 			}
 			if !fetched[dst] {
-				if err := s.downloadObject(ctx, obsPath{Bucket: bucket, Key: key}, dst); err != nil {
+				if err := workload.Download(ctx, s.objects, obsPath{Bucket: bucket, Key: key}, dst); err != nil {
 					out.Close()
 					return fmt.Errorf("download %s: %w", src, err)
 				}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/store"
+	"github.com/atelier-dev/atelier/workload"
 )
 
 var (
@@ -60,7 +61,7 @@ func (s *Service) SubmitJob(ctx context.Context, name, desc string, spec atelier
 		return nil, nil, fmt.Errorf("training: create job: %w", err)
 	}
 	s.emitFirst(ctx, v)
-	s.launch(v, userOf(p))
+	s.launch(ctx, v, userOf(p))
 	j, err = s.job(ctx, tenant, j.ID)
 	if err != nil {
 		return nil, nil, err
@@ -119,7 +120,7 @@ func (s *Service) CreateJobVersion(ctx context.Context, jobID string, pre int64,
 		}
 	}
 	s.emitFirst(ctx, v)
-	s.launch(v, userOf(p))
+	s.launch(ctx, v, userOf(p))
 	return v, nil
 }
 
@@ -145,14 +146,18 @@ func (s *Service) DeleteJob(ctx context.Context, jobID string) error {
 			return err
 		}
 	}
-	// Wait for this server's goroutines of the job, so that none writes
-	// into the working directory after it is removed.
+	// Wait for the runtime's work on the job, so that nothing writes into
+	// the working directory after it is removed, then let the executor
+	// forget the tasks (their logs and state).
 	for _, v := range vs {
-		if r := s.getRun(jobID, v.VersionID); r != nil {
-			select {
-			case <-r.done:
-			case <-ctx.Done():
-				return ctx.Err()
+		select {
+		case <-s.rt.Done(workloadID(jobID, v.VersionID)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if h := storedHandle(v); h != nil {
+			if err := s.rt.Forget(ctx, h); err != nil {
+				s.log.WarnContext(ctx, "training: forget task", "job", jobID, "version", v.VersionID, "err", err)
 			}
 		}
 	}
@@ -437,7 +442,7 @@ func (s *Service) checkObjects(ctx context.Context, spec *atelier.JobSpec) error
 		if err != nil {
 			return err
 		}
-		if src.kind == srcObject {
+		if src.Kind == workload.SourceObject {
 			return invalid("spec.code_dir", "spec.code_dir %q is a file, not a directory or a .zip.", spec.CodeDir)
 		}
 		spec.CodeDir = src.String()

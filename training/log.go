@@ -2,7 +2,6 @@ package training
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,10 +13,10 @@ import (
 )
 
 // OpenLog opens worker task's log of version n from byte offset. It reads
-// from the executor while it knows the gang (the local executor keeps logs
-// in the working directory after the end); otherwise from the uploaded log
-// object in log_url, when there is one; otherwise the log is empty. With
-// follow, a version still staging is waited for.
+// from the executor while it knows the task (the local driver keeps logs
+// until the task is forgotten); otherwise from the uploaded log object in
+// log_url, when there is one; otherwise the log is empty. With follow, a
+// version still staging is waited for.
 func (s *Service) OpenLog(ctx context.Context, jobID string, n int64, task string, offset int64, follow bool) (io.ReadCloser, error) {
 	v, err := s.GetVersion(ctx, jobID, n)
 	if err != nil {
@@ -30,46 +29,21 @@ func (s *Service) OpenLog(ctx context.Context, jobID string, n int64, task strin
 	if offset < 0 {
 		return nil, atelier.CodeInvalidParam.Errorf("offset must not be negative.").WithField("offset")
 	}
-	if v.Handle == "" && follow && !atelier.JobStateFinal(v.State) {
-		// Staging: wait until the gang is submitted or the version ends.
-		if r := s.getRun(jobID, v.VersionID); r != nil {
-			select {
-			case <-r.submitted:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			// The handle is in memory before it is in the store: use it,
-			// so that a follow never ends early for a gang just submitted.
-			r.mu.Lock()
-			h := r.handle
-			r.mu.Unlock()
-			if h != nil {
-				hb, err := json.Marshal(h)
-				if err != nil {
-					return nil, fmt.Errorf("training: open log: %w", err)
-				}
-				v.Handle = string(hb)
-			} else if v, err = s.version(ctx, jobID, v.VersionID); err != nil {
-				return nil, err
-			}
-		}
-	}
+	var h *executor.Handle
 	if v.Handle != "" {
-		h := new(executor.Handle)
-		if err := json.Unmarshal([]byte(v.Handle), h); err == nil {
-			rc, err := s.exec.Logs(ctx, h, worker, offset, follow)
-			if errors.Is(err, executor.ErrNotFound) && atelier.JobStateFinal(v.State) {
-				// A restarted server has not adopted ended gangs: try once.
-				if s.exec.Recover(ctx, h) == nil {
-					rc, err = s.exec.Logs(ctx, h, worker, offset, follow)
-				}
-			}
-			if err == nil {
-				return rc, nil
-			}
-			if !errors.Is(err, executor.ErrNotFound) && !errors.Is(err, executor.ErrLost) {
-				return nil, fmt.Errorf("training: open log: %w", err)
-			}
+		h = storedHandle(v)
+	}
+	if h != nil || (follow && !atelier.JobStateFinal(v.State)) {
+		rc, err := s.rt.OpenLog(ctx, workloadID(jobID, v.VersionID), h, worker, offset, follow)
+		if err == nil {
+			return rc, nil
+		}
+		if !errors.Is(err, executor.ErrNotFound) && !errors.Is(err, executor.ErrLost) {
+			return nil, fmt.Errorf("training: open log: %w", err)
+		}
+		// The version may have ended meanwhile: read its uploaded log.
+		if v, err = s.version(ctx, jobID, v.VersionID); err != nil {
+			return nil, err
 		}
 	}
 	return s.openLogObject(ctx, v, worker, offset)
@@ -78,11 +52,7 @@ func (s *Service) OpenLog(ctx context.Context, jobID string, n int64, task strin
 // openLogObject reads the uploaded log of a worker from offset, or gives
 // an empty log when there is none.
 func (s *Service) openLogObject(ctx context.Context, v *atelier.JobVersion, worker int, offset int64) (io.ReadCloser, error) {
-	jobName := v.JobID
-	if j, err := s.st.GetJob(ctx, v.TenantID, v.JobID); err == nil {
-		jobName = j.Name
-	}
-	op, ok := logObject(v, jobName, worker)
+	op, ok := logObject(v, s.jobName(ctx, v), worker)
 	if !ok {
 		return io.NopCloser(strings.NewReader("")), nil
 	}

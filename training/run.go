@@ -5,97 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/executor"
+	"github.com/atelier-dev/atelier/executor/driver"
+	"github.com/atelier-dev/atelier/workload"
 )
 
-type runKey struct {
-	job string
-	n   int64
-}
-
-// run is what this server does for one version: stage, submit, follow,
-// finish. StopVersion talks to it.
-type run struct {
-	mu         sync.Mutex
-	stopReq    bool
-	stopReason string
-	handle     *executor.Handle
-	exited     bool // the gang has ended: a stop comes too late
-	cancel     context.CancelFunc
-	submitted  chan struct{} // closed once handle is set, or the run ends
-	subOnce    sync.Once
-	done       chan struct{}
-}
-
-func newRun() *run {
-	return &run{submitted: make(chan struct{}), done: make(chan struct{})}
-}
-
-func (r *run) markSubmitted() { r.subOnce.Do(func() { close(r.submitted) }) }
-
-func (r *run) stopRequested() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.stopReq
-}
-
-func (s *Service) getRun(job string, n int64) *run {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.runs[runKey{job, n}]
-}
-
-// start registers r for version v and runs fn in a goroutine that Stop
-// waits for. It returns false when the service is stopping.
-func (s *Service) start(v *atelier.JobVersion, r *run, fn func(ctx context.Context)) bool {
-	key := runKey{v.JobID, v.VersionID}
-	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
-		return false
-	}
-	if _, dup := s.runs[key]; dup {
-		s.mu.Unlock()
-		return false
-	}
-	s.runs[key] = r
-	s.wg.Add(1)
-	s.mu.Unlock()
-	ctx := atelier.NewContextWithPrincipal(s.ctx, &atelier.Principal{TenantID: v.TenantID, UserID: "training"})
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.runs, key)
-			s.mu.Unlock()
-			r.markSubmitted()
-			close(r.done)
-		}()
-		fn(ctx)
-	}()
-	return true
-}
-
-// launch stages, submits and follows a new version in the background.
-func (s *Service) launch(v *atelier.JobVersion, user string) {
-	r := newRun()
-	s.start(v, r, func(ctx context.Context) {
-		if user != "" {
-			ctx = atelier.NewContextWithPrincipal(ctx, &atelier.Principal{TenantID: v.TenantID, UserID: user})
-		}
-		s.execute(ctx, r, v)
-	})
-}
+// workloadID is the runtime's (and the executor's) name of version n.
+func workloadID(jobID string, n int64) string { return jobID + "-v" + strconv.FormatInt(n, 10) }
 
 func (s *Service) jobDir(jobID string) string { return filepath.Join(s.opts.WorkRoot, jobID) }
 
@@ -103,83 +26,37 @@ func (s *Service) workDir(jobID string, n int64) string {
 	return filepath.Join(s.jobDir(jobID), "v"+strconv.FormatInt(n, 10))
 }
 
-// execute stages version v, submits it and follows it to its end.
-func (s *Service) execute(ctx context.Context, r *run, v *atelier.JobVersion) {
-	stageCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r.mu.Lock()
-	r.cancel = cancel
-	stop := r.stopReq
-	r.mu.Unlock()
-	if stop {
-		return
-	}
-	l := newLayout(s.workDir(v.JobID, v.VersionID), &v.Spec)
-	jobName := v.JobID
+// jobName is the name of v's job, for log object names.
+func (s *Service) jobName(ctx context.Context, v *atelier.JobVersion) string {
 	if j, err := s.st.GetJob(ctx, v.TenantID, v.JobID); err == nil {
-		jobName = j.Name
+		return j.Name
 	}
-	if err := s.stage(stageCtx, &v.Spec, l); err != nil {
-		if r.stopRequested() || ctx.Err() != nil {
-			// A stop (already persisted) or the server shutting down; a
-			// restarted server fails the version honestly.
-			return
-		}
-		s.log.WarnContext(ctx, "training: staging failed", "job", v.JobID, "version", v.VersionID, "err", err)
-		s.finishEarly(ctx, v, atelier.JobFailed, "staging failed: "+safeMessage(err))
-		return
-	}
-	spec := s.execSpec(v, jobName, l)
-
-	r.mu.Lock()
-	if r.stopReq {
-		r.mu.Unlock()
-		return
-	}
-	h, err := s.exec.Submit(ctx, spec)
-	if err == nil {
-		r.handle = h
-	}
-	r.mu.Unlock()
-	r.markSubmitted()
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.WarnContext(ctx, "training: submit failed", "job", v.JobID, "version", v.VersionID, "err", err)
-		reason := "the executor refused the job"
-		if errors.Is(err, executor.ErrTooLarge) {
-			reason = fmt.Sprintf("the executor can never run %d workers of flavor %s", v.Spec.InstanceCount, v.Spec.Flavor)
-		}
-		s.finishEarly(ctx, v, atelier.JobFailed, reason)
-		return
-	}
-	hb, err := json.Marshal(h)
-	if err != nil {
-		s.log.ErrorContext(ctx, "training: marshal handle", "err", err)
-		return
-	}
-	// Record the handle even when the server is shutting down right now:
-	// without it a restarted server could not re-adopt the gang.
-	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	_, err = s.transition(pctx, v.JobID, v.VersionID, func(x *atelier.JobVersion) error {
-		if atelier.JobStateFinal(x.State) {
-			return errFinal
-		}
-		x.Handle = string(hb)
-		x.State = atelier.JobQueued
-		x.Reason = ""
-		return nil
-	})
-	pcancel()
-	if err != nil && !errors.Is(err, errFinal) {
-		s.log.ErrorContext(ctx, "training: record handle", "job", v.JobID, "version", v.VersionID, "err", err)
-	}
-	s.follow(ctx, r, v, h, jobName, false)
+	return v.JobID
 }
 
-// execSpec builds the executor's spec of a staged version.
-func (s *Service) execSpec(v *atelier.JobVersion, jobName string, l *layout) *executor.Spec {
+// workload returns the runtime's spec of version v: what to stage, the
+// task to run, where its outputs and logs go.
+func (s *Service) workload(v *atelier.JobVersion, user, jobName string) workload.Spec {
+	l := newLayout(s.workDir(v.JobID, v.VersionID), &v.Spec)
+	w := workload.Spec{
+		ID: workloadID(v.JobID, v.VersionID), Tenant: v.TenantID, User: user,
+		Dir:     l.dir,
+		Task:    s.taskSpec(v, jobName, l),
+		Inputs:  s.inputs(&v.Spec, l),
+		Outputs: outputs(&v.Spec, l),
+		Logs: func(worker int) (atelier.ObjectPath, bool) {
+			return logObject(v, jobName, worker)
+		},
+	}
+	if f := s.flavor(v.Spec.Flavor); f != nil {
+		w.Executor = f.Executor
+	}
+	return w
+}
+
+// taskSpec builds the executor's spec of a version (ID, tenant and
+// directory are the runtime's to set).
+func (s *Service) taskSpec(v *atelier.JobVersion, jobName string, l *layout) executor.Spec {
 	spec := &v.Spec
 	interp := spec.ScriptInterpreter
 	if interp == "" && spec.Framework != "" {
@@ -202,25 +79,160 @@ func (s *Service) execSpec(v *atelier.JobVersion, jobName string, l *layout) *ex
 	if len(l.outputs) > 0 {
 		env["TRAIN_URL"] = l.outputs[0] + string(filepath.Separator)
 	}
-	maxRun := s.opts.DefaultMaxRun
-	if spec.MaxRunSeconds > 0 {
-		maxRun = time.Duration(spec.MaxRunSeconds) * time.Second
-	}
-	es := &executor.Spec{
-		ID:      v.JobID + "-v" + strconv.FormatInt(v.VersionID, 10),
-		Tenant:  v.TenantID,
+	es := executor.Spec{
 		Workers: spec.InstanceCount,
 		Command: buildCommand(spec, l, interp),
 		Env:     env,
-		Dir:     l.dir,
-		Timeout: maxRun,
+		Timeout: s.maxRun(spec),
 	}
 	if f := s.flavor(spec.Flavor); f != nil {
 		es.CPU = float64(f.CPU)
 		es.MemoryBytes = f.MemoryMB << 20
 		es.GPUs = f.GPU
+		es.GPUType = f.GPUType
 	}
 	return es
+}
+
+func (s *Service) maxRun(spec *atelier.JobSpec) time.Duration {
+	if spec.MaxRunSeconds > 0 {
+		return time.Duration(spec.MaxRunSeconds) * time.Second
+	}
+	return s.opts.DefaultMaxRun
+}
+
+// hooks turn the runtime's steps into version transitions.
+func (s *Service) hooks(v *atelier.JobVersion) workload.Hooks {
+	return workload.Hooks{
+		Submitted: func(ctx context.Context, h *executor.Handle) error {
+			hb, err := json.Marshal(h)
+			if err != nil {
+				return err
+			}
+			_, err = s.transition(ctx, v.JobID, v.VersionID, func(x *atelier.JobVersion) error {
+				if atelier.JobStateFinal(x.State) {
+					return errFinal
+				}
+				x.Handle = string(hb)
+				x.State, x.Reason = atelier.JobQueued, ""
+				return nil
+			})
+			return ignoreFinal(err)
+		},
+		Running: func(ctx context.Context, started time.Time) error {
+			_, err := s.transition(ctx, v.JobID, v.VersionID, func(x *atelier.JobVersion) error {
+				if atelier.JobStateFinal(x.State) || x.State == atelier.JobRunning {
+					return errFinal
+				}
+				x.State, x.Reason, x.StartedAt = atelier.JobRunning, "", started
+				return nil
+			})
+			return ignoreFinal(err)
+		},
+		Finished: func(ctx context.Context, res *workload.Result) error {
+			state, reason, code := s.outcome(v, res)
+			_, err := s.transition(ctx, v.JobID, v.VersionID, func(x *atelier.JobVersion) error {
+				if !atelier.JobStateFinal(x.State) {
+					x.State, x.Reason, x.FinishedAt = state, reason, res.FinishedAt
+				}
+				if x.ExitCode == nil && code != nil {
+					c := *code
+					x.ExitCode = &c
+				}
+				if len(res.Notes) > 0 && !(state == atelier.JobFailed && res.OutputsFailed && x.Reason == reason) {
+					x.Reason = joinReason(x.Reason, strings.Join(res.Notes, "; "))
+				}
+				return nil
+			})
+			return err
+		},
+	}
+}
+
+func ignoreFinal(err error) error {
+	if errors.Is(err, errFinal) {
+		return nil
+	}
+	return err
+}
+
+// outcome maps how a workload ended to a version's final state, reason
+// and exit code (nil when it never ran).
+func (s *Service) outcome(v *atelier.JobVersion, res *workload.Result) (state, reason string, code *int) {
+	x := res.Exit
+	if x != nil {
+		c := x.Code
+		code = &c
+	}
+	switch {
+	case res.Err != nil && !res.Stopped:
+		if _, ok := errors.AsType[*workload.SubmitError](res.Err); ok {
+			if errors.Is(res.Err, executor.ErrTooLarge) {
+				return atelier.JobFailed, fmt.Sprintf("the executor can never run %d workers of flavor %s", v.Spec.InstanceCount, v.Spec.Flavor), nil
+			}
+			return atelier.JobFailed, "the executor refused the job: " + workload.SafeMessage(res.Err), nil
+		}
+		return atelier.JobFailed, "staging failed: " + workload.SafeMessage(res.Err), nil
+	case res.Stopped:
+		return atelier.JobStopped, res.StopReason, code
+	case x == nil:
+		return atelier.JobFailed, "the job ended before it ran", nil
+	}
+	switch x.Kind {
+	case driver.ExitCompleted:
+		if res.OutputsFailed {
+			return atelier.JobFailed, strings.Join(res.Notes, "; "), code
+		}
+		return atelier.JobCompleted, "", code
+	case driver.ExitStopped:
+		return atelier.JobStopped, "stopped", code
+	case driver.ExitTimedOut:
+		return atelier.JobFailed, "timed out after " + s.maxRun(&v.Spec).String(), code
+	case driver.ExitLost:
+		return atelier.JobFailed, ReasonLost, code
+	case driver.ExitStartFailed:
+		return atelier.JobFailed, joinReason("the executor could not start the job", x.Message), code
+	case driver.ExitOOMKilled:
+		return atelier.JobFailed, joinReason("out of memory", x.Message), code
+	}
+	return atelier.JobFailed, failureReason(x), code
+}
+
+// failureReason names the exit code (or signal) and the worker, with the
+// executor's last log lines.
+func failureReason(x *driver.ExitResult) string {
+	if x.Message != "" {
+		if x.Kind == driver.ExitFailed && !strings.Contains(x.Message, strconv.Itoa(x.Code)) {
+			return "exit code " + strconv.Itoa(x.Code) + ": " + x.Message
+		}
+		return x.Message
+	}
+	switch {
+	case x.Signal > 0:
+		return fmt.Sprintf("worker-%d was killed by signal %d", x.Worker, x.Signal)
+	case x.Worker >= 0:
+		return fmt.Sprintf("worker-%d exited with code %d", x.Worker, x.Code)
+	}
+	return "exited with code " + strconv.Itoa(x.Code)
+}
+
+func joinReason(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
+// launch stages, submits and follows a new version in the background.
+func (s *Service) launch(ctx context.Context, v *atelier.JobVersion, user string) {
+	w := s.workload(v, user, s.jobName(ctx, v))
+	if err := s.rt.Launch(w, s.hooks(v)); err != nil {
+		s.log.ErrorContext(ctx, "training: launch", "job", v.JobID, "version", v.VersionID, "err", err)
+		s.finishEarly(ctx, v, atelier.JobFailed, "the server could not start the job: "+workload.SafeMessage(err))
+	}
 }
 
 // pathMapping replaces a user's local path by its place in the working
@@ -319,216 +331,6 @@ func (s *Service) finishEarly(ctx context.Context, v *atelier.JobVersion, state,
 	}
 }
 
-type waitResult struct {
-	st  *executor.Status
-	err error
-}
-
-// follow watches a submitted gang until it ends, then uploads its outputs
-// and logs and records the final state. It returns without a final state
-// when ctx ends (the server stops): a restarted server follows again.
-func (s *Service) follow(ctx context.Context, r *run, v *atelier.JobVersion, h *executor.Handle, jobName string, running bool) {
-	waitCh := make(chan waitResult, 1)
-	wctx, wcancel := context.WithCancel(ctx)
-	defer wcancel()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		st, err := s.exec.Wait(wctx, h)
-		waitCh <- waitResult{st, err}
-	}()
-	markRunning := func(st *executor.Status) {
-		if running || st.StartedAt.IsZero() && st.State != executor.Running {
-			return
-		}
-		running = true
-		started := st.StartedAt
-		if started.IsZero() {
-			started = s.now()
-		}
-		_, err := s.transition(ctx, v.JobID, v.VersionID, func(x *atelier.JobVersion) error {
-			if atelier.JobStateFinal(x.State) || x.State == atelier.JobRunning {
-				return errFinal
-			}
-			x.State, x.Reason = atelier.JobRunning, ""
-			x.StartedAt = started.UTC().Truncate(time.Microsecond)
-			return nil
-		})
-		if err != nil && !errors.Is(err, errFinal) && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "training: record running", "job", v.JobID, "err", err)
-			running = false
-		}
-	}
-	if st, err := s.exec.Status(ctx, h); err == nil {
-		markRunning(st)
-	}
-	tick, stopTick := s.clock.NewTicker(s.opts.PollEvery)
-	defer stopTick()
-	var res waitResult
-wait:
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case res = <-waitCh:
-			break wait
-		case <-tick:
-			if !running {
-				if st, err := s.exec.Status(ctx, h); err == nil {
-					markRunning(st)
-				}
-			}
-		}
-	}
-	if ctx.Err() != nil {
-		return
-	}
-	r.mu.Lock()
-	r.exited = true
-	stopReq, stopReason := r.stopReq, r.stopReason
-	r.mu.Unlock()
-
-	var state, reason string
-	var exitCode *int
-	st := res.st
-	switch {
-	case res.err != nil && errors.Is(res.err, executor.ErrNotFound):
-		state, reason = atelier.JobFailed, "lost: the executor no longer knows the job"
-	case res.err != nil:
-		s.log.ErrorContext(ctx, "training: wait", "job", v.JobID, "version", v.VersionID, "err", res.err)
-		state, reason = atelier.JobFailed, "the executor failed while following the job"
-	default:
-		markRunning(st)
-		code := st.ExitCode
-		exitCode = &code
-		switch {
-		case stopReq:
-			state, reason = atelier.JobStopped, stopReason
-		case code == 0:
-			state = atelier.JobCompleted
-		case st.Reason == "stopped":
-			state, reason = atelier.JobStopped, "stopped"
-		default:
-			state, reason = atelier.JobFailed, failureReason(st)
-		}
-	}
-	var notes []string
-	if err := s.uploadOutputs(ctx, v); err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.WarnContext(ctx, "training: upload outputs", "job", v.JobID, "version", v.VersionID, "err", err)
-		msg := "uploading the outputs failed: " + safeMessage(err)
-		if state == atelier.JobCompleted {
-			state, reason = atelier.JobFailed, msg
-		} else {
-			notes = append(notes, msg)
-		}
-	}
-	if err := s.uploadLogs(ctx, v, h, jobName); err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.WarnContext(ctx, "training: upload logs", "job", v.JobID, "version", v.VersionID, "err", err)
-		notes = append(notes, "uploading the logs failed: "+safeMessage(err))
-	}
-	finished := s.now()
-	if st != nil && !st.FinishedAt.IsZero() {
-		finished = st.FinishedAt.UTC().Truncate(time.Microsecond)
-	}
-	_, err := s.transition(context.WithoutCancel(ctx), v.JobID, v.VersionID, func(x *atelier.JobVersion) error {
-		if !atelier.JobStateFinal(x.State) {
-			x.State, x.Reason, x.FinishedAt = state, reason, finished
-		}
-		if x.ExitCode == nil && exitCode != nil {
-			c := *exitCode
-			x.ExitCode = &c
-		}
-		if len(notes) > 0 {
-			x.Reason = joinReason(x.Reason, strings.Join(notes, "; "))
-		}
-		return nil
-	})
-	if err != nil {
-		s.log.ErrorContext(ctx, "training: end version", "job", v.JobID, "version", v.VersionID, "err", err)
-	}
-}
-
-func joinReason(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
-}
-
-// failureReason names the exit code and the worker, with the executor's
-// last log lines.
-func failureReason(st *executor.Status) string {
-	r := st.Reason
-	code := strconv.Itoa(st.ExitCode)
-	if r == "" {
-		if st.FailedWorker >= 0 {
-			return fmt.Sprintf("worker-%d exited with code %d", st.FailedWorker, st.ExitCode)
-		}
-		return "exited with code " + code
-	}
-	if !strings.Contains(r, code) {
-		r = "exit code " + code + ": " + r
-	}
-	return r
-}
-
-// uploadOutputs uploads every output directory to its OBS directory.
-func (s *Service) uploadOutputs(ctx context.Context, v *atelier.JobVersion) error {
-	l := newLayout(s.workDir(v.JobID, v.VersionID), &v.Spec)
-	for i, out := range v.Spec.Outputs {
-		op, err := atelier.ParseObjectPath(out.ObsPath)
-		if err != nil {
-			return &stepError{fmt.Sprintf("spec.outputs[%d]", i), err}
-		}
-		if err := s.uploadDir(ctx, l.outputs[i], op); err != nil {
-			return &stepError{fmt.Sprintf("spec.outputs[%d]", i), err}
-		}
-	}
-	return nil
-}
-
-// uploadDir streams every regular file under dir to the OBS directory dst.
-// Links are skipped: a job must not make the server upload files outside
-// its working directory.
-func (s *Service) uploadDir(ctx context.Context, dir string, dst obsPath) error {
-	prefix := dst.Key
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p == dir {
-				return nil
-			}
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil || !fi.Mode().IsRegular() {
-			return err
-		}
-		_, err = s.objects.PutObject(ctx, dst.Bucket, prefix+filepath.ToSlash(rel), f, atelier.PutOptions{Size: fi.Size()})
-		return err
-	})
-}
-
 // logObject is where worker i's log of version v is uploaded.
 func logObject(v *atelier.JobVersion, jobName string, worker int) (obsPath, bool) {
 	if v.Spec.LogURL == "" {
@@ -546,24 +348,16 @@ func logObject(v *atelier.JobVersion, jobName string, worker int) (obsPath, bool
 	return op, true
 }
 
-// uploadLogs copies every worker's log to log_url, when set.
-func (s *Service) uploadLogs(ctx context.Context, v *atelier.JobVersion, h *executor.Handle, jobName string) error {
-	if v.Spec.LogURL == "" {
+// storedHandle decodes a version's executor handle; nil when it has none.
+func storedHandle(v *atelier.JobVersion) *executor.Handle {
+	if v.Handle == "" {
 		return nil
 	}
-	for i := range v.Spec.InstanceCount {
-		op, _ := logObject(v, jobName, i)
-		rc, err := s.exec.Logs(ctx, h, i, 0, false)
-		if err != nil {
-			return err
-		}
-		_, err = s.objects.PutObject(ctx, op.Bucket, op.Key, rc, atelier.PutOptions{Size: -1, ContentType: "text/plain; charset=utf-8"})
-		rc.Close()
-		if err != nil {
-			return err
-		}
+	h := new(executor.Handle)
+	if err := json.Unmarshal([]byte(v.Handle), h); err != nil {
+		return nil
 	}
-	return nil
+	return h
 }
 
 // StopVersion stops a version that has not ended.
@@ -578,46 +372,13 @@ func (s *Service) StopVersion(ctx context.Context, jobID string, n int64) (*atel
 	return s.stopVersion(ctx, v, "stopped by the user")
 }
 
-// stopVersion stops v: during staging it cancels the staging and nothing
-// is submitted; once submitted it stops the gang and waits (a bounded
-// time) for the follower to upload outputs and logs. Either way the stop
-// wins: the version ends STOPPED.
+// stopVersion stops v: during staging the runtime cancels the staging and
+// nothing is submitted; once submitted it stops the task and waits (a
+// bounded time) for its outputs and logs to be uploaded. Either way the
+// stop wins: the version ends STOPPED.
 func (s *Service) stopVersion(ctx context.Context, v *atelier.JobVersion, reason string) (*atelier.JobVersion, error) {
-	var h *executor.Handle
-	r := s.getRun(v.JobID, v.VersionID)
-	if r != nil {
-		r.mu.Lock()
-		if !r.exited {
-			r.stopReq, r.stopReason = true, reason
-		}
-		h = r.handle
-		cancel := r.cancel
-		r.mu.Unlock()
-		if h == nil && cancel != nil {
-			cancel()
-		}
-	} else if v.Handle != "" {
-		h = new(executor.Handle)
-		if err := json.Unmarshal([]byte(v.Handle), h); err != nil {
-			h = nil
-		}
-	}
-	if h != nil {
-		if err := s.exec.Stop(ctx, h, s.opts.StopGrace); err != nil && !errors.Is(err, executor.ErrNotFound) {
-			return nil, fmt.Errorf("training: stop: %w", err)
-		}
-		if r != nil {
-			// Let the follower upload the outputs and logs and record the
-			// end, so that a STOPPED version has them; record it here if
-			// that takes too long.
-			tick, stopTick := s.clock.NewTicker(s.opts.StopGrace + stopUploadWait)
-			select {
-			case <-r.done:
-			case <-tick:
-			case <-ctx.Done():
-			}
-			stopTick()
-		}
+	if _, err := s.rt.StopWorkload(ctx, workloadID(v.JobID, v.VersionID), storedHandle(v), reason); err != nil {
+		return nil, fmt.Errorf("training: stop: %w", err)
 	}
 	nv, err := s.transition(ctx, v.JobID, v.VersionID, func(x *atelier.JobVersion) error {
 		if atelier.JobStateFinal(x.State) {
@@ -634,8 +395,3 @@ func (s *Service) stopVersion(ctx context.Context, v *atelier.JobVersion, reason
 	}
 	return nv, nil
 }
-
-// stopUploadWait is how long StopVersion waits, after the stop grace, for a
-// stopped gang's outputs and logs to be uploaded before it records STOPPED
-// itself.
-const stopUploadWait = time.Minute

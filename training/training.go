@@ -5,7 +5,9 @@
 // and logs, and re-adopts running versions after a server restart.
 //
 // The package knows no HTTP, SQL or process handling: it gets a
-// store.Store, an atelier.ObjectService and an executor.Executor.
+// store.Store, an atelier.ObjectService and the workload runtime, which
+// stages, runs (in an executor's sandbox), follows and collects each
+// version's task.
 package training
 
 import (
@@ -21,16 +23,14 @@ import (
 	"time"
 
 	"github.com/atelier-dev/atelier"
-	"github.com/atelier-dev/atelier/executor"
 	"github.com/atelier-dev/atelier/internal/clock"
 	"github.com/atelier-dev/atelier/store"
+	"github.com/atelier-dev/atelier/workload"
 )
 
 // Defaults of Options.
 const (
-	DefaultMaxRun    = 24 * time.Hour
-	DefaultStopGrace = 10 * time.Second
-	DefaultPollEvery = time.Second
+	DefaultMaxRun = 24 * time.Hour
 	// DefaultMaxUnzipBytes caps what one .zip may unpack to (code or input).
 	DefaultMaxUnzipBytes = 64 << 30
 	// DefaultInterpreter runs a boot file when neither the spec nor the
@@ -52,12 +52,6 @@ type Options struct {
 	// DefaultMaxRun bounds a version whose spec gives no max_run_seconds
 	// (default 24h).
 	DefaultMaxRun time.Duration
-	// StopGrace is how long stopped workers get between SIGTERM and
-	// SIGKILL (default 10s).
-	StopGrace time.Duration
-	// PollEvery is how often a queued gang's status is polled to see it
-	// start (default 1s).
-	PollEvery time.Duration
 	// Datasets resolves dataset inputs (dataset_id + dataset_version_id);
 	// nil refuses them.
 	Datasets atelier.DatasetService
@@ -73,7 +67,7 @@ type Options struct {
 type Service struct {
 	st      store.Store
 	objects atelier.ObjectService
-	exec    executor.Executor
+	rt      *workload.Runtime
 	clock   clock.Clock
 	log     *slog.Logger
 	opts    Options
@@ -84,7 +78,6 @@ type Service struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	runs    map[runKey]*run
 	started bool
 	stopped bool
 }
@@ -93,24 +86,21 @@ var _ atelier.TrainingService = (*Service)(nil)
 
 // New returns a Service. It starts nothing: call Start to re-adopt the
 // versions a previous server left running.
-func New(st store.Store, objects atelier.ObjectService, exec executor.Executor, opts Options) *Service {
+func New(st store.Store, objects atelier.ObjectService, rt *workload.Runtime, opts Options) *Service {
 	opts.Clock = cmp.Or[clock.Clock](opts.Clock, clock.Real{})
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	opts.DefaultMaxRun = cmp.Or(opts.DefaultMaxRun, DefaultMaxRun)
-	opts.StopGrace = cmp.Or(opts.StopGrace, DefaultStopGrace)
-	opts.PollEvery = cmp.Or(opts.PollEvery, DefaultPollEvery)
 	opts.MaxUnzipBytes = cmp.Or(opts.MaxUnzipBytes, DefaultMaxUnzipBytes)
 	if opts.WorkRoot == "" {
 		opts.WorkRoot = filepath.Join(".", "training")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
-		st: st, objects: objects, exec: exec,
+		st: st, objects: objects, rt: rt,
 		clock: opts.Clock, log: opts.Logger, opts: opts,
 		ctx: ctx, cancel: cancel,
-		runs: map[runKey]*run{},
 	}
 }
 
@@ -140,9 +130,11 @@ func (s *Service) Start(ctx context.Context) {
 	}()
 }
 
-// Stop ends the service's background work and waits for it. It does not
-// stop running jobs: a new Service over the same store and executor
-// re-adopts them. It is safe to call more than once and without Start.
+// Stop ends the service's background work and waits for it; new jobs are
+// refused from then on. It does not stop running jobs: the runtime's Stop
+// ends their following, and a new Service over the same store and
+// executors re-adopts them. It is safe to call more than once and without
+// Start.
 func (s *Service) Stop() {
 	s.mu.Lock()
 	s.stopped = true

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/atelier-dev/atelier/store"
 	"github.com/atelier-dev/atelier/store/sqlitestore"
 	"github.com/atelier-dev/atelier/training"
+	"github.com/atelier-dev/atelier/workload"
 )
 
 var t0 = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -40,7 +42,8 @@ type harness struct {
 	dir     string
 	st      store.Store
 	objects atelier.ObjectService
-	exec    executor.Executor
+	execs   *executor.Set
+	rt      *workload.Runtime
 	svc     *training.Service
 	clk     *clock.Fake
 	ctx     context.Context
@@ -83,7 +86,6 @@ func newHarness(t testing.TB) *harness {
 			{Type: "PyTorch", Version: "PyTorch-1.4.0-python3.6", Interpreter: "python3"},
 			{Type: "Python", Version: "3", Interpreter: "python3"},
 		},
-		StopGrace: 2 * time.Second,
 		OnEvent: func(e atelier.JobEvent) {
 			h.mu.Lock()
 			h.events = append(h.events, e)
@@ -102,18 +104,57 @@ func newHarness(t testing.TB) *harness {
 	return h
 }
 
+// sandbox is the local driver's sandbox in these tests: bubblewrap where
+// it is installed (CI), none elsewhere, so that a fresh machine runs them.
+func sandbox() string {
+	if _, err := osexec.LookPath("bwrap"); err == nil {
+		return localexec.SandboxBwrap
+	}
+	return localexec.SandboxNone
+}
+
+// startExec starts the local executor (over the harness's state, like a
+// restarted server) and the workload runtime.
 func (h *harness) startExec() {
 	h.t.Helper()
-	ex, err := localexec.New(localexec.Options{Slots: 4, PollInterval: 10 * time.Millisecond, Logger: h.opts.Logger})
+	state := filepath.Join(h.dir, "executor")
+	d, err := localexec.New(h.t.Context(), localexec.Options{
+		StateDir: filepath.Join(state, "local"), Sandbox: sandbox(), SearchRoots: []string{os.TempDir()},
+		PollInterval: 10 * time.Millisecond, Grace: 2 * time.Second, Logger: h.opts.Logger,
+	})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.t.Cleanup(func() { ex.Close() })
-	h.exec = ex
+	ex, err := executor.Open(h.t.Context(), d, executor.Options{StateDir: filepath.Join(state, "journal"), Slots: 4, Clock: h.clk, PollInterval: time.Second, Logger: h.opts.Logger})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	set, err := executor.NewSet(localexec.Name, ex)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.execs = set
+	h.rt = workload.New(h.objects, set, workload.Options{Clock: h.clk, Logger: h.opts.Logger, StopGrace: 2 * time.Second})
+	h.t.Cleanup(func() {
+		h.rt.Stop()
+		set.Close()
+	})
+}
+
+// restart stops the service, the runtime and the executor as a server's
+// shutdown does (tasks keep running) and starts new ones over the same
+// store and state.
+func (h *harness) restart() {
+	h.t.Helper()
+	h.svc.Stop()
+	h.rt.Stop()
+	h.execs.Close()
+	h.startExec()
+	h.startService(h.objects)
 }
 
 func (h *harness) startService(objects atelier.ObjectService) {
-	svc := training.New(h.st, objects, h.exec, h.opts)
+	svc := training.New(h.st, objects, h.rt, h.opts)
 	svc.Start(h.t.Context())
 	h.t.Cleanup(svc.Stop)
 	h.svc = svc
@@ -182,7 +223,7 @@ func (h *harness) waitState(jobID string, n int64, want string) *atelier.JobVers
 		if time.Now().After(deadline) {
 			h.t.Fatalf("version %d still %s after the deadline, want %s", n, v.State, want)
 		}
-		h.clk.Advance(training.DefaultPollEvery)
+		h.clk.Advance(time.Second)
 		select {
 		case <-h.kick:
 		case <-time.After(20 * time.Millisecond):
@@ -683,10 +724,7 @@ func TestRestartReadoptsRunningJob(t *testing.T) {
 	h.waitState(j.ID, 1, atelier.JobRunning)
 	// The server goes away: the service and the executor stop watching,
 	// the worker keeps running.
-	h.svc.Stop()
-	h.exec.Close()
-	h.startExec()
-	h.startService(h.objects)
+	h.restart()
 	work := filepath.Join(h.opts.WorkRoot, j.ID, "v1")
 	if err := os.WriteFile(filepath.Join(work, "release"), nil, 0o600); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	core "github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/executor"
+	"github.com/atelier-dev/atelier/executor/driver"
 )
 
 func TestJobUsageErrors(t *testing.T) {
@@ -169,7 +170,7 @@ func TestTrainingConfig(t *testing.T) {
 	if err := c.validate(); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
-	want := TrainingConfig{Executor: "local", Slots: 6, FlavorsFile: flavors, FrameworksFile: frameworks, MaxRun: 2 * time.Hour}
+	want := TrainingConfig{Executor: "local", Slots: 6, FlavorsFile: flavors, FrameworksFile: frameworks, MaxRun: 2 * time.Hour, Sandbox: "bwrap", Processes: 4096, TmpBytes: 1 << 30}
 	if c.Training != want {
 		t.Errorf("training config = %+v, want %+v", c.Training, want)
 	}
@@ -187,7 +188,7 @@ func TestTrainingConfig(t *testing.T) {
 
 	// Defaults.
 	c = configFromEnv(func(string) string { return "" }).withDefaults()
-	if c.Training != (TrainingConfig{Executor: "local", Slots: runtime.NumCPU(), MaxRun: 24 * time.Hour}) {
+	if c.Training != (TrainingConfig{Executor: "local", Slots: runtime.NumCPU(), MaxRun: 24 * time.Hour, Sandbox: "bwrap", Processes: 4096, TmpBytes: 1 << 30}) {
 		t.Errorf("default training config = %+v", c.Training)
 	}
 	fws, _ = c.Training.frameworks()
@@ -214,7 +215,7 @@ func TestDefaultFlavors(t *testing.T) {
 			"modelarts.vm.cpu.2u:2/8192/0×16 modelarts.vm.cpu.8u:8/32768/0×4"},
 		{"few slots", executor.Capacity{Slots: 3, CPU: 32, MemoryMB: 128 << 10},
 			"modelarts.vm.cpu.2u:2/8192/0×3 modelarts.vm.cpu.8u:8/32768/0×3"},
-		{"gpus", executor.Capacity{Slots: 16, CPU: 16, MemoryMB: 64 << 10, GPUs: 2},
+		{"gpus", executor.Capacity{Slots: 16, CPU: 16, MemoryMB: 64 << 10, GPUs: []driver.GPU{{Index: 0, Type: "nvidia-t4", MemoryMB: 16384}, {Index: 1, Type: "nvidia-t4", MemoryMB: 16384}}},
 			"modelarts.vm.cpu.2u:2/8192/0×8 modelarts.vm.cpu.8u:8/32768/0×2 modelarts.vm.gpu.p100:8/65536/1×1"},
 	}
 	for _, tc := range tests {
@@ -253,6 +254,12 @@ func TestTrainingConfigErrors(t *testing.T) {
 		{map[string]string{"ATELIER_EXECUTOR": "docker"}, "ATELIER_EXECUTOR"},
 		{map[string]string{"ATELIER_TRAINING_SLOTS": "many"}, "ATELIER_TRAINING_SLOTS"},
 		{map[string]string{"ATELIER_TRAINING_GPUS": "-1"}, "ATELIER_TRAINING_GPUS"},
+		{map[string]string{"ATELIER_SANDBOX": "chroot"}, "ATELIER_SANDBOX"},
+		{map[string]string{"ATELIER_SANDBOX_PROCESSES": "8"}, "ATELIER_SANDBOX_PROCESSES"},
+		{map[string]string{"ATELIER_SANDBOX_TMP": "10KiB"}, "ATELIER_SANDBOX_TMP"},
+		{map[string]string{"ATELIER_SANDBOX_RO_PATHS": "/opt/conda:relative"}, "ATELIER_SANDBOX_RO_PATHS"},
+		{map[string]string{"ATELIER_GPUS": write("gpus.json", `[{"index":0,"type":"T4 card","memory_mb":16384}]`)}, "ATELIER_GPUS"},
+		{map[string]string{"ATELIER_GPUS": write("gpus2.json", `[{"index":0,"type":"nvidia-t4","memory_mb":16384}]`), "ATELIER_TRAINING_GPUS": "1"}, "set one of them"},
 		{map[string]string{"ATELIER_TRAINING_MAX_RUN": "forever"}, "ATELIER_TRAINING_MAX_RUN"},
 		{map[string]string{"ATELIER_TRAINING_MAX_RUN": "30s"}, "ATELIER_TRAINING_MAX_RUN"},
 		{map[string]string{"ATELIER_TRAINING_FLAVORS": filepath.Join(dir, "missing.json")}, "ATELIER_TRAINING_FLAVORS"},

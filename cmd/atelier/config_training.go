@@ -16,6 +16,9 @@ import (
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/executor"
+	"github.com/atelier-dev/atelier/executor/driver"
+	"github.com/atelier-dev/atelier/executor/gpu"
+	"github.com/atelier-dev/atelier/executor/localexec"
 )
 
 // Defaults of the training settings.
@@ -24,12 +27,18 @@ const (
 	DefaultTrainingMaxRun = 24 * time.Hour
 )
 
-// TrainingConfig holds the training settings, all from ATELIER_* variables
-// (docs/operations.md, "Training settings").
+// TrainingConfig holds the training and executor settings, all from
+// ATELIER_* variables (docs/operations.md, "Training settings" and
+// "Workloads").
 type TrainingConfig struct {
 	Executor       string        // ATELIER_EXECUTOR: local (slurm and kubernetes arrive later)
 	Slots          int           // ATELIER_TRAINING_SLOTS: workers that run at once, default the number of CPUs
-	GPUs           int           // ATELIER_TRAINING_GPUS: GPUs the local executor hands out, default 0
+	GPUs           int           // ATELIER_TRAINING_GPUS: that many generic GPUs (shorthand for ATELIER_GPUS), default 0
+	GPUsFile       string        // ATELIER_GPUS: JSON file listing the GPUs where NVML finds none
+	Sandbox        string        // ATELIER_SANDBOX: bwrap (default) or none (unsafe)
+	ReadOnlyPaths  string        // ATELIER_SANDBOX_RO_PATHS: colon-separated host directories every sandbox sees read-only
+	Processes      int           // ATELIER_SANDBOX_PROCESSES: processes and threads of one worker, default 4096
+	TmpBytes       int64         // ATELIER_SANDBOX_TMP: size of a worker's private /tmp, default 1 GiB
 	FlavorsFile    string        // ATELIER_TRAINING_FLAVORS: JSON file with a list of flavors
 	FrameworksFile string        // ATELIER_TRAINING_FRAMEWORKS: JSON file with a list of frameworks
 	MaxRun         time.Duration // ATELIER_TRAINING_MAX_RUN: bound of a job without max_run_seconds, default 24h
@@ -48,12 +57,15 @@ func trainingFromEnv(getenv func(string) string) (TrainingConfig, []error) {
 		FlavorsFile:    getenv("ATELIER_TRAINING_FLAVORS"),
 		FrameworksFile: getenv("ATELIER_TRAINING_FRAMEWORKS"),
 		CgroupDir:      getenv("ATELIER_TRAINING_CGROUP_DIR"),
+		GPUsFile:       getenv("ATELIER_GPUS"),
+		Sandbox:        strings.ToLower(strings.TrimSpace(getenv("ATELIER_SANDBOX"))),
+		ReadOnlyPaths:  getenv("ATELIER_SANDBOX_RO_PATHS"),
 	}
 	var errs []error
 	for _, iv := range []struct {
 		name string
 		dst  *int
-	}{{"ATELIER_TRAINING_SLOTS", &c.Slots}, {"ATELIER_TRAINING_GPUS", &c.GPUs}} {
+	}{{"ATELIER_TRAINING_SLOTS", &c.Slots}, {"ATELIER_TRAINING_GPUS", &c.GPUs}, {"ATELIER_SANDBOX_PROCESSES", &c.Processes}} {
 		if v := getenv(iv.name); v != "" {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil || n < 0 {
@@ -61,6 +73,14 @@ func trainingFromEnv(getenv func(string) string) (TrainingConfig, []error) {
 				continue
 			}
 			*iv.dst = n
+		}
+	}
+	if v := getenv("ATELIER_SANDBOX_TMP"); v != "" {
+		n, err := parseSize(v)
+		if err != nil || n < 1<<20 {
+			errs = append(errs, fmt.Errorf("ATELIER_SANDBOX_TMP: %q is not a size of at least 1MiB such as 512MiB", v))
+		} else {
+			c.TmpBytes = n
 		}
 	}
 	if v := getenv("ATELIER_TRAINING_MAX_RUN"); v != "" {
@@ -77,6 +97,9 @@ func trainingFromEnv(getenv func(string) string) (TrainingConfig, []error) {
 // withDefaults returns c with every unset setting at its default.
 func (c TrainingConfig) withDefaults() TrainingConfig {
 	c.Executor = cmp.Or(c.Executor, DefaultExecutor)
+	c.Sandbox = cmp.Or(c.Sandbox, localexec.SandboxBwrap)
+	c.Processes = cmp.Or(c.Processes, localexec.DefaultProcesses)
+	c.TmpBytes = cmp.Or(c.TmpBytes, localexec.DefaultTmpBytes)
 	c.Slots = cmp.Or(c.Slots, runtime.NumCPU())
 	c.MaxRun = cmp.Or(c.MaxRun, DefaultTrainingMaxRun)
 	return c
@@ -86,12 +109,31 @@ func (c TrainingConfig) withDefaults() TrainingConfig {
 // and framework files.
 func (c TrainingConfig) validate() []error {
 	var errs []error
-	switch c.Executor {
-	case "local":
-	case "slurm", "kubernetes":
+	switch {
+	case executorDrivers[c.Executor] != nil:
+	case c.Executor == "slurm", c.Executor == "kubernetes":
 		errs = append(errs, fmt.Errorf("ATELIER_EXECUTOR: %q is not available yet: slurm/kubernetes arrive with a later issue; use local", c.Executor))
 	default:
-		errs = append(errs, fmt.Errorf("ATELIER_EXECUTOR: %q is not local (slurm/kubernetes arrive with a later issue)", c.Executor))
+		errs = append(errs, fmt.Errorf("ATELIER_EXECUTOR: %q is not one of %s (slurm/kubernetes arrive with a later issue)", c.Executor, schemeList(executorDrivers)))
+	}
+	switch c.Sandbox {
+	case localexec.SandboxBwrap, localexec.SandboxNone:
+	default:
+		errs = append(errs, fmt.Errorf("ATELIER_SANDBOX: %q is not %s or %s", c.Sandbox, localexec.SandboxBwrap, localexec.SandboxNone))
+	}
+	if c.Processes < 16 {
+		errs = append(errs, fmt.Errorf("ATELIER_SANDBOX_PROCESSES: must be at least 16, not %d", c.Processes))
+	}
+	for _, p := range c.readOnlyPaths() {
+		if !filepath.IsAbs(p) {
+			errs = append(errs, fmt.Errorf("ATELIER_SANDBOX_RO_PATHS: %q is not an absolute path", p))
+		}
+	}
+	if c.GPUs > 0 && c.GPUsFile != "" {
+		errs = append(errs, errors.New("ATELIER_TRAINING_GPUS and ATELIER_GPUS: set one of them"))
+	}
+	if _, err := c.configuredGPUs(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Slots < 1 {
 		errs = append(errs, fmt.Errorf("ATELIER_TRAINING_SLOTS: must be at least 1, not %d", c.Slots))
@@ -113,6 +155,42 @@ func (c TrainingConfig) validate() []error {
 		errs = append(errs, err)
 	}
 	return errs
+}
+
+// readOnlyPaths splits ATELIER_SANDBOX_RO_PATHS.
+func (c TrainingConfig) readOnlyPaths() []string {
+	var out []string
+	for _, p := range strings.Split(c.ReadOnlyPaths, ":") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, filepath.Clean(p))
+		}
+	}
+	return out
+}
+
+// GenericGPUMemoryMB is the memory of each of ATELIER_TRAINING_GPUS's
+// generic GPUs.
+const GenericGPUMemoryMB = 16384
+
+// configuredGPUs is the configured GPU inventory: ATELIER_GPUS's list,
+// or ATELIER_TRAINING_GPUS generic GPUs (type nvidia-gpu, 16 GiB each).
+func (c TrainingConfig) configuredGPUs() (gpu.Static, error) {
+	if c.GPUsFile == "" {
+		out := make(gpu.Static, c.GPUs)
+		for i := range out {
+			out[i] = driver.GPU{Index: i, UUID: fmt.Sprintf("GPU-configured-%d", i), Type: "nvidia-gpu", MemoryMB: GenericGPUMemoryMB}
+		}
+		return out, nil
+	}
+	var gs []driver.GPU
+	if err := decodeJSONFile("ATELIER_GPUS", c.GPUsFile, &gs); err != nil {
+		return nil, err
+	}
+	s, err := gpu.ParseStatic(gs)
+	if err != nil {
+		return nil, fmt.Errorf("ATELIER_GPUS: %s: %s", c.GPUsFile, atelier.ErrorMessage(err))
+	}
+	return s, nil
 }
 
 // decodeJSONFile reads a JSON list from path into v, refusing unknown
@@ -202,8 +280,8 @@ func defaultFlavors(capa executor.Capacity) []*atelier.Flavor {
 		cpuFlavor("modelarts.vm.cpu.2u", 2, 8<<10),
 		cpuFlavor("modelarts.vm.cpu.8u", 8, 32<<10),
 	}
-	if capa.GPUs > 0 {
-		fs = append(fs, &atelier.Flavor{ID: "modelarts.vm.gpu.p100", CPU: min(8, cores), MemoryMB: min(64<<10, mem), GPU: 1, GPUType: "gpu"})
+	if len(capa.GPUs) > 0 {
+		fs = append(fs, &atelier.Flavor{ID: "modelarts.vm.gpu.p100", CPU: min(8, cores), MemoryMB: min(64<<10, mem), GPU: 1, GPUType: capa.GPUs[0].Type})
 	}
 	return fs
 }
@@ -220,7 +298,18 @@ func maxWorkers(f *atelier.Flavor, capa executor.Capacity) int {
 		n = min(n, max(int(capa.MemoryMB/f.MemoryMB), 1))
 	}
 	if f.GPU > 0 {
-		n = min(n, capa.GPUs/f.GPU)
+		n = min(n, gpusOfType(capa.GPUs, f.GPUType)/f.GPU)
+	}
+	return n
+}
+
+// gpusOfType counts the GPUs of type typ (any type when empty).
+func gpusOfType(gs []driver.GPU, typ string) int {
+	n := 0
+	for _, g := range gs {
+		if typ == "" || strings.EqualFold(g.Type, typ) {
+			n++
+		}
 	}
 	return n
 }

@@ -42,6 +42,7 @@ type procServer struct {
 // waits until it reports listening, and kills it when the test ends.
 func MustStartProcess(t *testing.T, dir string, extraEnv ...string) *procServer {
 	t.Helper()
+	openToTaskUsers(t, dir)
 	p := &procServer{cmd: exec.Command(os.Args[0], "-test.run=^$"), exited: make(chan struct{})}
 	// The settings come from the flags and these variables only, never
 	// from ATELIER_* variables of the environment the tests run in.
@@ -49,6 +50,7 @@ func MustStartProcess(t *testing.T, dir string, extraEnv ...string) *procServer 
 		serverArgsEnv + "=" + strings.Join([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn"}, "\x1f"),
 		"ATELIER_ADMIN_EMAIL=" + testAdminEmail,
 		"ATELIER_ADMIN_PASSWORD=" + testAdminPassword,
+		"ATELIER_SANDBOX=" + testSandbox(),
 	}
 	env = append(env, extraEnv...)
 	for _, kv := range os.Environ() {

@@ -27,6 +27,8 @@ import (
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/dataset"
 	"github.com/atelier-dev/atelier/executor"
+	"github.com/atelier-dev/atelier/executor/driver"
+	"github.com/atelier-dev/atelier/executor/gpu"
 	"github.com/atelier-dev/atelier/executor/localexec"
 	"github.com/atelier-dev/atelier/httpapi"
 	"github.com/atelier-dev/atelier/identity"
@@ -39,6 +41,7 @@ import (
 	"github.com/atelier-dev/atelier/store/sqlitestore"
 	"github.com/atelier-dev/atelier/training"
 	"github.com/atelier-dev/atelier/webhook"
+	"github.com/atelier-dev/atelier/workload"
 )
 
 // Server timing.
@@ -126,7 +129,8 @@ type Main struct {
 	backend   obs.Backend
 	objects   *obs.Service
 	identity  *identity.Service
-	exec      executor.Executor
+	execs     *executor.Set
+	runtime   *workload.Runtime
 	training  *training.Service
 	datasets  *dataset.Service
 	callbacks *webhook.Service
@@ -238,7 +242,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.callbacks, err = webhook.New(wo); err != nil {
 		return err
 	}
-	if err := m.newTraining(cfg); err != nil {
+	if err := m.newTraining(ctx, cfg); err != nil {
 		return err
 	}
 
@@ -325,16 +329,75 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// newTraining builds the executor of ATELIER_EXECUTOR and the training
-// service over it; jobs work under <data-dir>/training.
-func (m *Main) newTraining(cfg ServerConfig) error {
+// executorDrivers opens an executor driver by the name of ATELIER_EXECUTOR
+// (or a flavor's executor).
+var executorDrivers = map[string]func(ctx context.Context, m *Main, cfg ServerConfig, gpus []driver.GPU) (driver.Driver, error){
+	localexec.Name: openLocalDriver,
+}
+
+// openLocalDriver opens the local driver: tasks in bubblewrap sandboxes
+// under <data-dir>/executor/local, unless ATELIER_SANDBOX=none.
+func openLocalDriver(ctx context.Context, m *Main, cfg ServerConfig, gpus []driver.GPU) (driver.Driver, error) {
 	tc := cfg.Training
-	exec, err := localexec.New(localexec.Options{Slots: tc.Slots, GPUs: tc.GPUs, CgroupDir: tc.CgroupDir, Clock: m.Clock, Logger: m.log})
+	d, err := localexec.New(ctx, localexec.Options{
+		StateDir:      filepath.Join(cfg.DataDir, "executor", localexec.Name),
+		Sandbox:       tc.Sandbox,
+		ReadOnlyPaths: tc.readOnlyPaths(),
+		SearchRoots:   []string{cfg.DataDir},
+		GPUs:          gpus,
+		Limits:        driver.Limits{Processes: tc.Processes, TmpBytes: tc.TmpBytes},
+		CgroupDir:     tc.CgroupDir,
+		Clock:         m.Clock,
+		Logger:        m.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w\nTenants' code must not run unisolated. Install bubblewrap (apt-get install bubblewrap), or, only where every user is trusted, set ATELIER_SANDBOX=none (unsafe: jobs can then read the server's data directory, database and key file; docs/training.md)", err)
+	}
+	if tc.Sandbox == localexec.SandboxNone {
+		m.log.WarnContext(ctx, "ATELIER_SANDBOX=none: tenants' jobs run unisolated, as the server's user, and can read its data directory, database and key file")
+	}
+	return d, nil
+}
+
+// newTraining opens the executor of ATELIER_EXECUTOR, the workload
+// runtime over it and the training service; jobs work under
+// <data-dir>/training.
+func (m *Main) newTraining(ctx context.Context, cfg ServerConfig) error {
+	tc := cfg.Training
+	configured, err := tc.configuredGPUs()
+	if err != nil {
+		return err
+	}
+	inv, note := gpu.Detect(ctx, configured)
+	if note != "" && len(configured) == 0 {
+		m.log.DebugContext(ctx, "GPU inventory", "note", note)
+	}
+	gpus, err := inv.Devices(ctx)
+	if err != nil {
+		return fmt.Errorf("GPU inventory (%s): %w", inv.Source(), err)
+	}
+	d, err := executorDrivers[tc.Executor](ctx, m, cfg, gpus)
 	if err != nil {
 		return fmt.Errorf("start the %s executor: %w", tc.Executor, err)
 	}
-	m.exec = exec
-	flavors, err := tc.flavors(exec.Capacity())
+	ex, err := executor.Open(ctx, d, executor.Options{
+		StateDir: filepath.Join(cfg.DataDir, "executor", "journal", d.Name()),
+		Slots:    tc.Slots,
+		Clock:    m.Clock,
+		Logger:   m.log,
+	})
+	if err != nil {
+		_ = d.Close()
+		return fmt.Errorf("start the %s executor: %w", tc.Executor, err)
+	}
+	if m.execs, err = executor.NewSet(d.Name(), ex); err != nil {
+		_ = ex.Close()
+		return err
+	}
+	fp := ex.Fingerprint()
+	m.log.InfoContext(ctx, "executor ready", "driver", d.Name(), "slots", ex.Capacity().Slots, "cpus", fp.CPUs,
+		"gpus", len(fp.GPUs), "gpu_inventory", inv.Source(), "isolation", ex.Capabilities().Isolation, "sandbox", fp.Attributes["sandbox"])
+	flavors, err := tc.flavors(ex.Capacity())
 	if err != nil {
 		return err
 	}
@@ -342,7 +405,8 @@ func (m *Main) newTraining(cfg ServerConfig) error {
 	if err != nil {
 		return err
 	}
-	m.training = training.New(m.store, m.objects, exec, training.Options{
+	m.runtime = workload.New(m.objects, m.execs, workload.Options{Clock: m.Clock, Logger: m.log})
+	m.training = training.New(m.store, m.objects, m.runtime, training.Options{
 		Clock:         m.Clock,
 		Logger:        m.log,
 		WorkRoot:      filepath.Join(cfg.DataDir, "training"),
@@ -380,8 +444,11 @@ func (m *Main) Close() error {
 		if m.training != nil {
 			m.training.Stop() // running jobs go on; the next server re-adopts them
 		}
-		if m.exec != nil {
-			errs = append(errs, m.exec.Close())
+		if m.runtime != nil {
+			m.runtime.Stop()
+		}
+		if m.execs != nil {
+			errs = append(errs, m.execs.Close())
 		}
 		if m.datasets != nil {
 			m.datasets.Stop() // running imports resume at the next Start

@@ -10,6 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -61,6 +64,28 @@ func MustStartServer(t *testing.T, dir string, with ...func(*ServerConfig)) *tes
 	return ts
 }
 
+// testSandbox is the local executor's sandbox for end-to-end tests:
+// bubblewrap where it is installed or ATELIER_REQUIRE_SANDBOX is set (CI),
+// else none, so that a fresh machine without bubblewrap runs the tests.
+func testSandbox() string {
+	if _, err := exec.LookPath("bwrap"); err == nil || os.Getenv("ATELIER_REQUIRE_SANDBOX") != "" {
+		return "bwrap"
+	}
+	return "none"
+}
+
+// openToTaskUsers lets sandboxed task users through the 0700 directory
+// t.TempDir makes above a test's data directory, as a data directory under
+// /var/lib is reachable (the server refuses to start otherwise).
+func openToTaskUsers(t *testing.T, dataDir string) {
+	t.Helper()
+	if parent := filepath.Dir(filepath.Clean(dataDir)); strings.HasPrefix(parent, os.TempDir()+string(filepath.Separator)) {
+		if err := os.Chmod(parent, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func startServer(t *testing.T, dir string, with ...func(*ServerConfig)) (*testServer, error) {
 	t.Helper()
 	m := NewMain()
@@ -72,6 +97,8 @@ func startServer(t *testing.T, dir string, with ...func(*ServerConfig)) (*testSe
 		LogLevel:      "debug",
 		LogFormat:     "json",
 	}
+	m.Config.Training.Sandbox = testSandbox()
+	openToTaskUsers(t, dir)
 	for _, f := range with {
 		f(&m.Config)
 	}
@@ -238,6 +265,8 @@ func TestServerEndToEnd(t *testing.T) {
 func TestGeneratedPasswordPrintedOnce(t *testing.T) {
 	m := NewMain()
 	m.Config = ServerConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), LogFormat: "json"}
+	m.Config.Training.Sandbox = testSandbox()
+	openToTaskUsers(t, m.Config.DataDir)
 	var out, log lockedBuffer
 	m.Stdout, m.Stderr = &out, &log
 	if err := m.Run(context.Background()); err != nil {
@@ -399,7 +428,7 @@ func TestConfig(t *testing.T) {
 			SMTPFrom:         "Atelier <no-reply@example.com>",
 			SMTPPassword:     "smtp-secret",
 		},
-		Training: TrainingConfig{Executor: "local", Slots: runtime.NumCPU(), MaxRun: 24 * time.Hour},
+		Training: TrainingConfig{Executor: "local", Slots: runtime.NumCPU(), MaxRun: 24 * time.Hour, Sandbox: "bwrap", Processes: 4096, TmpBytes: 1 << 30},
 	}
 	if fmt.Sprintf("%+v", c) != fmt.Sprintf("%+v", want) {
 		t.Errorf("config\n got %+v\nwant %+v", c, want)

@@ -180,6 +180,23 @@ else:
     time.sleep(300)
 `
 
+// processesMatching returns the live processes whose command line holds s.
+func processesMatching(s string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Contains(b, []byte(s)) && processAlive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
 // processAlive says whether pid runs (a zombie does not count).
 func processAlive(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
@@ -227,26 +244,31 @@ func TestTrainingKilledWorkerFailsGang(t *testing.T) {
 	if took > 20*time.Second {
 		t.Errorf("the gang took %s to fail; worker 0 was not stopped promptly", took)
 	}
-	// The outputs are uploaded however the gang ends: worker 0's pid.
-	pid, err := strconv.Atoi(strings.TrimSpace(string(mustObject(t, c, "kill", "out/worker0.pid"))))
-	if err != nil || pid <= 0 {
+	// The outputs are uploaded however the gang ends: worker 0's pid (in
+	// its sandbox's PID namespace, so only its presence tells).
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(mustObject(t, c, "kill", "out/worker0.pid")))); err != nil || pid <= 0 {
 		t.Fatalf("worker0.pid holds no pid: %v", err)
 	}
-	if processAlive(pid) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		t.Errorf("worker 0 (pid %d) still runs after the job failed", pid)
+	// No process of the job is left on the machine: every worker's
+	// command line names the job's working directory.
+	if pids := processesMatching(job.ID); len(pids) > 0 {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		t.Errorf("processes %v of the job still run after it failed", pids)
 	}
 	if log := mustLog(t, c, job.ID, "worker-1"); !strings.Contains(log, "rank 1: killing myself") {
 		t.Errorf("log of worker-1: %q", log)
 	}
 }
 
-// restartCommand records each start in $SHARED/starts, prints a line,
-// waits for $SHARED/marker (a minute at most), and prints another.
-const restartCommand = `echo started >> "$SHARED/starts"
+// restartCommand records each start in starts (in its working
+// directory), prints a line, waits for marker (a minute at most), and
+// prints another.
+const restartCommand = `echo started >> "$ATELIER_WORK_DIR/starts"
 echo "before the kill"
 i=0
-while [ ! -e "$SHARED/marker" ]; do
+while [ ! -e "$ATELIER_WORK_DIR/marker" ]; do
 	i=$((i+1))
 	if [ "$i" -gt 1200 ]; then echo "no marker"; exit 7; fi
 	sleep 0.05
@@ -257,7 +279,7 @@ echo "after the restart"`
 // a new server on the same data dir, and lets the job finish: the new
 // server re-adopts it, and it ends COMPLETED with its whole log, run once.
 func TestTrainingServerRestart(t *testing.T) {
-	dir, shared := t.TempDir(), t.TempDir()
+	dir := t.TempDir()
 	env := trainingEnv(t)
 	srv := MustStartProcess(t, dir, env...)
 	c := mustSDK(t, srv)
@@ -265,11 +287,8 @@ func TestTrainingServerRestart(t *testing.T) {
 	if _, err := c.CreateBucket(ctx, "restart"); err != nil {
 		t.Fatal(err)
 	}
-	// Whatever happens, the job's loop ends.
-	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(shared, "marker"), nil, 0o644) })
 	job, _, err := c.SubmitJob(ctx, "survivor", "", core.JobSpec{
 		UserCommand:   restartCommand,
-		Env:           map[string]string{"SHARED": shared},
 		LogURL:        "obs://restart/logs/",
 		Flavor:        e2eFlavor,
 		InstanceCount: 1,
@@ -277,6 +296,10 @@ func TestTrainingServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The job's working directory, where the test talks to it.
+	shared := filepath.Join(dir, "training", job.ID, "v1")
+	// Whatever happens, the job's loop ends.
+	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(shared, "marker"), nil, 0o644) })
 	waitFor(t, "the job to run and print its first line", func() bool {
 		v, err := c.GetVersion(ctx, job.ID, 1)
 		if err != nil {

@@ -1,33 +1,44 @@
-// Package localexec runs gangs of worker processes on the local machine.
+// Package localexec is the executor driver for the local machine: every
+// worker of a task is a process group of its own, in a bubblewrap sandbox
+// (sandbox.go) unless the operator explicitly chose to run tenants' code
+// unisolated.
 //
-// Every worker is its own process group, started through a small shell
-// supervisor (Dir/.atelier/run.sh) that runs the command with its stdout and
-// stderr going to Dir/.atelier/worker-N.log and then writes the exit code to
-// Dir/.atelier/worker-N.exit. Nothing of a worker goes through the server
-// (files, never pipes), so workers survive a restart of the server, and a new
-// Executor finds their exit codes on disk: Recover re-adopts a gang from the
-// state file the executor keeps for it (Dir/.atelier/gang.json, or
-// Options.StateDir/<id>.json).
+// A worker is started as a small /bin/sh gate that waits on a pipe until
+// the driver has recorded the worker's process group, then execs prlimit
+// (process, file and address-space limits) and bubblewrap, which runs the
+// command. Its stdout and stderr go to a log file, and bubblewrap writes
+// the command's exit code to a status file, both in the driver's state
+// directory (Options.StateDir/<task id>/), which no task can see. Nothing
+// of a worker goes through the server (files, never pipes), so workers
+// survive a restart of the server, and a new driver finds their exit codes
+// on disk: RecoverTask re-adopts a task from its state file
+// (Options.StateDir/<task id>/task.json).
 //
-// Limits: with Options.CgroupDir (a delegated cgroup v2 directory with the
-// cpu and memory controllers enabled for its children) every worker gets a
-// cgroup with cpu.max and memory.max. Without it, Spec.MemoryBytes becomes
-// RLIMIT_AS (ulimit -v) and Spec.CPU is not enforced: RLIMIT_CPU limits CPU
-// time, not cores. RLIMIT_AS counts address space, not resident memory, so
-// programs that reserve much more than they touch (many threads, CUDA) need a
-// generous limit or cgroups.
+// When the server runs as root every task gets a host user of its own
+// (Options.UIDBase+1 …), so that neither the kernel's process limits nor
+// file permissions are shared between tasks; inside its sandbox a task is
+// user 1000 "atelier". A server that is not root runs tasks as its own
+// user inside a user namespace.
+//
+// Limits: RLIMIT_NPROC, RLIMIT_NOFILE and (without cgroups) RLIMIT_AS for
+// Resources.MemoryBytes, a size-limited /tmp, and with Options.CgroupDir (a
+// delegated cgroup v2 directory) a cgroup per worker with memory.max,
+// cpu.max and pids.max.
 package localexec
 
 import (
-	"bytes"
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,68 +51,87 @@ import (
 	"time"
 
 	"github.com/atelier-dev/atelier"
-	"github.com/atelier-dev/atelier/executor"
+	"github.com/atelier-dev/atelier/executor/driver"
 	"github.com/atelier-dev/atelier/internal/clock"
+	"golang.org/x/sys/unix"
 )
 
-// Driver is the Handle.Driver of this executor.
-const Driver = "local"
+// Name is the driver's registered name.
+const Name = "local"
 
-// handleVersion is the version of the Handle.Data format.
-const handleVersion = 1
+// handleVersion is the version of the TaskHandle.Data format.
+const handleVersion = 3
 
 // Defaults applied by New.
 const (
 	DefaultGrace        = 10 * time.Second
 	DefaultPollInterval = 100 * time.Millisecond
 	// logTailBytes is how much of a failed worker's log end goes into the
-	// reason; at most logTailLines lines of it.
+	// exit message; at most logTailLines lines of it.
 	logTailBytes = 4096
 	logTailLines = 10
+	// exitGateRefused is the exit code of a worker whose gate was never
+	// opened (the server died while starting it): the command never ran.
+	exitGateRefused = 125
 )
 
-// Options configures an Executor. Zero values take the defaults.
+// Options configures the driver. Zero values take the defaults.
 type Options struct {
-	// Slots is how many workers run at once (default: number of CPUs).
-	Slots int
-	// CPU, MemoryMB and GPUs are the capacity reported by Capacity
-	// (defaults: number of CPUs, total memory from /proc/meminfo, 0).
-	CPU      int
-	MemoryMB int64
-	GPUs     int
-	// Clock drives polling, grace periods and timeouts (default: real).
-	Clock clock.Clock
-	// Logger receives events (default: slog.Default()).
-	Logger *slog.Logger
-	// StateDir holds one state file per gang for recovery (default: the
-	// gang's Dir/.atelier/gang.json).
+	// StateDir holds one directory per task: its state file, its workers'
+	// logs and exit statuses. Required; tasks never see it.
 	StateDir string
-	// Grace is how long workers get between SIGTERM and SIGKILL when the
-	// gang fails or times out (default DefaultGrace).
+	// Sandbox is SandboxBwrap (default) or SandboxNone.
+	Sandbox string
+	// BwrapPath is the bubblewrap binary (default: bwrap on PATH).
+	BwrapPath string
+	// UIDBase and UIDCount are the host users and group of tasks when the
+	// server runs as root: the group UIDBase, and one user of
+	// UIDBase+1 … UIDBase+UIDCount-1 per running task.
+	UIDBase, UIDCount int
+	// ReadOnlyPaths are host directories every sandbox sees read-only,
+	// besides the system's (/usr, /etc, /opt, …): an interpreter installed
+	// elsewhere, a shared model cache.
+	ReadOnlyPaths []string
+	// SearchRoots are directories below which the driver may make a
+	// task's working directory reachable for task users (group UIDBase,
+	// g+x), e.g. the server's data directory. A working directory
+	// anywhere else must already be reachable.
+	SearchRoots []string
+	// Limits are the defaults of driver.Limits.
+	Limits driver.Limits
+	// CPUs, MemoryMB and GPUs describe the machine (defaults: the number
+	// of CPUs, total memory, no GPUs).
+	CPUs     int
+	MemoryMB int64
+	GPUs     []driver.GPU
+	// CgroupDir, when set, is a cgroup v2 directory delegated to the
+	// driver; each worker then runs in its own child cgroup with
+	// memory.max, cpu.max and pids.max.
+	CgroupDir string
+	// Grace is how long workers get between SIGTERM and SIGKILL when a
+	// worker of their gang failed (default DefaultGrace).
 	Grace time.Duration
-	// PollInterval is how often exit files are checked and followed logs
+	// PollInterval is how often exits are checked and followed logs
 	// re-read (default DefaultPollInterval). The exit of a worker this
 	// process started is noticed at once.
 	PollInterval time.Duration
-	// CgroupDir, when set, is a cgroup v2 directory delegated to the
-	// executor; each worker then runs in its own child cgroup with cpu.max
-	// and memory.max.
-	CgroupDir string
+	Clock        clock.Clock  // default clock.Real
+	Logger       *slog.Logger // default slog.Default()
 }
 
-// Executor runs gangs on this machine. It is safe for concurrent use.
+// Executor is the local driver. It is safe for concurrent use.
 type Executor struct {
-	opts Options
-	log  *slog.Logger
+	opts    Options
+	log     *slog.Logger
+	bwrap   string
+	version string // bubblewrap's
+	root    bool
+	sys     []sysPath
+	etcDir  string
 
-	mu     sync.Mutex
-	gangs  map[string]*gang
-	queues map[string][]*gang // per tenant, FIFO
-	ring   []string           // tenants with queued gangs, round-robin order
-	next   int                // index in ring of the tenant served next
-	last   string             // tenant served last
-	used   int                // slots in use
-	seq    int64
+	mu    sync.Mutex
+	tasks map[string]*task
+	uids  map[int]string // host uid → task
 
 	kick      chan struct{}
 	closed    chan struct{}
@@ -109,50 +139,64 @@ type Executor struct {
 	wg        sync.WaitGroup
 }
 
-var _ executor.Executor = (*Executor)(nil)
+var _ driver.Driver = (*Executor)(nil)
 
-// handleData is Handle.Data.
-type handleData struct {
-	State string `json:"state"` // path of the state file
-}
-
-// state is what the executor persists of a gang.
+// state is what the driver persists of a task.
 type state struct {
-	Spec         executor.Spec `json:"spec"`
-	Seq          int64         `json:"seq"`
-	State        string        `json:"state"`
-	Port         int           `json:"port,omitempty"`
-	PIDs         []int         `json:"pids,omitempty"` // also the process group ids
-	StartedAt    time.Time     `json:"started_at,omitzero"`
-	FinishedAt   time.Time     `json:"finished_at,omitzero"`
-	Stop         string        `json:"stop,omitempty"` // reason of a requested stop
-	ExitCode     int           `json:"exit_code"`
-	FailedWorker int           `json:"failed_worker"`
-	Reason       string        `json:"reason,omitempty"`
+	Config     driver.TaskConfig  `json:"config"`
+	State      string             `json:"state"` // starting, running, exited
+	UID        int                `json:"uid"`   // host user of the workers; -1: the server's
+	MasterPort int                `json:"master_port"`
+	Ports      [][]int            `json:"ports,omitempty"` // per worker, per named port
+	PIDs       []int              `json:"pids,omitempty"`  // also the process group ids
+	Cgroups    []string           `json:"cgroups,omitempty"`
+	StartedAt  time.Time          `json:"started_at,omitzero"`
+	FinishedAt time.Time          `json:"finished_at,omitzero"`
+	Stop       bool               `json:"stop,omitempty"`
+	Exit       *driver.ExitResult `json:"exit,omitempty"`
 }
 
-type gang struct {
-	st     state
-	path   string // state file
-	done   chan struct{}
-	ws     []*worker
-	killAt time.Time // SIGKILL the remaining workers at this time
-	termed bool      // SIGTERM sent to the remaining workers
+// Task states in the state file.
+const (
+	stStarting = "starting"
+	stRunning  = "running"
+	stExited   = "exited"
+)
+
+type task struct {
+	st       state
+	dir      string // the task's state directory
+	done     chan struct{}
+	ws       []*worker
+	killAt   time.Time // SIGKILL the remaining workers at this time
+	termed   bool      // SIGTERM sent to the remaining workers
+	failed   int       // rank of the first failed worker, -1
+	startErr string    // why a worker could not start
 }
 
 type worker struct {
 	pid    int
 	reaped chan struct{} // closed when this process reaped it; nil if recovered
 	ended  bool
-	code   int  // exit code; -1 when killed
-	noExit bool // ended without an exit file
+	code   int  // exit code; -1 when none
+	noExit bool // ended without an exit status
 }
 
-// New returns an Executor and starts its watch loop; Close stops it.
-func New(opts Options) (*Executor, error) {
-	opts.Slots = cmp.Or(opts.Slots, runtime.NumCPU())
-	opts.CPU = cmp.Or(opts.CPU, runtime.NumCPU())
+// New returns the driver and starts its watch loop; Close stops it. With
+// the sandbox on (the default) it checks that a sandbox can be made and
+// returns an error saying why not otherwise.
+func New(ctx context.Context, opts Options) (*Executor, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("localexec: Options.StateDir is required")
+	}
+	opts.Sandbox = cmp.Or(opts.Sandbox, SandboxBwrap)
+	opts.CPUs = cmp.Or(opts.CPUs, runtime.NumCPU())
 	opts.MemoryMB = cmp.Or(opts.MemoryMB, totalMemoryMB())
+	opts.UIDBase = cmp.Or(opts.UIDBase, DefaultUIDBase)
+	opts.UIDCount = cmp.Or(opts.UIDCount, DefaultUIDCount)
+	opts.Limits.Processes = cmp.Or(opts.Limits.Processes, DefaultProcesses)
+	opts.Limits.OpenFiles = cmp.Or(opts.Limits.OpenFiles, DefaultOpenFiles)
+	opts.Limits.TmpBytes = cmp.Or(opts.Limits.TmpBytes, DefaultTmpBytes)
 	opts.Grace = cmp.Or(opts.Grace, DefaultGrace)
 	opts.PollInterval = cmp.Or(opts.PollInterval, DefaultPollInterval)
 	if opts.Clock == nil {
@@ -161,34 +205,91 @@ func New(opts Options) (*Executor, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Slots < 1 || opts.GPUs < 0 || opts.Grace < 0 || opts.PollInterval < 0 {
-		return nil, errors.New("localexec: Slots, GPUs, Grace and PollInterval must not be negative")
+	switch {
+	case opts.Sandbox != SandboxBwrap && opts.Sandbox != SandboxNone:
+		return nil, fmt.Errorf("localexec: sandbox %q is not %s or %s", opts.Sandbox, SandboxBwrap, SandboxNone)
+	case opts.Grace < 0 || opts.PollInterval < 0 || opts.UIDBase < 1 || opts.UIDCount < 2:
+		return nil, errors.New("localexec: Grace and PollInterval must not be negative, UIDBase at least 1, UIDCount at least 2")
 	}
-	if opts.StateDir != "" {
-		if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
-			return nil, fmt.Errorf("localexec: state dir: %w", err)
-		}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("localexec: state dir: %w", err)
 	}
+	// Nothing the server inherited (a terminal, a socket) may leak into a
+	// task: every descriptor beyond stdio is closed on exec from now on.
+	_ = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	e := &Executor{
 		opts:   opts,
-		log:    opts.Logger.With("executor", Driver),
-		gangs:  map[string]*gang{},
-		queues: map[string][]*gang{},
+		log:    opts.Logger.With("driver", Name),
+		root:   os.Geteuid() == 0,
+		tasks:  map[string]*task{},
+		uids:   map[int]string{},
 		kick:   make(chan struct{}, 1),
 		closed: make(chan struct{}),
+	}
+	if opts.Sandbox == SandboxBwrap {
+		var err error
+		if e.bwrap, err = findBwrap(opts.BwrapPath); err != nil {
+			return nil, fmt.Errorf("localexec: cannot sandbox tasks: %w", err)
+		}
+		e.version = bwrapVersion(e.bwrap)
+		e.sys = scanSystemPaths(opts.ReadOnlyPaths)
+		e.etcDir = filepath.Join(opts.StateDir, "etc")
+		if err := os.MkdirAll(e.etcDir, 0o700); err != nil {
+			return nil, fmt.Errorf("localexec: %w", err)
+		}
+		for name, content := range sandboxFiles() {
+			if err := os.WriteFile(filepath.Join(e.etcDir, name), []byte(content), 0o600); err != nil {
+				return nil, fmt.Errorf("localexec: %w", err)
+			}
+		}
+		if err := e.probeSandbox(ctx); err != nil {
+			return nil, fmt.Errorf("localexec: cannot sandbox tasks with %s: %w", e.bwrap, err)
+		}
 	}
 	e.wg.Add(1)
 	go e.loop()
 	return e, nil
 }
 
-// Capacity implements executor.Executor.
-func (e *Executor) Capacity() executor.Capacity {
-	return executor.Capacity{Slots: e.opts.Slots, CPU: e.opts.CPU, MemoryMB: e.opts.MemoryMB, GPUs: e.opts.GPUs}
+func bwrapVersion(path string) string {
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		return "bubblewrap"
+	}
+	return strings.TrimSpace(string(out))
 }
 
-// EnforcesCPU says whether Spec.CPU is enforced (only with cgroups).
-func (e *Executor) EnforcesCPU() bool { return e.opts.CgroupDir != "" }
+// Name implements driver.Driver.
+func (e *Executor) Name() string { return Name }
+
+// Capabilities implements driver.Driver.
+func (e *Executor) Capabilities() driver.Capabilities {
+	iso := driver.IsolationNamespaces
+	if e.opts.Sandbox == SandboxNone {
+		iso = driver.IsolationNone
+	}
+	return driver.Capabilities{
+		Batch: true, LongRunning: true, Gang: true, Ports: true, GPUs: true,
+		SharedFS: true, Recover: true,
+		MemoryLimit: true, CPULimit: e.opts.CgroupDir != "", ProcessLimit: e.opts.Sandbox == SandboxBwrap || e.opts.CgroupDir != "",
+		Isolation: iso,
+	}
+}
+
+// Fingerprint implements driver.Driver.
+func (e *Executor) Fingerprint(ctx context.Context) (*driver.Fingerprint, error) {
+	attrs := map[string]string{"sandbox": SandboxNone}
+	if e.opts.Sandbox == SandboxBwrap {
+		attrs["sandbox"] = e.version
+	}
+	if e.root {
+		attrs["task_users"] = fmt.Sprintf("%d-%d", e.opts.UIDBase+1, e.opts.UIDBase+e.opts.UIDCount-1)
+	}
+	if e.opts.CgroupDir != "" {
+		attrs["cgroup"] = e.opts.CgroupDir
+	}
+	return &driver.Fingerprint{CPUs: e.opts.CPUs, MemoryMB: e.opts.MemoryMB, GPUs: slices.Clone(e.opts.GPUs), Attributes: attrs}, nil
+}
 
 // Close stops the watch loop; workers keep running. The goroutines that
 // reap workers this process started end when those workers do.
@@ -207,303 +308,584 @@ func (e *Executor) isClosed() bool {
 	}
 }
 
-var errClosed = errors.New("localexec: executor closed")
+var errClosed = errors.New("localexec: driver closed")
 
-// Submit implements executor.Executor.
-func (e *Executor) Submit(ctx context.Context, spec *executor.Spec) (*executor.Handle, error) {
-	if err := e.validate(spec); err != nil {
+// fileName makes a task ID safe as a file name.
+func fileName(id string) string {
+	var b strings.Builder
+	for _, c := range []byte(id) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.' && b.Len() > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02x", c)
+		}
+	}
+	return b.String()
+}
+
+func (e *Executor) taskDir(id string) string { return filepath.Join(e.opts.StateDir, fileName(id)) }
+
+func logPath(dir string, rank int) string {
+	return filepath.Join(dir, fmt.Sprintf("worker-%d.log", rank))
+}
+
+func statusPath(dir string, rank int) string {
+	return filepath.Join(dir, fmt.Sprintf("worker-%d.status", rank))
+}
+
+func (e *Executor) validate(cfg *driver.TaskConfig) error {
+	inv := atelier.CodeInvalidParam
+	switch {
+	case cfg == nil:
+		return inv.Errorf("The task is required.")
+	case cfg.ID == "":
+		return inv.Errorf("The task ID must not be empty.").WithField("id")
+	case cfg.Workers < 1:
+		return inv.Errorf("workers must be at least 1.").WithField("workers")
+	case len(cfg.Command) == 0 || cfg.Command[0] == "":
+		return inv.Errorf("command must not be empty.").WithField("command")
+	case cfg.Resources.CPU < 0 || cfg.Resources.MemoryBytes < 0:
+		return inv.Errorf("cpu and memory must not be negative.")
+	case len(cfg.WorkerGPUs) > 0 && len(cfg.WorkerGPUs) != cfg.Workers:
+		return inv.Errorf("The GPU placement names %d workers, not %d.", len(cfg.WorkerGPUs), cfg.Workers).WithField("gpus")
+	}
+	if fi, err := os.Stat(cfg.Dir); !filepath.IsAbs(cfg.Dir) || err != nil || !fi.IsDir() {
+		return inv.Errorf("The working directory must be an existing absolute directory.").WithField("dir")
+	}
+	for i, m := range cfg.Mounts {
+		if fi, err := os.Stat(m.Source); !filepath.IsAbs(m.Source) || err != nil || !fi.IsDir() {
+			return inv.Errorf("mounts[%d].source must be an existing absolute directory.", i).WithField("mounts")
+		}
+		if !filepath.IsAbs(m.Target) || filepath.Clean(m.Target) == "/" {
+			return inv.Errorf("mounts[%d].target must be an absolute path below /.", i).WithField("mounts")
+		}
+	}
+	return nil
+}
+
+// StartTask implements driver.Driver: it starts every worker at once.
+func (e *Executor) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driver.TaskHandle, error) {
+	if err := e.validate(cfg); err != nil {
 		return nil, err
 	}
-	s := *spec
-	s.Command = slices.Clone(spec.Command)
-	if spec.Env != nil {
-		s.Env = make(map[string]string, len(spec.Env))
-		for k, v := range spec.Env {
-			s.Env[k] = v
-		}
-	}
-	meta := filepath.Join(s.Dir, ".atelier")
-	if err := os.MkdirAll(meta, 0o755); err != nil {
-		return nil, fmt.Errorf("localexec: submit: %w", err)
-	}
-	for i := range s.Workers {
-		// A reused directory must not hand a stale exit code to this gang.
-		if err := os.Remove(exitPath(s.Dir, i)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("localexec: submit: %w", err)
-		}
-	}
-	path := filepath.Join(meta, "gang.json")
-	if e.opts.StateDir != "" {
-		path = filepath.Join(e.opts.StateDir, fileName(s.ID)+".json")
-	}
-	data, err := json.Marshal(handleData{State: path})
+	c := *cfg
+	c.Kind = cmp.Or(c.Kind, driver.KindBatch)
+	c.Limits.Processes = cmp.Or(c.Limits.Processes, e.opts.Limits.Processes)
+	c.Limits.OpenFiles = cmp.Or(c.Limits.OpenFiles, e.opts.Limits.OpenFiles)
+	c.Limits.TmpBytes = cmp.Or(c.Limits.TmpBytes, e.opts.Limits.TmpBytes)
+	data, err := json.Marshal(handleData{Dir: e.taskDir(c.ID)})
 	if err != nil {
-		return nil, fmt.Errorf("localexec: submit: %w", err)
+		return nil, err
 	}
+	h := &driver.TaskHandle{Driver: Name, Version: handleVersion, ID: c.ID, Data: data}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.isClosed() {
 		return nil, errClosed
 	}
-	if _, ok := e.gangs[s.ID]; ok {
-		return nil, atelier.CodeInvalidParam.Errorf("ID %q is already in use.", s.ID)
+	if _, ok := e.tasks[c.ID]; ok {
+		return nil, atelier.CodeInvalidParam.Errorf("The task ID %q is already in use.", c.ID).WithField("id")
 	}
-	e.seq++
-	g := &gang{
-		st:   state{Spec: s, Seq: e.seq, State: executor.Queued, FailedWorker: -1},
-		path: path,
-		done: make(chan struct{}),
+	t := &task{dir: e.taskDir(c.ID), done: make(chan struct{}), failed: -1}
+	t.st = state{Config: c, State: stStarting, UID: -1}
+	// A task that was never started (its server died first) may have left
+	// a directory: start from an empty one.
+	if err := os.RemoveAll(t.dir); err != nil {
+		return nil, fmt.Errorf("localexec: start: %w", err)
 	}
-	if err := g.save(); err != nil {
-		return nil, fmt.Errorf("localexec: submit: %w", err)
+	if err := os.MkdirAll(t.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("localexec: start: %w", err)
 	}
-	e.gangs[s.ID] = g
-	e.enqueue(g)
-	e.schedule()
-	return &executor.Handle{Driver: Driver, Version: handleVersion, ID: s.ID, Data: data}, nil
+	if err := e.prepare(t); err != nil {
+		_ = os.RemoveAll(t.dir)
+		return nil, err
+	}
+	if err := t.save(); err != nil {
+		e.freeUID(t)
+		_ = os.RemoveAll(t.dir)
+		return nil, fmt.Errorf("localexec: start: %w", err)
+	}
+	e.tasks[c.ID] = t
+	e.launch(t)
+	return h, nil
 }
 
-func (e *Executor) validate(s *executor.Spec) error {
-	switch {
-	case s == nil:
-		return atelier.CodeInvalidParam.Errorf("Spec is required.")
-	case s.ID == "":
-		return atelier.CodeInvalidParam.Errorf("ID must not be empty.")
-	case s.Workers < 1:
-		return atelier.CodeInvalidParam.Errorf("Workers must be at least 1.")
-	case len(s.Command) == 0 || s.Command[0] == "":
-		return atelier.CodeInvalidParam.Errorf("Command must not be empty.")
-	case s.CPU < 0 || s.MemoryBytes < 0 || s.GPUs < 0 || s.Timeout < 0:
-		return atelier.CodeInvalidParam.Errorf("CPU, MemoryBytes, GPUs and Timeout must not be negative.")
+// handleData is TaskHandle.Data.
+type handleData struct {
+	Dir string `json:"dir"` // the task's state directory
+}
+
+// prepare picks the task's host user and ports and gives the user its
+// working directory. Caller holds mu.
+func (e *Executor) prepare(t *task) error {
+	c := &t.st.Config
+	if e.root && e.opts.Sandbox == SandboxBwrap {
+		uid, ok := e.allocUID(c.ID)
+		if !ok {
+			return fmt.Errorf("localexec: all %d task users are in use", e.opts.UIDCount-1)
+		}
+		t.st.UID = uid
+		dirs := []string{c.Dir}
+		for _, m := range c.Mounts {
+			dirs = append(dirs, m.Source)
+		}
+		for _, d := range dirs {
+			if err := e.ensureSearchable(d); err != nil {
+				e.freeUID(t)
+				return err
+			}
+		}
+		dirs = dirs[:1]
+		for _, m := range c.Mounts {
+			if !m.ReadOnly {
+				dirs = append(dirs, m.Source)
+			}
+		}
+		for _, d := range dirs {
+			if err := chownTree(d, uid, uid); err != nil {
+				e.freeUID(t)
+				return fmt.Errorf("localexec: give the task its directory: %w", err)
+			}
+		}
 	}
-	if fi, err := os.Stat(s.Dir); s.Dir == "" || err != nil || !fi.IsDir() {
-		return atelier.CodeInvalidParam.Errorf("Dir must be an existing directory.")
+	port, err := freePort()
+	if err != nil {
+		e.freeUID(t)
+		return fmt.Errorf("localexec: master port: %w", err)
 	}
-	if s.Workers > e.opts.Slots {
-		return fmt.Errorf("localexec: %d workers, %d slots: %w", s.Workers, e.opts.Slots, executor.ErrTooLarge)
-	}
-	if s.GPUs*s.Workers > e.opts.GPUs {
-		return fmt.Errorf("localexec: %d GPUs, %d available: %w", s.GPUs*s.Workers, e.opts.GPUs, executor.ErrTooLarge)
+	t.st.MasterPort = port
+	if len(c.Ports) > 0 {
+		t.st.Ports = make([][]int, c.Workers)
+		for w := range c.Workers {
+			for range c.Ports {
+				p, err := freePort()
+				if err != nil {
+					e.freeUID(t)
+					return fmt.Errorf("localexec: port: %w", err)
+				}
+				t.st.Ports[w] = append(t.st.Ports[w], p)
+			}
+		}
 	}
 	return nil
 }
 
-// enqueue adds g to its tenant's queue in submission order. Caller holds mu.
-func (e *Executor) enqueue(g *gang) {
-	t := g.st.Spec.Tenant
-	q := e.queues[t]
-	if len(q) == 0 {
-		e.ring = append(e.ring, t)
+// allocUID picks a task user that neither this driver nor any process on
+// the machine uses (another server's tasks, a task of this one still
+// dying), starting at a place derived from the task ID, so that drivers on
+// one machine rarely even try the same user. Caller holds mu.
+func (e *Executor) allocUID(id string) (int, bool) {
+	busy := hostUIDs(e.opts.UIDBase+1, e.opts.UIDBase+e.opts.UIDCount)
+	n := e.opts.UIDCount - 1
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	start := int(h.Sum32() % uint32(n))
+	for i := range n {
+		uid := e.opts.UIDBase + 1 + (start+i)%n
+		if _, used := e.uids[uid]; used || busy[uid] {
+			continue
+		}
+		e.uids[uid] = id
+		return uid, true
 	}
-	i, _ := slices.BinarySearchFunc(q, g.st.Seq, func(x *gang, seq int64) int { return cmp.Compare(x.st.Seq, seq) })
-	e.queues[t] = slices.Insert(q, i, g)
+	return 0, false
 }
 
-// dequeue removes g from its queue. Caller holds mu.
-func (e *Executor) dequeue(g *gang) {
-	t := g.st.Spec.Tenant
-	q := slices.DeleteFunc(e.queues[t], func(x *gang) bool { return x == g })
-	if len(q) > 0 {
-		e.queues[t] = q
-		return
-	}
-	delete(e.queues, t)
-	i := slices.Index(e.ring, t)
-	if i < 0 {
-		return
-	}
-	e.ring = slices.Delete(e.ring, i, i+1)
-	if i < e.next {
-		e.next--
-	}
-	if e.next >= len(e.ring) {
-		e.next = 0
-	}
-}
-
-// schedule starts queued gangs while their workers fit: tenants take turns
-// in the order they queued, each starting the oldest of its gangs, and the
-// tenant served last goes last when others wait. A tenant whose oldest
-// gang does not fit is passed over for this round. Caller holds mu.
-func (e *Executor) schedule() {
-	for len(e.ring) > 0 {
-		order := make([]int, 0, len(e.ring))
-		for i := range len(e.ring) {
-			order = append(order, (e.next+i)%len(e.ring))
-		}
-		if len(order) > 1 && e.ring[order[0]] == e.last {
-			order = append(order[1:], order[0])
-		}
-		started := false
-		for _, idx := range order {
-			t := e.ring[idx]
-			g := e.queues[t][0]
-			if g.st.Spec.Workers > e.opts.Slots-e.used {
-				continue
-			}
-			after := e.ring[(idx+1)%len(e.ring)]
-			e.dequeue(g)
-			e.next = max(slices.Index(e.ring, after), 0)
-			e.last = t
-			e.start(g)
-			started = true
-			break
-		}
-		if !started {
-			return
-		}
-	}
-}
-
-// start launches every worker of g. Caller holds mu.
-func (e *Executor) start(g *gang) {
-	s := &g.st.Spec
-	now := e.opts.Clock.Now()
-	port, err := freePort()
-	if err == nil {
-		err = e.writeRunScript(s)
-	}
+// hostUIDs returns the users in [lo, hi) that own a process.
+func hostUIDs(lo, hi int) map[int]bool {
+	out := map[int]bool{}
+	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		e.finish(g, now, -1, -1, "failed to start: "+err.Error())
-		e.log.Error("start gang", "gang", s.ID, "err", err)
+		return out
+	}
+	for _, ent := range ents {
+		if c := ent.Name()[0]; c < '0' || c > '9' {
+			continue
+		}
+		fi, err := os.Stat("/proc/" + ent.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) >= lo && int(st.Uid) < hi {
+			out[int(st.Uid)] = true
+		}
+	}
+	return out
+}
+
+// freeUID gives t's user back. Caller holds mu.
+func (e *Executor) freeUID(t *task) {
+	if t.st.UID > 0 && e.uids[t.st.UID] == t.st.Config.ID {
+		delete(e.uids, t.st.UID)
+	}
+}
+
+// ensureSearchable makes sure the task users can reach dir: bubblewrap
+// opens it as the task's user. A directory on the way that they cannot
+// search is given the tasks' group with g+x when it lies below one of
+// Options.SearchRoots; anywhere else it is an error.
+func (e *Executor) ensureSearchable(dir string) error {
+	gid := e.opts.UIDBase
+	for p := filepath.Dir(filepath.Clean(dir)); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("localexec: %w", err)
+		}
+		sys, _ := fi.Sys().(*syscall.Stat_t)
+		mode := fi.Mode().Perm()
+		ok := mode&0o001 != 0 || sys != nil && int(sys.Gid) == gid && mode&0o010 != 0
+		if !ok {
+			if !e.underSearchRoot(p) {
+				return atelier.CodeInvalidParam.Errorf("The working directory is not reachable by task users: %s is not searchable.", p).WithField("dir")
+			}
+			if err := os.Chown(p, -1, gid); err != nil {
+				return fmt.Errorf("localexec: %w", err)
+			}
+			if err := os.Chmod(p, mode|0o010); err != nil {
+				return fmt.Errorf("localexec: %w", err)
+			}
+		}
+		if p == "/" || p == "." {
+			return nil
+		}
+	}
+}
+
+func (e *Executor) underSearchRoot(p string) bool {
+	for _, r := range e.opts.SearchRoots {
+		r = filepath.Clean(r)
+		if p == r || strings.HasPrefix(p, r+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+// chownTree gives every file under dir (links themselves, not their
+// targets) to uid:gid.
+func chownTree(dir string, uid, gid int) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+// launch starts every worker of t, gated, records their process groups,
+// then opens the gates. Caller holds mu.
+func (e *Executor) launch(t *task) {
+	c := &t.st.Config
+	now := e.opts.Clock.Now()
+	t.st.StartedAt = now
+	t.ws = make([]*worker, c.Workers)
+	gates := make([]*os.File, 0, c.Workers)
+	defer func() {
+		for _, g := range gates {
+			g.Close()
+		}
+	}()
+	for rank := range c.Workers {
+		w, gate, err := e.spawn(t, rank)
+		if err != nil {
+			e.log.Error("start worker", "task", c.ID, "worker", rank, "err", err)
+			t.startErr = fmt.Sprintf("worker-%d could not be started", rank)
+			for i := range c.Workers {
+				if i >= rank {
+					t.ws[i] = &worker{ended: true, code: -1, noExit: true}
+				} else {
+					kill(t.ws[i].pid, syscall.SIGKILL)
+				}
+			}
+			t.st.PIDs = pids(t.ws)
+			t.st.State = stRunning
+			t.killAt, t.termed = now, true
+			if err := t.save(); err != nil {
+				e.log.Error("save task state", "task", c.ID, "err", err)
+			}
+			e.poke()
+			return // the gates close unopened: started workers exit 125
+		}
+		t.ws[rank] = w
+		gates = append(gates, gate)
+	}
+	t.st.PIDs = pids(t.ws)
+	t.st.State = stRunning
+	if err := t.save(); err != nil {
+		// Without the state a restarted server could not find the
+		// workers: do not let them run.
+		e.log.Error("save task state", "task", c.ID, "err", err)
+		for _, w := range t.ws {
+			kill(w.pid, syscall.SIGKILL)
+		}
+		t.startErr = "the task's state could not be recorded"
+		t.killAt, t.termed = now, true
+		e.poke()
 		return
 	}
-	e.used += s.Workers
-	g.st.Port = port
-	g.st.StartedAt = now
-	g.ws = make([]*worker, s.Workers)
-	for rank := range s.Workers {
-		w, err := e.startWorker(s, rank, port)
-		if err != nil {
-			e.log.Error("start worker", "gang", s.ID, "worker", rank, "err", err)
-			g.ws = g.ws[:rank]
-			g.st.PIDs = pids(g.ws)
-			g.st.State = executor.Running
-			g.st.Stop = fmt.Sprintf("worker-%d failed to start", rank)
-			for _, w := range g.ws {
-				kill(w.pid, syscall.SIGKILL)
+	for rank, w := range t.ws {
+		if len(t.st.Cgroups) > rank {
+			if err := os.WriteFile(filepath.Join(t.st.Cgroups[rank], "cgroup.procs"), []byte(strconv.Itoa(w.pid)), 0); err != nil {
+				e.log.Error("join cgroup", "task", c.ID, "worker", rank, "err", err)
 			}
-			g.ws = append(g.ws, make([]*worker, s.Workers-rank)...)
-			for i := rank; i < s.Workers; i++ {
-				g.ws[i] = &worker{ended: true, code: -1, noExit: true}
-			}
-			g.killAt = now
-			g.termed = true
-			e.poke()
-			return
 		}
-		g.ws[rank] = w
 	}
-	g.st.PIDs = pids(g.ws)
-	g.st.State = executor.Running
-	if err := g.save(); err != nil {
-		e.log.Error("save gang state", "gang", s.ID, "err", err)
+	for _, g := range gates {
+		if _, err := g.Write([]byte("go\n")); err != nil {
+			e.log.Error("open worker gate", "task", c.ID, "err", err)
+		}
 	}
-	e.log.Info("gang started", "gang", s.ID, "tenant", s.Tenant, "workers", s.Workers, "port", port)
+	e.log.Info("task started", "task", c.ID, "tenant", c.Tenant, "workers", c.Workers, "uid", t.st.UID)
 }
 
 func pids(ws []*worker) []int {
 	out := make([]int, len(ws))
 	for i, w := range ws {
-		out[i] = w.pid
+		if w != nil {
+			out[i] = w.pid
+		}
 	}
 	return out
 }
 
-// runScript is the supervisor of one worker: $1 is the exit file, $2 the
-// cgroup directory or empty, the rest the command. A worker killed by a
-// signal leaves 128+signal; one whose supervisor is killed leaves no file.
-// The exit file is written in place (no mv: one process less per worker);
-// a reader that finds it empty or partial while the supervisor still runs
-// just looks again, and the supervisor's exit completes the write.
-const runScript = `#!/bin/sh
-# Written by Atelier (localexec): runs one worker and records its exit code.
-exit_file=$1
-cgroup=$2
-shift 2
-if [ -n "$cgroup" ]; then
-	echo $$ > "$cgroup/cgroup.procs" || exit 125
-fi
-%s
-"$@"
-code=$?
-printf '%%s\n' "$code" > "$exit_file"
-exit "$code"
-`
+// The gate of a worker: it waits for "go" on fd 4 and then runs the
+// worker. gateExec replaces itself with the sandbox (bubblewrap writes the
+// exit status to fd 3); gateSupervise, without a sandbox, stays to write
+// it.
+const (
+	gateExec      = `IFS= read -r g <&4; [ "$g" = go ] || exit 125; exec 4<&-; exec "$@"`
+	gateSupervise = `IFS= read -r g <&4; [ "$g" = go ] || exit 125; exec 4<&-; "$@" 3>&-; c=$?; printf '{ "exit-code": %d }\n' "$c" >&3; exit "$c"`
+)
 
-func (e *Executor) writeRunScript(s *executor.Spec) error {
-	limit := ""
-	if s.MemoryBytes > 0 && e.opts.CgroupDir == "" {
-		limit = fmt.Sprintf("ulimit -v %d || exit 125", max(s.MemoryBytes/1024, 1))
-	}
-	// No fsync: the script only matters while the workers start.
-	return writeAtomic(filepath.Join(s.Dir, ".atelier", "run.sh"), fmt.Appendf(nil, runScript, limit), 0o755, false)
-}
-
-func (e *Executor) startWorker(s *executor.Spec, rank, port int) (*worker, error) {
-	meta := filepath.Join(s.Dir, ".atelier")
-	cg := ""
+// spawn starts worker rank of t behind its gate and returns the gate's
+// write end. Caller holds mu.
+func (e *Executor) spawn(t *task, rank int) (*worker, *os.File, error) {
+	c := &t.st.Config
 	if e.opts.CgroupDir != "" {
-		var err error
-		if cg, err = e.makeCgroup(s, rank); err != nil {
-			return nil, err
+		cg, err := e.makeCgroup(c, rank)
+		if err != nil {
+			return nil, nil, err
 		}
+		t.st.Cgroups = append(t.st.Cgroups, cg)
 	}
-	logf, err := os.OpenFile(logPath(s.Dir, rank), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	open := func(path string, flag int) (*os.File, error) {
+		f, err := os.OpenFile(path, flag, 0o600)
+		if err == nil {
+			files = append(files, f)
+		}
+		return f, err
+	}
+	logf, err := open(logPath(t.dir, rank), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer logf.Close()
-	args := append([]string{filepath.Join(meta, "run.sh"), exitPath(s.Dir, rank), cg}, s.Command...)
+	statf, err := open(statusPath(t.dir, rank), os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return nil, nil, err
+	}
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	files = append(files, gateR)
+	extra := []*os.File{statf, gateR}
+
+	limits := []string{
+		"--nproc=" + strconv.FormatUint(clampLimit(unix.RLIMIT_NPROC, uint64(c.Limits.Processes)), 10),
+		"--nofile=" + strconv.FormatUint(clampLimit(unix.RLIMIT_NOFILE, uint64(c.Limits.OpenFiles)), 10),
+	}
+	if c.Resources.MemoryBytes > 0 && e.opts.CgroupDir == "" {
+		limits = append(limits, "--as="+strconv.FormatInt(c.Resources.MemoryBytes, 10))
+	}
+	prlimit := append([]string{"prlimit"}, limits...)
+	var args []string
+	if e.opts.Sandbox == SandboxBwrap {
+		var gpuIdx []int
+		if rank < len(c.WorkerGPUs) {
+			for _, g := range c.WorkerGPUs[rank] {
+				gpuIdx = append(gpuIdx, g.Index)
+			}
+		}
+		mounts := make([]mountArg, 0, len(c.Mounts))
+		for _, m := range c.Mounts {
+			mounts = append(mounts, mountArg{source: m.Source, target: m.Target, readOnly: m.ReadOnly})
+		}
+		// The sandbox's /etc/passwd, group and hostname come as data on
+		// fds 5, 6, 7, so that the task user need not reach the state dir.
+		for _, name := range etcNames {
+			f, err := open(filepath.Join(e.etcDir, name), os.O_RDONLY)
+			if err != nil {
+				gateW.Close()
+				return nil, nil, err
+			}
+			extra = append(extra, f)
+		}
+		args = slices.Concat([]string{"-c", gateExec, "sh"}, prlimit, []string{"--", e.bwrap},
+			e.sandboxArgs(c.Dir, mounts, c.Limits.TmpBytes, gpuDevices(gpuIdx)), []string{"--"}, c.Command)
+	} else {
+		args = slices.Concat([]string{"-c", gateSupervise, "sh"}, prlimit, []string{"--"}, c.Command)
+	}
 	cmd := exec.Command("/bin/sh", args...)
-	cmd.Dir = s.Dir
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = os.Environ()
-	for k, v := range s.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	cmd.Dir = c.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = extra
+	cmd.Env = e.workerEnv(t, rank)
+	uid, gid := -1, -1
+	if t.st.UID > 0 {
+		uid, gid = t.st.UID, t.st.UID
 	}
-	n, master, p := strconv.Itoa(s.Workers), "127.0.0.1", strconv.Itoa(port)
-	r := strconv.Itoa(rank)
-	cmd.Env = append(cmd.Env,
-		"RANK="+r, "LOCAL_RANK="+r, "WORLD_SIZE="+n, "LOCAL_WORLD_SIZE="+n,
-		"NODE_RANK=0", "GROUP_RANK=0", "MASTER_ADDR="+master, "MASTER_PORT="+p,
-		"PET_NPROC_PER_NODE="+n, "PET_NNODES=1", "PET_NODE_RANK=0",
-		"PET_MASTER_ADDR="+master, "PET_MASTER_PORT="+p,
-	)
+	cmd.SysProcAttr = e.sysProcAttr(uid, gid)
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		gateW.Close()
+		return nil, nil, err
 	}
 	w := &worker{pid: cmd.Process.Pid, reaped: make(chan struct{})}
 	go func() {
-		// Reap the supervisor (no zombies) and tell the loop at once.
+		// Reap the worker's leader (no zombies) and tell the loop at once.
 		_ = cmd.Wait()
 		close(w.reaped)
 		e.poke()
 	}()
-	return w, nil
+	return w, gateW, nil
 }
 
-func (e *Executor) makeCgroup(s *executor.Spec, rank int) (string, error) {
-	dir := filepath.Join(e.opts.CgroupDir, fmt.Sprintf("%s-w%d", fileName(s.ID), rank))
+// clampLimit lowers v to the server's own hard limit of resource res: a
+// task user may not raise it beyond that.
+func clampLimit(res int, v uint64) uint64 {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(res, &rl); err == nil && rl.Max != unix.RLIM_INFINITY && rl.Max < v {
+		return rl.Max
+	}
+	return v
+}
+
+// etcNames are the sandbox's own /etc files, in the order of fds 5, 6, 7.
+var etcNames = []string{"passwd", "group", "hostname"}
+
+// sysProcAttr starts a worker in a session of its own (so it is its own
+// process group and has no controlling terminal) as uid:gid (when ≥ 0),
+// with the tasks' group for reaching its working directory.
+func (e *Executor) sysProcAttr(uid, gid int) *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{Setsid: true}
+	if uid >= 0 {
+		a.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(e.opts.UIDBase)}}
+	}
+	return a
+}
+
+// workerEnv is the whole environment of worker rank: the documented
+// variables (docs/training.md) and the task's own, nothing of the
+// server's.
+func (e *Executor) workerEnv(t *task, rank int) []string {
+	c := &t.st.Config
+	env := map[string]string{
+		"PATH": taskPATH, "HOME": c.Dir, "LANG": "C.UTF-8", "TMPDIR": "/tmp",
+		"PYTHONUNBUFFERED": "1", "USER": "atelier", "LOGNAME": "atelier",
+	}
+	for k, v := range c.Env {
+		env[k] = v
+	}
+	n, master, p := strconv.Itoa(c.Workers), "127.0.0.1", strconv.Itoa(t.st.MasterPort)
+	r := strconv.Itoa(rank)
+	for k, v := range map[string]string{
+		"RANK": r, "LOCAL_RANK": r, "WORLD_SIZE": n, "LOCAL_WORLD_SIZE": n,
+		"NODE_RANK": "0", "GROUP_RANK": "0", "MASTER_ADDR": master, "MASTER_PORT": p,
+		"PET_NPROC_PER_NODE": n, "PET_NNODES": "1", "PET_NODE_RANK": "0",
+		"PET_MASTER_ADDR": master, "PET_MASTER_PORT": p,
+	} {
+		env[k] = v
+	}
+	if rank < len(t.st.Ports) {
+		for i, name := range c.Ports {
+			port := strconv.Itoa(t.st.Ports[rank][i])
+			if i == 0 {
+				env["PORT"] = port
+			}
+			env["PORT_"+strings.ToUpper(envName(name))] = port
+		}
+	}
+	if rank < len(c.WorkerGPUs) && len(c.WorkerGPUs[rank]) > 0 {
+		var ids []string
+		var share int64
+		for _, g := range c.WorkerGPUs[rank] {
+			ids = append(ids, cmp.Or(g.UUID, strconv.Itoa(g.Index)))
+			share += g.ShareMB
+		}
+		env["CUDA_VISIBLE_DEVICES"] = strings.Join(ids, ",")
+		env["NVIDIA_VISIBLE_DEVICES"] = env["CUDA_VISIBLE_DEVICES"]
+		env["ATELIER_GPU_MEMORY_MB"] = strconv.FormatInt(share, 10)
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// envName keeps letters, digits and '_' of a port name.
+func envName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func (e *Executor) makeCgroup(c *driver.TaskConfig, rank int) (string, error) {
+	dir := filepath.Join(e.opts.CgroupDir, fmt.Sprintf("%s-w%d", fileName(c.ID), rank))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("cgroup: %w", err)
 	}
-	if s.MemoryBytes > 0 {
-		if err := os.WriteFile(filepath.Join(dir, "memory.max"), []byte(strconv.FormatInt(s.MemoryBytes, 10)), 0); err != nil {
-			return "", fmt.Errorf("cgroup memory.max: %w", err)
+	write := func(file, v string) error {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(v), 0); err != nil {
+			return fmt.Errorf("cgroup %s: %w", file, err)
+		}
+		return nil
+	}
+	if c.Resources.MemoryBytes > 0 {
+		if err := write("memory.max", strconv.FormatInt(c.Resources.MemoryBytes, 10)); err != nil {
+			return "", err
 		}
 	}
-	if s.CPU > 0 {
+	if c.Resources.CPU > 0 {
 		const period = 100000
-		quota := fmt.Sprintf("%d %d", int64(s.CPU*period), period)
-		if err := os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(quota), 0); err != nil {
-			return "", fmt.Errorf("cgroup cpu.max: %w", err)
+		if err := write("cpu.max", fmt.Sprintf("%d %d", int64(c.Resources.CPU*period), period)); err != nil {
+			return "", err
+		}
+	}
+	if c.Limits.Processes > 0 {
+		if err := write("pids.max", strconv.Itoa(c.Limits.Processes)); err != nil {
+			return "", err
 		}
 	}
 	return dir, nil
+}
+
+// oomKilled reports whether the kernel killed a process of cgroup dir for
+// memory.
+func oomKilled(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, "memory.events"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), " "); ok && k == "oom_kill" && v != "0" {
+			return true
+		}
+	}
+	return false
 }
 
 // poke wakes the watch loop.
@@ -527,64 +909,47 @@ func (e *Executor) loop() {
 		}
 		e.mu.Lock()
 		if !e.isClosed() {
-			e.poll()
-			e.schedule()
+			now := e.opts.Clock.Now()
+			for _, t := range e.tasks {
+				if t.st.State == stRunning {
+					e.check(t, now)
+				}
+			}
 		}
 		e.mu.Unlock()
 	}
 }
 
-// poll checks every running gang. Caller holds mu.
-func (e *Executor) poll() {
-	now := e.opts.Clock.Now()
-	for _, g := range e.gangs {
-		if g.st.State == executor.Running {
-			e.check(g, now)
-		}
-	}
-}
-
-// check moves a running gang on: notes exits, fails the gang on the first
-// failed worker, enforces stop, timeout and grace, finishes it when every
-// worker has ended. Caller holds mu.
-func (e *Executor) check(g *gang, now time.Time) {
-	s := &g.st.Spec
-	for rank, w := range g.ws {
+// check moves a running task on: notes exits, fails the gang on the first
+// failed worker, enforces a stop and its grace, finishes the task when
+// every worker has ended. Caller holds mu.
+func (e *Executor) check(t *task, now time.Time) {
+	for rank, w := range t.ws {
 		if w.ended {
 			continue
 		}
-		e.observe(s, rank, w)
-		if !w.ended || w.code == 0 || g.st.Stop != "" || g.st.FailedWorker >= 0 {
-			continue
+		observe(t.dir, rank, w)
+		if w.ended && w.code != 0 && !t.st.Stop && t.failed < 0 {
+			t.failed = rank
+			e.log.Info("worker failed", "task", t.st.Config.ID, "worker", rank, "code", w.code)
 		}
-		g.st.FailedWorker = rank
-		g.st.ExitCode = w.code
-		g.st.Reason = failReason(s.Dir, rank, w)
-		if w.code > 128 || w.noExit {
-			g.st.ExitCode = -1
-		}
-		e.log.Info("worker failed", "gang", s.ID, "worker", rank, "code", w.code)
 	}
-	if s.Timeout > 0 && g.st.Stop == "" && g.st.FailedWorker < 0 && now.Sub(g.st.StartedAt) >= s.Timeout {
-		g.st.Stop = "timed out after " + s.Timeout.String()
-		_ = g.save()
-	}
-	if !g.termed && (g.st.Stop != "" || g.st.FailedWorker >= 0) {
-		g.termed = true
-		if g.killAt.IsZero() {
-			g.killAt = now.Add(e.opts.Grace)
+	if !t.termed && (t.st.Stop || t.failed >= 0) {
+		t.termed = true
+		if t.killAt.IsZero() {
+			t.killAt = now.Add(e.opts.Grace)
 		}
-		for _, w := range g.ws {
+		for _, w := range t.ws {
 			if !w.ended {
 				kill(w.pid, syscall.SIGTERM)
 			}
 		}
 	}
 	allEnded := true
-	for _, w := range g.ws {
+	for _, w := range t.ws {
 		if !w.ended {
 			allEnded = false
-			if g.termed && !now.Before(g.killAt) {
+			if t.termed && !now.Before(t.killAt) {
 				kill(w.pid, syscall.SIGKILL)
 			}
 		}
@@ -592,31 +957,24 @@ func (e *Executor) check(g *gang, now time.Time) {
 	if !allEnded {
 		return
 	}
-	for _, w := range g.ws {
-		// Leftovers of a worker that exited (background children) go with it.
+	for _, w := range t.ws {
+		// Leftovers of a worker that exited (background children) go with
+		// it; a sandbox's go with its PID namespace anyway.
 		kill(w.pid, syscall.SIGKILL)
 	}
-	e.used -= s.Workers
-	switch {
-	case g.st.FailedWorker >= 0:
-		e.finish(g, now, g.st.ExitCode, g.st.FailedWorker, g.st.Reason)
-	case g.st.Stop != "":
-		e.finish(g, now, -1, -1, g.st.Stop)
-	default:
-		e.finish(g, now, 0, -1, "")
-	}
+	e.finish(t, now, e.exitResult(t))
 }
 
-// observe notes whether worker rank has ended. Caller holds mu.
-func (e *Executor) observe(s *executor.Spec, rank int, w *worker) {
+// observe notes whether worker rank has ended.
+func observe(dir string, rank int, w *worker) {
 	if w.pid == 0 { // never started
 		w.ended, w.code, w.noExit = true, -1, true
 		return
 	}
-	// Liveness first: an exit file written before the group emptied is
+	// Liveness first: an exit status written before the group emptied is
 	// then read below.
 	alive := groupAlive(w.pid, w.reaped)
-	if code, ok := readExit(s.Dir, rank); ok {
+	if code, ok := readStatus(statusPath(dir, rank)); ok {
 		w.ended, w.code = true, code
 		return
 	}
@@ -625,114 +983,172 @@ func (e *Executor) observe(s *executor.Spec, rank int, w *worker) {
 	}
 }
 
-func (e *Executor) finish(g *gang, now time.Time, code, failed int, reason string) {
-	g.st.State = executor.Exited
-	g.st.FinishedAt = now
-	g.st.ExitCode, g.st.FailedWorker, g.st.Reason = code, failed, reason
-	if err := g.save(); err != nil {
-		e.log.Error("save gang state", "gang", g.st.Spec.ID, "err", err)
-	}
-	if e.opts.CgroupDir != "" {
-		for i := range g.st.Spec.Workers {
-			_ = os.Remove(filepath.Join(e.opts.CgroupDir, fmt.Sprintf("%s-w%d", fileName(g.st.Spec.ID), i)))
-		}
-	}
-	close(g.done)
-	e.log.Info("gang exited", "gang", g.st.Spec.ID, "code", code, "reason", reason)
-}
-
-func failReason(dir string, rank int, w *worker) string {
-	var msg string
-	switch {
-	case w.noExit:
-		msg = fmt.Sprintf("worker-%d was killed", rank)
-	case w.code > 128:
-		msg = fmt.Sprintf("worker-%d was killed by signal %d", rank, w.code-128)
-	default:
-		msg = fmt.Sprintf("worker-%d exited with code %d", rank, w.code)
-	}
-	if tail := logTail(logPath(dir, rank)); tail != "" {
-		msg += ": " + tail
-	}
-	return msg
-}
-
-// logTail returns the last lines of a log, reading only its end.
-func logTail(path string) string {
+// readStatus reads the exit code from a worker's status file: JSON
+// documents, one of which has "exit-code" once the command has ended.
+func readStatus(path string) (int, bool) {
 	f, err := os.Open(path)
 	if err != nil {
-		return ""
+		return 0, false
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ""
+	dec := json.NewDecoder(f)
+	for {
+		var doc struct {
+			ExitCode *int `json:"exit-code"`
+		}
+		if err := dec.Decode(&doc); err != nil {
+			return 0, false
+		}
+		if doc.ExitCode != nil {
+			return *doc.ExitCode, true
+		}
 	}
-	off := max(fi.Size()-logTailBytes, 0)
-	b, err := io.ReadAll(io.NewSectionReader(f, off, fi.Size()-off))
-	if err != nil {
-		return ""
-	}
-	b = bytes.TrimRight(b, "\n")
-	lines := strings.Split(string(b), "\n")
-	if off > 0 && len(lines) > 1 {
-		lines = lines[1:] // cut in the middle of a line
-	}
-	if len(lines) > logTailLines {
-		lines = lines[len(lines)-logTailLines:]
-	}
-	return strings.ToValidUTF8(strings.Join(lines, "\n"), "?")
 }
 
-func (e *Executor) lookup(h *executor.Handle) (*gang, error) {
-	if h == nil || h.Driver != Driver {
-		return nil, executor.ErrNotFound
+// exitResult says how t ended. Caller holds mu.
+func (e *Executor) exitResult(t *task) *driver.ExitResult {
+	switch {
+	case t.startErr != "":
+		return &driver.ExitResult{Kind: driver.ExitStartFailed, Code: -1, Worker: -1, Message: t.startErr}
+	case t.st.Stop:
+		return &driver.ExitResult{Kind: driver.ExitStopped, Code: -1, Worker: -1}
+	case t.failed < 0:
+		return &driver.ExitResult{Kind: driver.ExitCompleted, Worker: -1}
+	}
+	rank := t.failed
+	w := t.ws[rank]
+	res := &driver.ExitResult{Kind: driver.ExitFailed, Code: w.code, Worker: rank}
+	switch {
+	case len(t.st.Cgroups) > rank && oomKilled(t.st.Cgroups[rank]):
+		res.Kind, res.Code = driver.ExitOOMKilled, -1
+		res.Message = fmt.Sprintf("worker-%d was killed for using more memory than its limit", rank)
+	case w.noExit:
+		res.Kind, res.Code, res.Signal = driver.ExitSignaled, -1, int(syscall.SIGKILL)
+		res.Message = fmt.Sprintf("worker-%d was killed", rank)
+	case w.code > 128 && w.code <= 128+64:
+		res.Kind, res.Code, res.Signal = driver.ExitSignaled, -1, w.code-128
+		res.Message = fmt.Sprintf("worker-%d was killed by signal %d", rank, w.code-128)
+	default:
+		res.Message = fmt.Sprintf("worker-%d exited with code %d", rank, w.code)
+	}
+	if tail := logTail(logPath(t.dir, rank)); tail != "" {
+		res.Message += ": " + tail
+	}
+	return res
+}
+
+// finish records t's end. Caller holds mu.
+func (e *Executor) finish(t *task, now time.Time, exit *driver.ExitResult) {
+	t.st.State = stExited
+	t.st.FinishedAt = now
+	t.st.Exit = exit
+	if err := t.save(); err != nil {
+		e.log.Error("save task state", "task", t.st.Config.ID, "err", err)
+	}
+	for _, cg := range t.st.Cgroups {
+		_ = os.Remove(cg)
+	}
+	e.freeUID(t)
+	close(t.done)
+	e.log.Info("task exited", "task", t.st.Config.ID, "kind", exit.Kind, "code", exit.Code)
+}
+
+func (e *Executor) lookup(h *driver.TaskHandle) (*task, error) {
+	if h == nil || h.Driver != Name {
+		return nil, driver.ErrNotFound
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	g, ok := e.gangs[h.ID]
+	t, ok := e.tasks[h.ID]
 	if !ok {
-		return nil, executor.ErrNotFound
+		return nil, driver.ErrNotFound
 	}
-	return g, nil
+	return t, nil
 }
 
-// Status implements executor.Executor.
-func (e *Executor) Status(ctx context.Context, h *executor.Handle) (*executor.Status, error) {
-	g, err := e.lookup(h)
+// InspectTask implements driver.Driver; a long-running task's readiness
+// is probed on each call.
+func (e *Executor) InspectTask(ctx context.Context, h *driver.TaskHandle) (*driver.TaskStatus, error) {
+	t, err := e.lookup(h)
 	if err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return g.status(), nil
+	st := t.status()
+	ports := t.st.Ports
+	probe := t.st.Config.Readiness
+	kind := t.st.Config.Kind
+	e.mu.Unlock()
+	if st.State != driver.TaskRunning {
+		return st, nil
+	}
+	st.Ready = true
+	if kind == driver.KindService {
+		for _, wp := range ports {
+			if len(wp) == 0 || !probeReady(ctx, wp[0], probe) {
+				st.Ready = false
+				break
+			}
+		}
+	}
+	return st, nil
 }
 
-func (g *gang) status() *executor.Status {
-	st := &executor.Status{
-		State:        g.st.State,
-		ExitCode:     g.st.ExitCode,
-		FailedWorker: g.st.FailedWorker,
-		StartedAt:    g.st.StartedAt,
-		FinishedAt:   g.st.FinishedAt,
+func (t *task) status() *driver.TaskStatus {
+	st := &driver.TaskStatus{State: driver.TaskRunning, StartedAt: t.st.StartedAt}
+	for w, ps := range t.st.Ports {
+		for i, p := range ps {
+			st.Endpoints = append(st.Endpoints, driver.Endpoint{Worker: w, Name: t.st.Config.Ports[i], Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p))})
+		}
 	}
-	if g.st.State == executor.Exited {
-		st.Reason = g.st.Reason
-	} else {
-		st.ExitCode, st.FailedWorker = 0, -1
+	if t.st.State == stExited {
+		st.State, st.FinishedAt, st.Endpoints = driver.TaskExited, t.st.FinishedAt, nil
+		if t.st.Exit != nil {
+			x := *t.st.Exit
+			st.Exit = &x
+		}
 	}
 	return st
 }
 
-// Wait implements executor.Executor.
-func (e *Executor) Wait(ctx context.Context, h *executor.Handle) (*executor.Status, error) {
-	g, err := e.lookup(h)
+// probeReady checks a worker's first port: an HTTP GET of the probe's
+// path answering 2xx, or a TCP connect.
+func probeReady(ctx context.Context, port int, p *driver.Probe) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if p == nil || p.HTTPPath == "" {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+p.HTTPPath, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode >= 200 && resp.StatusCode < 300
+}
+
+// WaitTask implements driver.Driver.
+func (e *Executor) WaitTask(ctx context.Context, h *driver.TaskHandle) (*driver.TaskStatus, error) {
+	t, err := e.lookup(h)
 	if err != nil {
 		return nil, err
 	}
 	select {
-	case <-g.done:
-		return e.Status(ctx, h)
+	case <-t.done:
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return t.status(), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-e.closed:
@@ -740,154 +1156,67 @@ func (e *Executor) Wait(ctx context.Context, h *executor.Handle) (*executor.Stat
 	}
 }
 
-// Stop implements executor.Executor.
-func (e *Executor) Stop(ctx context.Context, h *executor.Handle, grace time.Duration) error {
-	g, err := e.lookup(h)
+// StopTask implements driver.Driver.
+func (e *Executor) StopTask(ctx context.Context, h *driver.TaskHandle, grace time.Duration) error {
+	t, err := e.lookup(h)
 	if err != nil {
 		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	now := e.opts.Clock.Now()
-	switch g.st.State {
-	case executor.Queued:
-		e.dequeue(g)
-		e.finish(g, now, -1, -1, "stopped")
-		e.schedule()
-	case executor.Running:
-		if g.st.Stop == "" && g.st.FailedWorker < 0 {
-			g.st.Stop = "stopped"
-			if err := g.save(); err != nil {
-				return fmt.Errorf("localexec: stop: %w", err)
-			}
-		}
-		if kill := now.Add(max(grace, 0)); g.killAt.IsZero() || kill.Before(g.killAt) {
-			g.killAt = kill
-		}
-		e.check(g, now)
-		e.poke()
+	if t.st.State != stRunning {
+		return nil
 	}
+	now := e.opts.Clock.Now()
+	if !t.st.Stop {
+		t.st.Stop = true
+		if err := t.save(); err != nil {
+			return fmt.Errorf("localexec: stop: %w", err)
+		}
+	}
+	if kill := now.Add(max(grace, 0)); t.killAt.IsZero() || kill.Before(t.killAt) {
+		t.killAt = kill
+	}
+	t.termed = false // SIGTERM now, even if a failure already sent one
+	e.check(t, now)
+	e.poke()
 	return nil
 }
 
-// Logs implements executor.Executor.
-func (e *Executor) Logs(ctx context.Context, h *executor.Handle, worker int, offset int64, follow bool) (io.ReadCloser, error) {
-	g, err := e.lookup(h)
+// TaskLogs implements driver.Driver.
+func (e *Executor) TaskLogs(ctx context.Context, h *driver.TaskHandle, worker int, offset int64, follow bool) (io.ReadCloser, error) {
+	t, err := e.lookup(h)
 	if err != nil {
 		return nil, err
 	}
-	if worker < 0 || worker >= g.st.Spec.Workers {
-		return nil, atelier.CodeInvalidParam.Errorf("worker must be between 0 and %d.", g.st.Spec.Workers-1)
+	if worker < 0 || worker >= t.st.Config.Workers {
+		return nil, atelier.CodeInvalidParam.Errorf("worker must be between 0 and %d.", t.st.Config.Workers-1).WithField("worker")
 	}
 	if offset < 0 {
-		return nil, atelier.CodeInvalidParam.Errorf("offset must not be negative.")
+		return nil, atelier.CodeInvalidParam.Errorf("offset must not be negative.").WithField("offset")
 	}
-	r := &logReader{ctx: ctx, e: e, g: g, path: logPath(g.st.Spec.Dir, worker), off: offset, follow: follow}
+	r := &logReader{ctx: ctx, e: e, t: t, path: logPath(t.dir, worker), off: offset, follow: follow}
 	if err := r.open(); err != nil {
 		return nil, fmt.Errorf("localexec: logs: %w", err)
 	}
 	return r, nil
 }
 
-// logReader reads a worker log from an offset; following, it waits for
-// more until the gang has exited.
-type logReader struct {
-	ctx    context.Context
-	e      *Executor
-	g      *gang
-	path   string
-	f      *os.File
-	off    int64
-	follow bool
-	last   bool // the gang had exited before the latest read
-	tick   <-chan time.Time
-	stop   func()
-}
-
-func (r *logReader) open() error {
-	if r.f != nil {
-		return nil
+// RecoverTask implements driver.Driver. A running task is watched again,
+// its exits read from the status files. It returns ErrLost when no worker
+// of a running task is alive any more and at least one left no exit code
+// (the machine rebooted, or someone killed the whole process group),
+// unless a stop had been asked for: then the task exits as stopped. A task
+// whose workers' gates never opened (the server died while starting it)
+// never ran: ErrNotFound.
+func (e *Executor) RecoverTask(ctx context.Context, h *driver.TaskHandle) error {
+	if h == nil || h.Driver != Name || (len(h.Data) > 0 && h.Version != handleVersion) {
+		return driver.ErrNotFound
 	}
-	f, err := os.Open(r.path)
+	dir := e.taskDir(h.ID)
+	b, err := os.ReadFile(filepath.Join(dir, "task.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil // not started yet
-	}
-	if err != nil {
-		return err
-	}
-	r.f = f
-	return nil
-}
-
-func (r *logReader) Read(p []byte) (int, error) {
-	for {
-		exited := r.exited()
-		if err := r.open(); err != nil {
-			return 0, err
-		}
-		if r.f != nil {
-			n, err := r.f.ReadAt(p, r.off)
-			r.off += int64(n)
-			if n > 0 {
-				return n, nil
-			}
-			if err != nil && err != io.EOF {
-				return 0, err
-			}
-		}
-		if !r.follow || exited {
-			return 0, io.EOF
-		}
-		if r.tick == nil {
-			r.tick, r.stop = r.e.opts.Clock.NewTicker(r.e.opts.PollInterval)
-		}
-		select {
-		case <-r.ctx.Done():
-			return 0, r.ctx.Err()
-		case <-r.e.closed:
-			return 0, fmt.Errorf("localexec: logs: %w", errClosed)
-		case <-r.g.done:
-		case <-r.tick:
-		}
-	}
-}
-
-func (r *logReader) exited() bool {
-	select {
-	case <-r.g.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (r *logReader) Close() error {
-	if r.stop != nil {
-		r.stop()
-	}
-	if r.f != nil {
-		return r.f.Close()
-	}
-	return nil
-}
-
-// Recover implements executor.Executor. A gang that was queued is queued
-// again; a running one is watched again, its exits read from the exit
-// files. Recover returns ErrLost when no worker of a running gang is alive
-// any more and at least one left no exit code (the machine rebooted, or
-// someone killed the whole process group), unless a stop had been asked
-// for: then the gang exits as stopped.
-func (e *Executor) Recover(ctx context.Context, h *executor.Handle) error {
-	if h == nil || h.Driver != Driver || h.Version != handleVersion || len(h.Data) == 0 {
-		return executor.ErrNotFound
-	}
-	var hd handleData
-	if err := json.Unmarshal(h.Data, &hd); err != nil || hd.State == "" {
-		return executor.ErrNotFound
-	}
-	b, err := os.ReadFile(hd.State)
-	if errors.Is(err, os.ErrNotExist) {
-		return executor.ErrNotFound
+		return driver.ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("localexec: recover: %w", err)
@@ -896,72 +1225,95 @@ func (e *Executor) Recover(ctx context.Context, h *executor.Handle) error {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("localexec: recover: state file: %w", err)
 	}
-	if st.Spec.ID != h.ID {
-		return executor.ErrNotFound
+	if st.Config.ID != h.ID {
+		return driver.ErrNotFound
 	}
-
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.isClosed() {
 		return errClosed
 	}
-	if _, ok := e.gangs[h.ID]; ok {
+	if _, ok := e.tasks[h.ID]; ok {
 		return nil
 	}
-	g := &gang{st: st, path: hd.State, done: make(chan struct{})}
-	e.seq = max(e.seq, st.Seq)
+	t := &task{st: st, dir: dir, done: make(chan struct{}), failed: -1}
 	switch st.State {
-	case executor.Queued:
-		e.gangs[h.ID] = g
-		e.enqueue(g)
-		e.schedule()
-	case executor.Exited:
-		close(g.done)
-		e.gangs[h.ID] = g
-	case executor.Running:
-		g.ws = make([]*worker, st.Spec.Workers)
-		anyAlive, allExit := false, true
-		for rank := range g.ws {
-			w := &worker{}
-			if rank < len(st.PIDs) {
-				w.pid = st.PIDs[rank]
-			}
-			// Probe a copy: check below records the exits and failures.
-			probe := *w
-			if w.pid == 0 {
-				probe.ended, probe.noExit = true, true
-			} else {
-				e.observe(&g.st.Spec, rank, &probe)
-			}
-			anyAlive = anyAlive || !probe.ended
-			allExit = allExit && !probe.noExit
-			g.ws[rank] = w
-		}
-		if !anyAlive && !allExit && st.Stop == "" {
-			return fmt.Errorf("localexec: recover %s: workers ended without an exit code: %w", h.ID, executor.ErrLost)
-		}
-		e.gangs[h.ID] = g
-		e.used += st.Spec.Workers
-		e.check(g, e.opts.Clock.Now())
+	case stStarting:
+		_ = os.RemoveAll(dir)
+		return driver.ErrNotFound
+	case stExited:
+		close(t.done)
+		e.tasks[h.ID] = t
+		return nil
+	case stRunning:
 	default:
 		return fmt.Errorf("localexec: recover: unknown state %q", st.State)
 	}
-	e.log.Info("gang recovered", "gang", h.ID, "state", g.st.State)
+	t.ws = make([]*worker, st.Config.Workers)
+	anyAlive, allExit, anyRan := false, true, false
+	for rank := range t.ws {
+		w := &worker{}
+		if rank < len(st.PIDs) {
+			w.pid = st.PIDs[rank]
+		}
+		probe := *w // check below records the exits and failures
+		observe(dir, rank, &probe)
+		anyAlive = anyAlive || !probe.ended
+		allExit = allExit && !probe.noExit
+		anyRan = anyRan || !probe.ended || probe.code != exitGateRefused
+		t.ws[rank] = w
+	}
+	if !anyAlive && !anyRan {
+		_ = os.RemoveAll(dir)
+		return driver.ErrNotFound
+	}
+	if !anyAlive && !allExit && !st.Stop {
+		return fmt.Errorf("localexec: recover %s: workers ended without an exit code: %w", h.ID, driver.ErrLost)
+	}
+	if st.UID > 0 {
+		e.uids[st.UID] = h.ID
+	}
+	e.tasks[h.ID] = t
+	e.check(t, e.opts.Clock.Now())
+	e.log.Info("task recovered", "task", h.ID, "state", t.st.State)
 	return nil
 }
 
-// save writes the state file atomically.
-func (g *gang) save() error {
-	b, err := json.Marshal(&g.st)
+// DestroyTask implements driver.Driver.
+func (e *Executor) DestroyTask(ctx context.Context, h *driver.TaskHandle) error {
+	if h == nil || h.Driver != Name {
+		return nil
+	}
+	e.mu.Lock()
+	t := e.tasks[h.ID]
+	if t != nil {
+		if t.st.State == stRunning {
+			for _, w := range t.ws {
+				kill(w.pid, syscall.SIGKILL)
+			}
+			t.st.Stop = true
+			e.finish(t, e.opts.Clock.Now(), &driver.ExitResult{Kind: driver.ExitStopped, Code: -1, Worker: -1})
+		}
+		delete(e.tasks, h.ID)
+	}
+	e.mu.Unlock()
+	if err := os.RemoveAll(e.taskDir(h.ID)); err != nil {
+		return fmt.Errorf("localexec: destroy: %w", err)
+	}
+	return nil
+}
+
+// save writes the state file atomically and durably.
+func (t *task) save() error {
+	b, err := json.Marshal(&t.st)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(g.path, b, 0o600, true)
+	return writeAtomic(filepath.Join(t.dir, "task.json"), b)
 }
 
-// writeAtomic replaces path with b through a temporary file, synced first
-// when sync is set.
-func writeAtomic(path string, b []byte, mode os.FileMode, sync bool) error {
+// writeAtomic replaces path with b through a synced temporary file.
+func writeAtomic(path string, b []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
@@ -969,9 +1321,6 @@ func writeAtomic(path string, b []byte, mode os.FileMode, sync bool) error {
 	tmp := f.Name()
 	_, err = f.Write(b)
 	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -984,131 +1333,4 @@ func writeAtomic(path string, b []byte, mode os.FileMode, sync bool) error {
 		_ = os.Remove(tmp)
 	}
 	return err
-}
-
-func logPath(dir string, rank int) string {
-	return filepath.Join(dir, ".atelier", fmt.Sprintf("worker-%d.log", rank))
-}
-
-func exitPath(dir string, rank int) string {
-	return filepath.Join(dir, ".atelier", fmt.Sprintf("worker-%d.exit", rank))
-}
-
-func readExit(dir string, rank int) (int, bool) {
-	b, err := os.ReadFile(exitPath(dir, rank))
-	if err != nil {
-		return 0, false
-	}
-	code, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, false
-	}
-	return code, true
-}
-
-// fileName makes a gang ID safe as a file name.
-func fileName(id string) string {
-	var b strings.Builder
-	for _, c := range []byte(id) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.' && b.Len() > 0:
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "%%%02x", c)
-		}
-	}
-	return b.String()
-}
-
-// freePort asks the kernel for a free TCP port on the loopback interface.
-// Another process could take it before worker 0 listens; that is the usual
-// torchrun trade-off.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// kill signals worker process group pgid.
-func kill(pgid int, sig syscall.Signal) {
-	if pgid > 0 {
-		_ = syscall.Kill(-pgid, sig)
-	}
-}
-
-// groupAlive says whether process group pgid has a live (non-zombie)
-// member. reaped is closed once this process has reaped the leader.
-func groupAlive(pgid int, reaped chan struct{}) bool {
-	if reaped != nil {
-		select {
-		case <-reaped:
-		default:
-			return true // our child, not reaped yet: its supervisor runs
-		}
-	}
-	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	// The group has members, but orphaned zombies count too when init does
-	// not reap them (some container inits): look for a live one.
-	alive, ok := procGroupAlive(pgid)
-	return alive || !ok
-}
-
-// procGroupAlive scans /proc; ok is false where /proc cannot be read.
-func procGroupAlive(pgid int) (alive, ok bool) {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return false, false
-	}
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		state, pg, ok := procStat(pid)
-		if ok && pg == pgid && state != 'Z' && state != 'X' {
-			return true, true
-		}
-	}
-	return false, true
-}
-
-// procStat reads the state and process group of pid from /proc/pid/stat.
-func procStat(pid int) (state byte, pgid int, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	// pid (comm) state ppid pgrp …; comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 3 {
-		return 0, 0, false
-	}
-	pg, err := strconv.Atoi(f[2])
-	if err != nil || len(f[0]) == 0 {
-		return 0, 0, false
-	}
-	return f[0][0], pg, true
-}
-
-func totalMemoryMB() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }

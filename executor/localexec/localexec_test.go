@@ -7,26 +7,54 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/atelier-dev/atelier/executor"
+	"github.com/atelier-dev/atelier/executor/driver"
 	"github.com/atelier-dev/atelier/executor/executortest"
 	"github.com/atelier-dev/atelier/executor/localexec"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// MustNew returns a fast-polling executor closed at cleanup.
+// requireSandbox skips a test that needs bubblewrap where it is not
+// installed, unless ATELIER_REQUIRE_SANDBOX is set (CI sets it, so the
+// sandbox tests never skip there).
+func requireSandbox(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		if os.Getenv("ATELIER_REQUIRE_SANDBOX") != "" {
+			t.Fatal("ATELIER_REQUIRE_SANDBOX is set but bubblewrap is not installed")
+		}
+		t.Skip("bubblewrap is not installed (apt-get install bubblewrap); CI sets ATELIER_REQUIRE_SANDBOX")
+	}
+}
+
+// testGPUs is the configured inventory the conformance runs place on: the
+// driver only reports them (no device exists), the portable executor
+// places on them and workers see CUDA_VISIBLE_DEVICES.
+var testGPUs = []driver.GPU{
+	{Index: 0, UUID: "GPU-test-0", Type: "nvidia-t4", MemoryMB: 16384},
+	{Index: 1, UUID: "GPU-test-1", Type: "nvidia-t4", MemoryMB: 16384},
+}
+
+// MustNew returns a fast-polling driver closed at cleanup.
 func MustNew(t testing.TB, opts localexec.Options) *localexec.Executor {
 	t.Helper()
-	opts.Slots = max(opts.Slots, 2)
+	if opts.StateDir == "" {
+		opts.StateDir = t.TempDir()
+	}
 	opts.Grace = max(opts.Grace, 200*time.Millisecond)
 	opts.PollInterval = max(opts.PollInterval, 10*time.Millisecond)
 	opts.Logger = quiet()
-	e, err := localexec.New(opts)
+	// Test directories live in 0700 directories under the system's temp
+	// directory: task users may be let through those.
+	opts.SearchRoots = append(opts.SearchRoots, os.TempDir())
+	e, err := localexec.New(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,156 +62,183 @@ func MustNew(t testing.TB, opts localexec.Options) *localexec.Executor {
 	return e
 }
 
-func TestConformance(t *testing.T) {
-	executortest.Run(t, func(t *testing.T) *executortest.Harness {
-		return &executortest.Harness{
-			Capabilities: executortest.Capabilities{MemoryLimit: true, LocalProcesses: true, Recover: true},
-			New:          func(t *testing.T) executor.Executor { return MustNew(t, localexec.Options{}) },
-		}
-	})
-}
-
-func TestStateDir(t *testing.T) {
-	t.Parallel()
-	stateDir := t.TempDir()
-	e := MustNew(t, localexec.Options{StateDir: stateDir})
-	spec := &executor.Spec{ID: "job/1-v2", Workers: 1, Command: []string{"sh", "-c", "exit 0"}, Dir: t.TempDir()}
-	h, err := e.Submit(t.Context(), spec)
+// groups reads a task's worker process groups from the driver's state.
+func groups(t *testing.T, stateDir, id string) []int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(stateDir, id, "task.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := e.Wait(t.Context(), h); err != nil || st.ExitCode != 0 {
-		t.Fatalf("Wait = %+v, %v", st, err)
-	}
-	ents, err := os.ReadDir(stateDir)
-	if err != nil || len(ents) != 1 || !strings.HasSuffix(ents[0].Name(), ".json") || strings.Contains(ents[0].Name(), "/") {
-		t.Fatalf("state dir holds %v, %v; want one state file", ents, err)
-	}
-	if _, err := os.Stat(filepath.Join(spec.Dir, ".atelier", "gang.json")); err == nil {
-		t.Error("state written into the gang's directory despite StateDir")
-	}
-	// Another executor over the same state dir recovers the exited gang.
-	e2 := MustNew(t, localexec.Options{StateDir: stateDir})
-	if err := e2.Recover(t.Context(), h); err != nil {
+	var st struct{ PIDs []int }
+	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := e2.Status(t.Context(), h); err != nil || st.State != executor.Exited || st.ExitCode != 0 {
-		t.Errorf("recovered status = %+v, %v", st, err)
+	return st.PIDs
+}
+
+func harness(sandbox string) func(t *testing.T) *executortest.Harness {
+	return func(t *testing.T) *executortest.Harness {
+		return &executortest.Harness{
+			Slots: 3,
+			GPUs:  testGPUs,
+			NewDriver: func(t *testing.T, stateDir string) driver.Driver {
+				return MustNew(t, localexec.Options{StateDir: stateDir, Sandbox: sandbox, GPUs: testGPUs})
+			},
+			Groups: groups,
+		}
 	}
 }
 
-func TestFilesOnDisk(t *testing.T) {
+func TestConformance(t *testing.T) {
+	requireSandbox(t)
+	executortest.Run(t, harness(localexec.SandboxBwrap))
+}
+
+// TestConformanceUnsandboxed runs the suite with ATELIER_SANDBOX=none: the
+// isolation tests skip (the driver says IsolationNone), the rest hold.
+func TestConformanceUnsandboxed(t *testing.T) {
+	executortest.Run(t, harness(localexec.SandboxNone))
+}
+
+func TestNoBubblewrap(t *testing.T) {
 	t.Parallel()
-	e := MustNew(t, localexec.Options{})
+	_, err := localexec.New(t.Context(), localexec.Options{StateDir: t.TempDir(), BwrapPath: "/nonexistent/bwrap", Logger: quiet()})
+	if err == nil || !strings.Contains(err.Error(), "cannot sandbox tasks") {
+		t.Errorf("New without bubblewrap = %v, want an error saying tasks cannot be sandboxed", err)
+	}
+	if _, err := localexec.New(t.Context(), localexec.Options{StateDir: t.TempDir(), Sandbox: "chroot", Logger: quiet()}); err == nil {
+		t.Error("New with an unknown sandbox: no error")
+	}
+}
+
+// TestStateOutsideTask checks that logs, statuses and the state file live
+// in the driver's state directory, not in the task's working directory,
+// where the task could replace them (a log turned into a link to a host
+// file would be read back by the server).
+func TestStateOutsideTask(t *testing.T) {
+	t.Parallel()
+	stateDir := t.TempDir()
+	e := MustNew(t, localexec.Options{StateDir: stateDir, Sandbox: localexec.SandboxNone})
 	dir := t.TempDir()
-	h, err := e.Submit(t.Context(), &executor.Spec{ID: "g", Workers: 2, Command: []string{"sh", "-c", `echo out-$RANK; echo err-$RANK >&2
+	h, err := e.StartTask(t.Context(), &driver.TaskConfig{ID: "g", Workers: 2, Command: []string{"sh", "-c", `echo out-$RANK; echo err-$RANK >&2
 if [ "$RANK" = 0 ]; then touch ready; exit 0; fi
 while [ ! -e ready ]; do sleep 0.01; done
 exit 1`}, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := e.Wait(t.Context(), h)
+	st, err := e.WaitTask(t.Context(), h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.ExitCode != 1 || st.FailedWorker != 1 || !strings.HasPrefix(st.Reason, "worker-1 exited with code 1: ") {
-		t.Errorf("status = %+v", st)
+	if x := st.Exit; x.Kind != driver.ExitFailed || x.Code != 1 || x.Worker != 1 || !strings.HasPrefix(x.Message, "worker-1 exited with code 1: ") {
+		t.Errorf("exit = %+v", x)
 	}
 	for i := range 2 {
-		log, err := os.ReadFile(filepath.Join(dir, ".atelier", fmt.Sprintf("worker-%d.log", i)))
+		log, err := os.ReadFile(filepath.Join(stateDir, "g", fmt.Sprintf("worker-%d.log", i)))
 		if err != nil || !strings.Contains(string(log), fmt.Sprintf("out-%d\n", i)) || !strings.Contains(string(log), fmt.Sprintf("err-%d\n", i)) {
 			t.Errorf("worker-%d.log = %q, %v", i, log, err)
 		}
 	}
-	if code, err := os.ReadFile(filepath.Join(dir, ".atelier", "worker-1.exit")); err != nil || string(code) != "1\n" {
-		t.Errorf("worker-1.exit = %q, %v", code, err)
-	}
-	var hd struct{ State string }
-	if err := json.Unmarshal(h.Data, &hd); err != nil || hd.State != filepath.Join(dir, ".atelier", "gang.json") {
-		t.Errorf("handle data %s, %v", h.Data, err)
-	}
-}
-
-func TestCapacityDefaults(t *testing.T) {
-	t.Parallel()
-	e, err := localexec.New(localexec.Options{Logger: quiet()})
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
-	c := e.Capacity()
-	if c.Slots < 1 || c.CPU < 1 || c.MemoryMB < 1 || c.GPUs != 0 {
-		t.Errorf("capacity = %+v", c)
-	}
-	if e.EnforcesCPU() {
-		t.Error("EnforcesCPU without a cgroup dir")
+	for _, ent := range ents {
+		if ent.Name() != "ready" {
+			t.Errorf("the driver left %s in the task's directory", ent.Name())
+		}
 	}
 }
 
-func TestSubmitAfterClose(t *testing.T) {
+// TestGateClosed: a worker whose gate never opens (the server died while
+// starting the task) never runs its command, and RecoverTask says the task
+// is unknown, so that the portable executor starts it afresh.
+func TestGateClosed(t *testing.T) {
 	t.Parallel()
-	e := MustNew(t, localexec.Options{})
+	stateDir := t.TempDir()
+	dir := t.TempDir()
+	// A state file as a server leaves it when it dies before recording the
+	// workers: starting, no process groups.
+	if err := os.MkdirAll(filepath.Join(stateDir, "g"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st := fmt.Sprintf(`{"config":{"ID":"g","Workers":1,"Command":["touch","ran"],"Dir":%q},"state":"starting","uid":-1}`, dir)
+	if err := os.WriteFile(filepath.Join(stateDir, "g", "task.json"), []byte(st), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := MustNew(t, localexec.Options{StateDir: stateDir, Sandbox: localexec.SandboxNone})
+	err := e.RecoverTask(t.Context(), &driver.TaskHandle{Driver: localexec.Name, ID: "g"})
+	if err == nil || !strings.Contains(err.Error(), "no such task") {
+		t.Errorf("RecoverTask of a task that never started = %v, want not found", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+		t.Error("the command ran")
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	t.Parallel()
+	e := MustNew(t, localexec.Options{Sandbox: localexec.SandboxNone, GPUs: testGPUs})
+	fp, err := e.Fingerprint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp.CPUs < 1 || fp.MemoryMB < 1 || len(fp.GPUs) != 2 || fp.GPUs[1].MemoryMB != 16384 || fp.Attributes["sandbox"] != "none" {
+		t.Errorf("fingerprint = %+v", fp)
+	}
+	if c := e.Capabilities(); c.Isolation != driver.IsolationNone || c.CPULimit || !c.Recover || !c.SharedFS {
+		t.Errorf("capabilities = %+v", c)
+	}
+}
+
+func TestStartAfterClose(t *testing.T) {
+	t.Parallel()
+	e := MustNew(t, localexec.Options{Sandbox: localexec.SandboxNone})
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Submit(t.Context(), &executor.Spec{ID: "g", Workers: 1, Command: []string{"true"}, Dir: t.TempDir()}); err == nil {
-		t.Error("Submit after Close: no error")
+	if _, err := e.StartTask(t.Context(), &driver.TaskConfig{ID: "g", Workers: 1, Command: []string{"true"}, Dir: t.TempDir()}); err == nil {
+		t.Error("StartTask after Close: no error")
 	}
 }
 
-// BenchmarkStartLatency measures submit → running for a one-worker gang.
-func BenchmarkStartLatency(b *testing.B) {
-	e := MustNew(b, localexec.Options{Slots: 2, PollInterval: time.Millisecond})
+// benchStart measures start → exit of a trivial one-worker task through
+// the portable executor, sandboxed or not, and reports the p50 and p99.
+func benchStart(b *testing.B, sandbox string) {
+	if sandbox == localexec.SandboxBwrap {
+		requireSandbox(b)
+	}
+	d := MustNew(b, localexec.Options{Sandbox: sandbox, PollInterval: time.Millisecond})
+	ex, err := executor.Open(context.Background(), d, executor.Options{StateDir: b.TempDir(), Slots: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ex.Close()
 	ctx := context.Background()
+	var lat []time.Duration
 	n := 0
 	for b.Loop() {
 		n++
-		h, err := e.Submit(ctx, &executor.Spec{ID: fmt.Sprint("lat-", n), Workers: 1, Command: []string{"true"}, Dir: b.TempDir()})
+		start := time.Now()
+		h, err := ex.Submit(ctx, &executor.Spec{ID: fmt.Sprint("lat-", n), Workers: 1, Command: []string{"true"}, Dir: b.TempDir()})
 		if err != nil {
 			b.Fatal(err)
 		}
-		for {
-			st, err := e.Status(ctx, h)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if st.State != executor.Queued {
-				break
-			}
+		st, err := ex.Wait(ctx, h)
+		if err != nil || !st.Exit.Success() {
+			b.Fatalf("Wait = %+v, %v", st, err)
 		}
-		b.StopTimer()
-		if _, err := e.Wait(ctx, h); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
+		lat = append(lat, time.Since(start))
 	}
+	p50, p99 := executortest.Percentiles(lat)
+	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 }
 
-// BenchmarkDrain submits 200 one-worker gangs on 2 slots and waits for all.
-func BenchmarkDrain(b *testing.B) {
-	const gangs = 200
-	e := MustNew(b, localexec.Options{Slots: 2, PollInterval: 5 * time.Millisecond})
-	ctx := context.Background()
-	round := 0
-	var total time.Duration
-	for b.Loop() {
-		round++
-		start := time.Now()
-		hs := make([]*executor.Handle, gangs)
-		for i := range hs {
-			h, err := e.Submit(ctx, &executor.Spec{ID: fmt.Sprintf("drain-%d-%d", round, i), Tenant: fmt.Sprint("t", i%3), Workers: 1, Command: []string{"true"}, Dir: b.TempDir()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			hs[i] = h
-		}
-		for _, h := range hs {
-			if st, err := e.Wait(ctx, h); err != nil || st.ExitCode != 0 {
-				b.Fatalf("Wait = %+v, %v", st, err)
-			}
-		}
-		total += time.Since(start)
-	}
-	b.ReportMetric(float64(gangs*round)/total.Seconds(), "gangs/s")
+// BenchmarkStart compares a sandboxed start with a bare one of the same
+// trivial command (`go run ./bench -only sandbox` prints the overhead).
+func BenchmarkStart(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { benchStart(b, localexec.SandboxNone) })
+	b.Run("sandboxed", func(b *testing.B) { benchStart(b, localexec.SandboxBwrap) })
 }

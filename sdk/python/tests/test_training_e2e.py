@@ -198,6 +198,12 @@ class TrainingE2ETest(unittest.TestCase):
         return r
 
     def v2_sample(self, train_type, count, job_name):
+        # The notebook's interpreter: this Python for a local run; for the
+        # server's sandboxed workers, the system's, which every sandbox
+        # sees (a Python under /root is not).
+        python = sys.executable
+        if train_type != "local" and os.path.exists("/usr/bin/python3"):
+            python = "/usr/bin/python3"
         home = os.path.join(self.tmp, "home", "ma-user") + "/"
         with open(EXAMPLE, "rb") as f:
             self.put("dis-train/cifar10/train/test-pytorch.py", f.read())
@@ -206,7 +212,7 @@ class TrainingE2ETest(unittest.TestCase):
             zf.writestr("cifar/train.csv", _csv())
         self.put("dis-train/cifar10/dataset-zip/dataset.zip", buf.getvalue())
         code = (V2_SAMPLE.replace("modelarts-xxx-a0de02a6", self.bucket)
-                .replace("/home/ma-user/anaconda3/envs/PyTorch-1.4/bin/python", sys.executable)
+                .replace("/home/ma-user/anaconda3/envs/PyTorch-1.4/bin/python", python)
                 .replace("/home/ma-user/", home)
                 .replace("TRAIN_TYPE", repr(train_type))
                 .replace("TRAIN_COUNT", str(count))

@@ -1,0 +1,355 @@
+package executor_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atelier-dev/atelier/executor"
+	"github.com/atelier-dev/atelier/executor/driver"
+	"github.com/atelier-dev/atelier/executor/fakeexec"
+	"github.com/atelier-dev/atelier/internal/clock"
+)
+
+const deadline = 10 * time.Second
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+type env struct {
+	t     *testing.T
+	d     *fakeexec.Driver
+	ex    *executor.Executor
+	clock *clock.Fake
+	state string
+	slots int
+}
+
+func newEnv(t *testing.T, slots int, opts fakeexec.Options) *env {
+	t.Helper()
+	e := &env{t: t, d: fakeexec.New(opts), clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), state: t.TempDir(), slots: slots}
+	e.open()
+	return e
+}
+
+func (e *env) open() {
+	e.t.Helper()
+	ex, err := executor.Open(e.t.Context(), e.d, executor.Options{StateDir: e.state, Slots: e.slots, Clock: e.clock, Logger: quiet(), PollInterval: time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.ex = ex
+	e.t.Cleanup(func() { _ = ex.Close() })
+}
+
+// restart closes the executor and opens a new one over the same journal
+// and the same (surviving) fake tasks.
+func (e *env) restart() {
+	e.t.Helper()
+	if err := e.ex.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.d = e.d.Reopen()
+	e.open()
+}
+
+func (e *env) submit(id, tenant string, workers int, mod ...func(*executor.Spec)) *executor.Handle {
+	e.t.Helper()
+	s := &executor.Spec{ID: id, Tenant: tenant, Workers: workers, Command: []string{"run"}, Dir: "/work/" + id}
+	for _, m := range mod {
+		m(s)
+	}
+	h, err := e.ex.Submit(e.t.Context(), s)
+	if err != nil {
+		e.t.Fatalf("Submit(%s): %v", id, err)
+	}
+	return h
+}
+
+// started waits for the driver to start the next task and returns its ID.
+func (e *env) started() string {
+	e.t.Helper()
+	select {
+	case id := <-e.d.Started():
+		return id
+	case <-time.After(deadline):
+		e.t.Fatal("no task started")
+		return ""
+	}
+}
+
+// noneStarted checks that nothing more starts now: every decision is
+// taken synchronously in Submit and at exits, so a start would be
+// signalled before the executor answers Status.
+func (e *env) noneStarted() {
+	e.t.Helper()
+	select {
+	case id := <-e.d.Started():
+		e.t.Fatalf("task %s started, want none", id)
+	default:
+	}
+}
+
+func (e *env) wait(h *executor.Handle) *executor.Status {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.t.Context(), deadline)
+	defer cancel()
+	st, err := e.ex.Wait(ctx, h)
+	if err != nil {
+		e.t.Fatalf("Wait(%s): %v", h.ID, err)
+	}
+	return st
+}
+
+func (e *env) exit(id string) {
+	e.t.Helper()
+	if err := e.d.Exit(id, driver.ExitResult{Kind: driver.ExitCompleted, Worker: -1}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestFIFOAndFairness(t *testing.T) {
+	e := newEnv(t, 2, fakeexec.Options{})
+	e.submit("a1", "a", 2)
+	if id := e.started(); id != "a1" {
+		t.Fatalf("started %s", id)
+	}
+	for _, id := range []string{"a2", "a3"} {
+		e.submit(id, "a", 1)
+	}
+	e.submit("b1", "b", 2)
+	e.submit("b2", "b", 1)
+	e.noneStarted()
+	var order []string
+	exit := func(id string) {
+		e.exit(id)
+		e.wait(&executor.Handle{Driver: fakeexec.Name, Version: 2, ID: id})
+	}
+	exit("a1")
+	// Tenant a was served last: b's oldest goes first, then a's, then b's.
+	for len(order) < 4 {
+		id := e.started()
+		order = append(order, id)
+		exit(id)
+	}
+	if want := []string{"b1", "a2", "b2", "a3"}; !slices.Equal(order, want) {
+		t.Errorf("start order %v, want %v", order, want)
+	}
+}
+
+func TestGPUBestFit(t *testing.T) {
+	gpus := []driver.GPU{
+		{Index: 0, UUID: "GPU-0", Type: "nvidia-t4", MemoryMB: 16384},
+		{Index: 1, UUID: "GPU-1", Type: "nvidia-t4", MemoryMB: 16384},
+		{Index: 2, UUID: "GPU-2", Type: "nvidia-a100", MemoryMB: 40960},
+	}
+	e := newEnv(t, 8, fakeexec.Options{GPUs: gpus})
+	share := func(mb int64, typ string) func(*executor.Spec) {
+		return func(s *executor.Spec) { s.GPUMemoryMB, s.GPUType = mb, typ }
+	}
+	placed := func(id string) []string {
+		t.Helper()
+		cfg, ok := e.d.Task(id)
+		if !ok {
+			t.Fatalf("%s not started", id)
+		}
+		var out []string
+		for _, w := range cfg.WorkerGPUs {
+			for _, g := range w {
+				out = append(out, g.UUID)
+			}
+		}
+		return out
+	}
+	e.submit("x", "a", 1, share(12288, "nvidia-t4"))
+	e.started()
+	e.submit("y", "a", 1, share(8192, "nvidia-t4")) // GPU 0 has 4096 left: GPU 1
+	e.started()
+	e.submit("z", "a", 1, share(4096, "nvidia-t4")) // fits GPU 0 exactly (tightest)
+	e.started()
+	e.submit("w", "a", 2, share(4096, "")) // any type: GPU 1 (8192 left) twice
+	e.started()
+	for id, want := range map[string][]string{"x": {"GPU-0"}, "y": {"GPU-1"}, "z": {"GPU-0"}, "w": {"GPU-1", "GPU-1"}} {
+		if got := placed(id); !slices.Equal(got, want) {
+			t.Errorf("%s placed on %v, want %v", id, got, want)
+		}
+	}
+	// Every T4 is full: a whole T4 waits, a whole A100 runs.
+	whole := func(typ string) func(*executor.Spec) {
+		return func(s *executor.Spec) { s.GPUs, s.GPUType = 1, typ }
+	}
+	e.submit("v", "b", 1, whole("nvidia-t4"))
+	e.submit("u", "c", 1, whole("nvidia-a100"))
+	if id := e.started(); id != "u" {
+		t.Fatalf("started %s, want u", id)
+	}
+	e.noneStarted()
+	// An A100 share cannot go on the A100 held whole.
+	e.submit("s", "d", 1, share(1024, "nvidia-a100"))
+	e.noneStarted()
+	e.exit("x")
+	e.exit("z")
+	if id := e.started(); id != "v" {
+		t.Fatalf("started %s once GPU 0 was free, want v", id)
+	}
+	if got := placed("v"); !slices.Equal(got, []string{"GPU-0"}) {
+		t.Errorf("v placed on %v", got)
+	}
+	st, err := e.ex.Status(t.Context(), &executor.Handle{Driver: fakeexec.Name, Version: 2, ID: "v"})
+	if err != nil || len(st.GPUs) != 1 || st.GPUs[0][0].ShareMB != 16384 {
+		t.Errorf("status GPUs = %+v, %v", st, err)
+	}
+	// Nothing asks for more than exists.
+	_, err = e.ex.Submit(t.Context(), &executor.Spec{ID: "huge", Workers: 1, Command: []string{"x"}, Dir: "/d", GPUMemoryMB: 20480, GPUType: "nvidia-t4"})
+	if !errors.Is(err, executor.ErrTooLarge) {
+		t.Errorf("20 GiB share of a 16 GiB T4 = %v, want ErrTooLarge", err)
+	}
+}
+
+func TestTimeoutOnFakeClock(t *testing.T) {
+	e := newEnv(t, 2, fakeexec.Options{})
+	h := e.submit("slow", "a", 1, func(s *executor.Spec) { s.Timeout = time.Minute })
+	e.started()
+	e.clock.Advance(59 * time.Second)
+	if st, _ := e.ex.Status(t.Context(), h); st.State != executor.Running {
+		t.Fatalf("before its timeout: %+v", st)
+	}
+	// The check runs on the next tick past the timeout.
+	var st *executor.Status
+	for st == nil || st.State != executor.Exited {
+		e.clock.Advance(time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		st, _ = e.ex.Wait(ctx, h)
+		cancel()
+		if st == nil {
+			st = &executor.Status{}
+		}
+	}
+	if st.Exit.Kind != driver.ExitTimedOut || !slices.Equal(e.d.Stops(), []string{"slow"}) {
+		t.Errorf("exit %+v, stops %v; want timed out, one stop", st.Exit, e.d.Stops())
+	}
+}
+
+func TestStopKinds(t *testing.T) {
+	e := newEnv(t, 1, fakeexec.Options{})
+	running := e.submit("r", "a", 1)
+	e.started()
+	queued := e.submit("q", "a", 1)
+	if err := e.ex.Stop(t.Context(), queued, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.wait(queued); st.Exit.Kind != driver.ExitStopped || !st.StartedAt.IsZero() {
+		t.Errorf("stopped queued task = %+v", st)
+	}
+	if err := e.ex.Stop(t.Context(), running, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.wait(running); st.Exit.Kind != driver.ExitStopped {
+		t.Errorf("stopped running task = %+v", st.Exit)
+	}
+	e.noneStarted() // the stopped queued task never starts
+}
+
+func TestStartRefused(t *testing.T) {
+	e := newEnv(t, 2, fakeexec.Options{StartErr: map[string]error{"bad": errors.New("the cluster said no")}})
+	h := e.submit("bad", "a", 1)
+	st := e.wait(h)
+	if st.Exit.Kind != driver.ExitStartFailed || strings.Contains(st.Exit.Message, "cluster said no") {
+		t.Errorf("exit = %+v, want start_failed without the driver's internals", st.Exit)
+	}
+	// Its slot came back.
+	e.submit("good", "a", 2)
+	if id := e.started(); id != "good" {
+		t.Errorf("started %s", id)
+	}
+}
+
+func TestCapabilitiesRefuse(t *testing.T) {
+	caps := driver.Capabilities{Batch: true}
+	e := newEnv(t, 4, fakeexec.Options{Capabilities: &caps})
+	for name, mod := range map[string]func(*executor.Spec){
+		"gang":    func(s *executor.Spec) { s.Workers = 2 },
+		"service": func(s *executor.Spec) { s.Kind = driver.KindService },
+		"ports":   func(s *executor.Spec) { s.Ports = []string{"http"} },
+		"gpus":    func(s *executor.Spec) { s.GPUs = 1 },
+	} {
+		s := &executor.Spec{ID: "x", Workers: 1, Command: []string{"x"}, Dir: "/d"}
+		mod(s)
+		if _, err := e.ex.Submit(t.Context(), s); !errors.Is(err, executor.ErrUnsupported) {
+			t.Errorf("%s: %v, want ErrUnsupported", name, err)
+		}
+	}
+}
+
+func TestDriverQueue(t *testing.T) {
+	caps := driver.Capabilities{Batch: true, Gang: true, Queue: true, Recover: true}
+	e := newEnv(t, 1, fakeexec.Options{Capabilities: &caps})
+	// A driver with a queue of its own gets every task at once, even more
+	// workers than the executor's slots.
+	e.submit("a", "t", 3)
+	e.submit("b", "t", 3)
+	got := []string{e.started(), e.started()}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("started %v", got)
+	}
+}
+
+func TestRecoverJournal(t *testing.T) {
+	e := newEnv(t, 1, fakeexec.Options{})
+	run := e.submit("run", "a", 1)
+	e.started()
+	q1 := e.submit("q1", "a", 1)
+	q2 := e.submit("q2", "b", 1)
+	lost := e.submit("lost", "c", 1)
+	_ = lost
+	e.restart()
+	// Recovered in another order than submitted: the queue keeps the
+	// submission order.
+	for _, h := range []*executor.Handle{q2, run, q1} {
+		if err := e.ex.Recover(t.Context(), h); err != nil {
+			t.Fatalf("Recover(%s): %v", h.ID, err)
+		}
+	}
+	if st, _ := e.ex.Status(t.Context(), run); st.State != executor.Running {
+		t.Errorf("recovered running task = %+v", st)
+	}
+	e.noneStarted() // the one slot is held by the recovered task
+	e.exit("run")
+	if id := e.started(); id != "q1" {
+		t.Errorf("started %s first, want q1 (submitted first)", id)
+	}
+	// A running task whose processes vanished while no server watched.
+	if err := e.ex.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.d.Vanish("q1")
+	e.d = e.d.Reopen()
+	e.open()
+	err := e.ex.Recover(t.Context(), q1)
+	if !errors.Is(err, executor.ErrLost) {
+		t.Fatalf("Recover of a vanished task = %v, want ErrLost", err)
+	}
+	if st, _ := e.ex.Status(t.Context(), q1); st.Exit == nil || st.Exit.Kind != driver.ExitLost {
+		t.Errorf("vanished task = %+v", st)
+	}
+	if err := e.ex.Recover(t.Context(), &executor.Handle{Driver: fakeexec.Name, Version: 1, ID: "q2"}); !errors.Is(err, executor.ErrNotFound) {
+		t.Errorf("Recover of an old handle version = %v, want ErrNotFound", err)
+	}
+}
+
+func TestSubmitDuplicateAndClosed(t *testing.T) {
+	e := newEnv(t, 1, fakeexec.Options{})
+	e.submit("x", "a", 1)
+	if _, err := e.ex.Submit(t.Context(), &executor.Spec{ID: "x", Workers: 1, Command: []string{"x"}, Dir: "/d"}); err == nil {
+		t.Error("duplicate ID: no error")
+	}
+	_ = e.ex.Close()
+	if _, err := e.ex.Submit(t.Context(), &executor.Spec{ID: "y", Workers: 1, Command: []string{"x"}, Dir: "/d"}); err == nil {
+		t.Error("Submit after Close: no error")
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package workload
+
+const unixNoFollow = 0
