@@ -90,9 +90,17 @@ type Config struct {
 	CallbackEvents    int           // events committed by each callback throughput run; 20,000
 	CallbackSteadyFor time.Duration // how long the run at a steady 500 events/s lasts; 10 s
 	CallbackOutage    int           // events committed while the receiver is down; 100,000
+	// BeforeBin, when set, is a server binary from before the sandbox
+	// (e.g. built from 4963891); the workload rows then time its submit →
+	// RUNNING latency too, in the same run.
+	BeforeBin string
+	// SandboxStarts is the number of sandboxed (and of bare) starts the
+	// workload rows time; 100 when zero.
+	SandboxStarts int
 	// Only restricts the run to one group of scenarios: "" runs them all,
 	// "datasets" only the dataset rows (on SQLite and PostgreSQL),
-	// "callbacks" only the callback rows.
+	// "callbacks" only the callback rows, "workloads" only the sandbox
+	// rows.
 	Only string
 }
 
@@ -126,13 +134,15 @@ func main() {
 	flag.IntVar(&cfg.CallbackEvents, "callback-events", 20_000, "events committed by each callback throughput run")
 	flag.DurationVar(&cfg.CallbackSteadyFor, "callback-steady-for", 10*time.Second, "how long the callback latency run creates 500 events/s")
 	flag.IntVar(&cfg.CallbackOutage, "callback-outage", 100_000, "events committed while the callback receiver is down")
-	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets" or "callbacks" (default: all)`)
+	flag.StringVar(&cfg.BeforeBin, "before-bin", "", "a server binary from before the sandbox, timed beside this one by the workload rows")
+	flag.IntVar(&cfg.SandboxStarts, "sandbox-starts", 100, "sandboxed and bare starts timed by the workload rows")
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks" or "workloads" (default: all)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	setFlags := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" {
-		fmt.Fprintf(os.Stderr, "bench: -only: %q is neither datasets nor callbacks\n", cfg.Only)
+	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" && cfg.Only != "workloads" {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks or workloads\n", cfg.Only)
 		os.Exit(2)
 	}
 	if cfg.CallbackEvents < 1 || cfg.CallbackOutage < 1 || cfg.CallbackSteadyFor < 10*time.Millisecond {
@@ -162,6 +172,9 @@ func main() {
 		cfg.AuthDuration, cfg.VerifyFor = 2*time.Second, 200*time.Millisecond
 		cfg.TrainSubmits, cfg.TrainJobs, cfg.TrainLogBytes = 5, 40, 5<<20
 		cfg.TrainStreams, cfg.TrainStreamFor = 10, 3*time.Second
+		if !setFlags["sandbox-starts"] {
+			cfg.SandboxStarts = 20
+		}
 		if !setFlags["dataset-samples"] {
 			cfg.DatasetSamples = 5000
 		}
@@ -245,6 +258,13 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		}
 		return rows, nil
 	}
+	if cfg.Only == "workloads" {
+		rows, err := workloadScenarios(ctx, logf, bin, work, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("workloads: %w", err)
+		}
+		return rows, nil
+	}
 
 	srv, err := startServer(ctx, bin, filepath.Join(work, "sqlite"), nil)
 	if err != nil {
@@ -307,6 +327,12 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		r, err = callbackScenarios(ctx, logf, bin, work, cfg)
 		if err != nil {
 			return rows, fmt.Errorf("callbacks: %w", err)
+		}
+		rows = append(rows, r...)
+
+		r, err = workloadScenarios(ctx, logf, bin, work, cfg)
+		if err != nil {
+			return rows, fmt.Errorf("workloads: %w", err)
 		}
 		rows = append(rows, r...)
 	}

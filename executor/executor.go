@@ -35,6 +35,7 @@ import (
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/executor/driver"
+	"github.com/atelier-dev/atelier/internal/atomicfile"
 	"github.com/atelier-dev/atelier/internal/clock"
 )
 
@@ -321,7 +322,7 @@ func (e *Executor) Submit(ctx context.Context, spec *Spec) (*Handle, error) {
 	}
 	e.seq++
 	t := newTask(record{Spec: s, Seq: e.seq, State: Queued})
-	if err := e.save(t); err != nil {
+	if err := e.saveDurably(t); err != nil {
 		return nil, fmt.Errorf("executor: submit: %w", err)
 	}
 	e.tasks[s.ID] = t
@@ -967,7 +968,9 @@ func (e *Executor) load(ctx context.Context) error {
 func (e *Executor) restore(ctx context.Context, r record) *task {
 	var lost error
 	switch r.State {
-	case starting:
+	case Queued, starting:
+		// Only the submission is written durably: a queued record may be
+		// older than the task's start.
 		dh := &driver.TaskHandle{Driver: e.d.Name(), ID: r.Spec.ID}
 		switch err := e.d.RecoverTask(ctx, dh); {
 		case err == nil:
@@ -1081,49 +1084,19 @@ func (e *Executor) journalPath(id string) string {
 	return filepath.Join(e.opts.StateDir, id+".json")
 }
 
-// save writes t's journal record atomically and durably. Caller holds mu
-// or owns t alone.
-func (e *Executor) save(t *task) error {
+// saveDurably writes t's journal record atomically and durably: what
+// Submit accepted survives a crash. Caller holds mu or owns t alone.
+func (e *Executor) saveDurably(t *task) error { return e.write(t, true) }
+
+// save writes t's journal record atomically but without waiting for the
+// disk: after a crash an older record may be found, and load asks the
+// driver, whose own state is durable, what became of the task.
+func (e *Executor) save(t *task) error { return e.write(t, false) }
+
+func (e *Executor) write(t *task, sync bool) error {
 	b, err := json.Marshal(&t.rec)
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(e.journalPath(t.rec.Spec.ID), b, 0o600, true)
-}
-
-// WriteFileAtomic replaces path with b through a temporary file in the
-// same directory, synced first when sync is set (and the directory after
-// the rename), so that a crash leaves the old or the new content, never a
-// mix.
-func WriteFileAtomic(path string, b []byte, mode os.FileMode, sync bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if sync {
-		if d, err := os.Open(dir); err == nil {
-			_ = d.Sync()
-			d.Close()
-		}
-	}
-	return nil
+	return atomicfile.WriteFile(e.journalPath(t.rec.Spec.ID), b, 0o600, sync)
 }

@@ -52,6 +52,7 @@ import (
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/executor/driver"
+	"github.com/atelier-dev/atelier/internal/atomicfile"
 	"github.com/atelier-dev/atelier/internal/clock"
 	"golang.org/x/sys/unix"
 )
@@ -402,7 +403,10 @@ func (e *Executor) StartTask(ctx context.Context, cfg *driver.TaskConfig) (*driv
 		_ = os.RemoveAll(t.dir)
 		return nil, err
 	}
-	if err := t.save(); err != nil {
+	// Not synced: until the workers are recorded below (synced) none of
+	// them can run, and without this file RecoverTask says the task never
+	// started, which is true.
+	if err := t.write(false); err != nil {
 		e.freeUID(t)
 		_ = os.RemoveAll(t.dir)
 		return nil, fmt.Errorf("localexec: start: %w", err)
@@ -1042,7 +1046,8 @@ func (e *Executor) finish(t *task, now time.Time, exit *driver.ExitResult) {
 	t.st.State = stExited
 	t.st.FinishedAt = now
 	t.st.Exit = exit
-	if err := t.save(); err != nil {
+	// Not synced: lost, the exit is read again from the status files.
+	if err := t.write(false); err != nil {
 		e.log.Error("save task state", "task", t.st.Config.ID, "err", err)
 	}
 	for _, cg := range t.st.Cgroups {
@@ -1304,33 +1309,13 @@ func (e *Executor) DestroyTask(ctx context.Context, h *driver.TaskHandle) error 
 }
 
 // save writes the state file atomically and durably.
-func (t *task) save() error {
+func (t *task) save() error { return t.write(true) }
+
+// write writes the state file atomically, synced when sync is set.
+func (t *task) write(sync bool) error {
 	b, err := json.Marshal(&t.st)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(t.dir, "task.json"), b)
-}
-
-// writeAtomic replaces path with b through a synced temporary file.
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
+	return atomicfile.WriteFile(filepath.Join(t.dir, "task.json"), b, 0o600, sync)
 }
