@@ -199,6 +199,7 @@ type task struct {
 	started chan struct{} // closed once running or exited
 	stopReq bool          // a stop came while starting
 	lost    bool          // the driver had lost it when the journal was loaded
+	gone    bool          // forgotten: its journal record is removed and stays so
 }
 
 // record is a task's journal entry.
@@ -621,6 +622,16 @@ func (e *Executor) start(t *task) {
 	cfg := e.taskConfig(&t.rec)
 	h, err := e.d.StartTask(e.ctx, cfg)
 	e.mu.Lock()
+	if t.gone {
+		// Forgotten while the driver started it: end it now.
+		e.mu.Unlock()
+		if err == nil {
+			if err := e.d.DestroyTask(context.WithoutCancel(e.ctx), h); err != nil {
+				e.log.Warn("destroy a forgotten task", "task", cfg.ID, "err", err)
+			}
+		}
+		return
+	}
 	if err != nil {
 		if e.ctx.Err() != nil {
 			// Shutting down: the journal says starting; Recover finds out
@@ -640,7 +651,7 @@ func (e *Executor) start(t *task) {
 	if err := e.save(t); err != nil {
 		e.log.Error("journal task", "task", cfg.ID, "err", err)
 	}
-	close(t.started)
+	markStarted(t)
 	stop := t.stopReq
 	e.mu.Unlock()
 	e.log.Info("task started", "task", cfg.ID, "tenant", cfg.Tenant, "workers", cfg.Workers)
@@ -724,13 +735,18 @@ func (e *Executor) finish(t *task, exit *driver.ExitResult) {
 	if err := e.save(t); err != nil {
 		e.log.Error("journal task", "task", t.rec.Spec.ID, "err", err)
 	}
+	markStarted(t)
+	close(t.done)
+	e.log.Info("task exited", "task", t.rec.Spec.ID, "kind", x.Kind, "code", x.Code)
+}
+
+// markStarted closes t.started once. Caller holds mu.
+func markStarted(t *task) {
 	select {
 	case <-t.started:
 	default:
 		close(t.started)
 	}
-	close(t.done)
-	e.log.Info("task exited", "task", t.rec.Spec.ID, "kind", x.Kind, "code", x.Code)
 }
 
 // timeouts stops running tasks past their Timeout.
@@ -1056,9 +1072,14 @@ func (e *Executor) Forget(ctx context.Context, h *Handle) error {
 	if t != nil {
 		if t.rec.State == Queued {
 			e.dequeue(t)
-			e.finish(t, &driver.ExitResult{Kind: driver.ExitStopped, Code: -1, Worker: -1})
 		}
 		dh = t.rec.Handle
+		t.gone = true
+		if t.rec.State != Exited {
+			// Its slots and GPUs are free now; DestroyTask below ends it.
+			e.finish(t, &driver.ExitResult{Kind: driver.ExitStopped, Code: -1, Worker: -1})
+			e.schedule()
+		}
 		delete(e.tasks, h.ID)
 	}
 	e.mu.Unlock()
@@ -1094,6 +1115,9 @@ func (e *Executor) saveDurably(t *task) error { return e.write(t, true) }
 func (e *Executor) save(t *task) error { return e.write(t, false) }
 
 func (e *Executor) write(t *task, sync bool) error {
+	if t.gone {
+		return nil
+	}
 	b, err := json.Marshal(&t.rec)
 	if err != nil {
 		return err

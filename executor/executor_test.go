@@ -353,3 +353,26 @@ func TestSubmitDuplicateAndClosed(t *testing.T) {
 		t.Error("Submit after Close: no error")
 	}
 }
+
+// TestForgetRunning: forgetting a task that still runs stops it at once,
+// and its journal record stays removed after the executor saw it end.
+func TestForgetRunning(t *testing.T) {
+	e := newEnv(t, 1, fakeexec.Options{})
+	h := e.submit("doomed", "a", 1)
+	e.started()
+	if err := e.ex.Forget(t.Context(), h); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.d.Task("doomed"); ok {
+		t.Error("the driver still has the task")
+	}
+	// The slot is free again: the next task starts.
+	e.submit("next", "a", 1)
+	if id := e.started(); id != "next" {
+		t.Fatalf("started %s", id)
+	}
+	e.restart()
+	if err := e.ex.Recover(t.Context(), h); !errors.Is(err, executor.ErrNotFound) {
+		t.Errorf("Recover of a forgotten task = %v, want ErrNotFound", err)
+	}
+}

@@ -364,3 +364,73 @@ func TestTrainingExitCode(t *testing.T) {
 		t.Errorf("reason %q lacks the last log line", v.Reason)
 	}
 }
+
+// TestTrainingQueuedSurvivesSIGKILL SIGKILLs the server while one job
+// holds the only slot and another waits in the executor's queue: after a
+// restart the running one is re-adopted and the queued one runs after it,
+// each once.
+func TestTrainingQueuedSurvivesSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	env := append(trainingEnv(t), "ATELIER_TRAINING_SLOTS=1")
+	srv := MustStartProcess(t, dir, env...)
+	c := mustSDK(t, srv)
+	ctx := t.Context()
+	if _, err := c.CreateBucket(ctx, "queue"); err != nil {
+		t.Fatal(err)
+	}
+	submit := func(name string) *core.TrainingJob {
+		t.Helper()
+		job, _, err := c.SubmitJob(ctx, name, "", core.JobSpec{
+			UserCommand: restartCommand, LogURL: "obs://queue/logs/", Flavor: e2eFlavor, InstanceCount: 1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return job
+	}
+	first := submit("first")
+	firstDir := filepath.Join(dir, "training", first.ID, "v1")
+	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(firstDir, "marker"), nil, 0o644) })
+	waitFor(t, "the first job to run", func() bool {
+		v, err := c.GetVersion(ctx, first.ID, 1)
+		return err == nil && v.State == core.JobRunning
+	})
+	second := submit("second")
+	secondDir := filepath.Join(dir, "training", second.ID, "v1")
+	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(secondDir, "marker"), nil, 0o644) })
+	waitFor(t, "the second job to queue", func() bool {
+		v, err := c.GetVersion(ctx, second.ID, 1)
+		return err == nil && v.State == core.JobQueued
+	})
+	srv.kill()
+
+	srv = MustStartProcess(t, dir, env...)
+	c = mustSDK(t, srv)
+	if v, err := c.GetVersion(ctx, second.ID, 1); err != nil || v.State != core.JobQueued {
+		t.Fatalf("after the restart the queued job is %+v (%v), want QUEUED", v, err)
+	}
+	// The first still holds the slot; released, it completes and the
+	// second runs.
+	if err := os.WriteFile(filepath.Join(firstDir, "marker"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if v := mustFinal(t, c, first.ID); v.State != core.JobCompleted {
+		t.Fatalf("first job ended %s: %s", v.State, v.Reason)
+	}
+	waitFor(t, "the second job to run", func() bool {
+		v, err := c.GetVersion(ctx, second.ID, 1)
+		return err == nil && v.State == core.JobRunning
+	})
+	if err := os.WriteFile(filepath.Join(secondDir, "marker"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if v := mustFinal(t, c, second.ID); v.State != core.JobCompleted {
+		t.Fatalf("second job ended %s: %s", v.State, v.Reason)
+	}
+	for _, d := range []string{firstDir, secondDir} {
+		starts, err := os.ReadFile(filepath.Join(d, "starts"))
+		if err != nil || string(starts) != "started\n" {
+			t.Errorf("%s started %q (%v), want once", d, starts, err)
+		}
+	}
+}

@@ -305,6 +305,10 @@ func (d *Driver) DestroyTask(ctx context.Context, h *driver.TaskHandle) error {
 	}
 	d.tasks.mu.Lock()
 	defer d.tasks.mu.Unlock()
+	if t, ok := d.tasks.m[h.ID]; ok && t.exit == nil {
+		t.exit = &driver.ExitResult{Kind: driver.ExitStopped, Code: -1, Worker: -1}
+		close(t.done)
+	}
 	delete(d.tasks.m, h.ID)
 	return nil
 }
