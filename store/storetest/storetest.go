@@ -2,9 +2,9 @@
 // test file calls Run with a function that opens a fresh, empty store, and
 // Bench for the shared benchmarks.
 //
-// The suite has three tiers: CRUD per aggregate, transactions (the
-// read-modify-write updater and the multi-step object operations), and
-// concurrency. Every subtest opens its own store and runs in parallel.
+// The suite has these tiers: CRUD per aggregate, transactions (the
+// read-modify-write updater and the multi-step object operations), the
+// callers' transactions of InTx, events and callbacks, and concurrency. Every subtest opens its own store and runs in parallel.
 package storetest
 
 import (
@@ -92,6 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"AddSamplesWithTask", testAddSamplesTask},
 			{"DeleteDatasetCascades", testDeleteDataset},
 		}},
+		{"Tx", txTests()},
 		{"Events", eventTests()},
 		{"Callbacks", callbackTests()},
 		{"Concurrency", []test{
