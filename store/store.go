@@ -61,6 +61,7 @@ type Store interface {
 	CallbackStore
 	BucketStore
 	ObjectStore
+	QueueStore
 
 	// InTx runs fn in one transaction with a Store whose every method runs
 	// in it, and commits when fn returns nil; fn's error rolls it back and

@@ -93,6 +93,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"DeleteDatasetCascades", testDeleteDataset},
 		}},
 		{"Tx", txTests()},
+		{"Queue", queueTests()},
 		{"Events", eventTests()},
 		{"Callbacks", callbackTests()},
 		{"Concurrency", []test{
