@@ -126,6 +126,11 @@ type QueueStore interface {
 	// When it.UniqueKey is not "" and an unfinished item has that key, it
 	// inserts nothing, sets *it to that item and reports false.
 	InsertQueueItem(ctx context.Context, it *QueueItem) (inserted bool, err error)
+	// QueueSignal returns a channel that receives, coalesced and without
+	// ever blocking a writer, after a transaction of this process that
+	// inserted or released queue items committed, so that one waiting
+	// claimer wakes at once. Other processes' items are found by polling.
+	QueueSignal() <-chan struct{}
 	// ClaimQueueItems leases up to c.Limit due items of c.Kinds (and
 	// c.Queues): first running ones whose lease ended before c.Now
 	// (discarding those that had no attempt left), then available,

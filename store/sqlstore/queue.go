@@ -108,8 +108,26 @@ func (db *DB) InsertQueueItem(ctx context.Context, it *store.QueueItem) (bool, e
 		return false, db.wrap(op, err)
 	}
 	*it = *out
+	db.signalQueue()
 	return true, nil
 }
+
+// signalQueue wakes a waiter on QueueSignal without ever blocking; inside
+// InTx, once the outermost transaction committed.
+func (db *DB) signalQueue() {
+	if db.tx != nil {
+		db.tx.queue = true
+		return
+	}
+	select {
+	case db.queue <- struct{}{}:
+	default:
+	}
+}
+
+// QueueSignal returns a channel that receives after a transaction of this
+// process that inserted or released queue items committed.
+func (db *DB) QueueSignal() <-chan struct{} { return db.queue }
 
 // errExisting ends InsertQueueItem's transaction when the unique key was
 // taken: nothing was written.
@@ -276,6 +294,9 @@ func (db *DB) FinishQueueItem(ctx context.Context, l store.QueueLease, o store.Q
 	})
 	if err != nil {
 		return nil, db.wrap(op, err)
+	}
+	if o.State == store.QueueAvailable {
+		db.signalQueue()
 	}
 	return out, nil
 }

@@ -97,6 +97,7 @@ type core struct {
 
 	queries sync.Map // query with ? → rebound query
 	events  chan struct{}
+	queue   chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -122,7 +123,7 @@ func New(ctx context.Context, w, r *sql.DB, f Flavor) (*DB, error) {
 	if f.ForShare == "" && f.ForUpdate != "" {
 		f.ForShare = " FOR SHARE"
 	}
-	db := &DB{core: &core{wdb: w, rdb: r, flavor: f, events: make(chan struct{}, 1)}, w: w, r: r}
+	db := &DB{core: &core{wdb: w, rdb: r, flavor: f, events: make(chan struct{}, 1), queue: make(chan struct{}, 1)}, w: w, r: r}
 	if err := db.migrate(ctx); err != nil {
 		_ = db.Close()
 		return nil, err

@@ -17,8 +17,9 @@ type txState struct {
 	// nested ones get distinct names.
 	savepoints int
 	// signal says that a change in the transaction appended events: the
-	// event signal fires once it committed.
-	signal bool
+	// event signal fires once it committed; queue, that it inserted queue
+	// items: the queue signal fires.
+	signal, queue bool
 }
 
 // InTx runs fn in one transaction, giving it a store whose every method
@@ -34,11 +35,14 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	}
 	var err error
 	for range maxAttempts {
-		var signal bool
-		signal, err = db.tryInTx(ctx, fn)
+		var st *txState
+		st, err = db.tryInTx(ctx, fn)
 		if err == nil {
-			if signal {
+			if st.signal {
 				db.signalEvents()
+			}
+			if st.queue {
+				db.signalQueue()
 			}
 			return nil
 		}
@@ -49,23 +53,23 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	return err
 }
 
-// tryInTx is one attempt of InTx. It reports whether the committed
-// transaction appended events.
-func (db *DB) tryInTx(ctx context.Context, fn func(tx store.Store) error) (signal bool, err error) {
+// tryInTx is one attempt of InTx. It returns the committed transaction's
+// state, which says which signals are due.
+func (db *DB) tryInTx(ctx context.Context, fn func(tx store.Store) error) (*txState, error) {
 	sqlTx, err := db.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return false, db.wrap("begin transaction", err)
+		return nil, db.wrap("begin transaction", err)
 	}
 	st := &txState{tx: sqlTx}
 	txDB := &DB{core: db.core, w: sqlTx, r: sqlTx, tx: st}
 	if err := fn(txDB); err != nil {
 		_ = sqlTx.Rollback()
-		return false, err
+		return nil, err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return false, db.wrap("commit", err)
+		return nil, db.wrap("commit", err)
 	}
-	return st.signal, nil
+	return st, nil
 }
 
 // savepoint runs fn under a new savepoint of the transaction: fn's changes

@@ -138,6 +138,10 @@ func testQueueInsertInTx(t *testing.T, s store.Store) {
 	_, err = s.GetQueueItem(ctx, rolledBack.ID)
 	wantErr(t, err, store.ErrNotFound, "item of a rolled back transaction")
 
+	select { // drain
+	case <-s.QueueSignal():
+	default:
+	}
 	var tn string
 	var committed *store.QueueItem
 	err = s.InTx(ctx, func(tx store.Store) error {
@@ -147,9 +151,19 @@ func testQueueInsertInTx(t *testing.T, s store.Store) {
 			t.Errorf("duplicate insert in a transaction: %v, %v", ok, err)
 		}
 		committed = mustEnqueue(t, tx, "k", time.Time{}, nil)
+		select {
+		case <-s.QueueSignal():
+			t.Error("queue signal before the commit")
+		default:
+		}
 		return nil
 	})
 	must(t, err, "InTx")
+	select {
+	case <-s.QueueSignal():
+	default:
+		t.Error("no queue signal after the commit of an insert")
+	}
 	if _, err := s.GetTenant(ctx, tn); err != nil {
 		t.Fatalf("change committed with the item: %v", err)
 	}
