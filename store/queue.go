@@ -150,6 +150,9 @@ type QueueStore interface {
 	FinishQueueItem(ctx context.Context, l QueueLease, o QueueOutcome) (*QueueItem, error)
 	// GetQueueItem returns ErrNotFound for an unknown id.
 	GetQueueItem(ctx context.Context, id int64) (*QueueItem, error)
+	// GetQueueItemByKey returns the unfinished item that holds the unique
+	// key; ErrNotFound when none does.
+	GetQueueItemByKey(ctx context.Context, uniqueKey string) (*QueueItem, error)
 	// ListQueueItems lists items by id.
 	ListQueueItems(ctx context.Context, f QueueFilter) ([]*QueueItem, error)
 	// QueueCounts returns how many unfinished items each kind has in each

@@ -307,6 +307,12 @@ func (db *DB) GetQueueItem(ctx context.Context, id int64) (*store.QueueItem, err
 		`SELECT `+cols("", queueCols)+` FROM queue_items WHERE id = ?`, id)
 }
 
+// GetQueueItemByKey returns the unfinished item that holds the unique key.
+func (db *DB) GetQueueItemByKey(ctx context.Context, uniqueKey string) (*store.QueueItem, error) {
+	return queryOne(ctx, db, "get queue item by key", scanQueueItem,
+		`SELECT `+cols("", queueCols)+` FROM queue_items WHERE `+queueUnfinished+` AND unique_key = ?`, uniqueKey)
+}
+
 // ListQueueItems lists items by id after f.AfterID.
 func (db *DB) ListQueueItems(ctx context.Context, f store.QueueFilter) ([]*store.QueueItem, error) {
 	q := `SELECT ` + cols("", queueCols) + ` FROM queue_items WHERE id > ?`

@@ -104,6 +104,13 @@ func testQueueUnique(t *testing.T, s store.Store) {
 	if ok || dup.ID != first.ID || string(dup.Args) != `{"n":1}` {
 		t.Fatalf("duplicate insert: inserted=%v, item %+v, want the existing item %d", ok, dup, first.ID)
 	}
+	byKey, err := s.GetQueueItemByKey(ctx, "u1")
+	must(t, err, "GetQueueItemByKey")
+	if byKey.ID != first.ID {
+		t.Fatalf("GetQueueItemByKey = %d, want %d", byKey.ID, first.ID)
+	}
+	_, err = s.GetQueueItemByKey(ctx, "u2")
+	wantErr(t, err, store.ErrNotFound, "GetQueueItemByKey of a free key")
 	// Running still holds the key.
 	mustClaim(t, s, "w", epoch, 1, "k")
 	dup = &store.QueueItem{Kind: "k", MaxAttempts: 3, UniqueKey: "u1", CreatedAt: epoch}
@@ -114,6 +121,8 @@ func testQueueUnique(t *testing.T, s store.Store) {
 	cur, err := s.GetQueueItem(ctx, first.ID)
 	must(t, err, "GetQueueItem")
 	mustFinish(t, s, cur, store.QueueOutcome{State: store.QueueCompleted, Now: epoch})
+	_, err = s.GetQueueItemByKey(ctx, "u1")
+	wantErr(t, err, store.ErrNotFound, "GetQueueItemByKey of a finished item's key")
 	again := mustEnqueue(t, s, "k", time.Time{}, func(it *store.QueueItem) { it.UniqueKey = "u1" })
 	if again.ID == first.ID {
 		t.Fatal("insert after the keyed item finished returned the finished item")
