@@ -62,6 +62,7 @@ type Store interface {
 	BucketStore
 	ObjectStore
 	QueueStore
+	LeaseStore
 
 	// InTx runs fn in one transaction with a Store whose every method runs
 	// in it, and commits when fn returns nil; fn's error rolls it back and

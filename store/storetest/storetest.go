@@ -94,6 +94,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}},
 		{"Tx", txTests()},
 		{"Queue", queueTests()},
+		{"Lease", leaseTests()},
 		{"Events", eventTests()},
 		{"Callbacks", callbackTests()},
 		{"Concurrency", []test{
