@@ -32,6 +32,7 @@ var layers = []struct {
 	// queue runs background work on the store; prometheus brings net/http, which it never uses itself.
 	{[]string{"./queue"}, []string{"database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/dataset", module + "/training", module + "/webhook", "gocloud.dev"}},
 	{[]string{"./internal/startstop"}, []string{"<non-stdlib>"}},
+	{[]string{"./leader"}, []string{"database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/dataset", module + "/training", module + "/webhook", module + "/queue", "gocloud.dev"}},
 	{[]string{"./executor"}, []string{"net/http", "database/sql", "os/exec", module + "/store", module + "/executor/"}},
 	{[]string{"./httpapi"}, []string{"database/sql", module + "/store", module + "/obs", module + "/identity", "gocloud.dev", "modernc.org", "github.com/jackc"}},
 }
