@@ -38,8 +38,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/atelier-dev/atelier/internal/clock"
 	"github.com/atelier-dev/atelier/internal/startstop"
 	"github.com/atelier-dev/atelier/store"
@@ -104,9 +102,25 @@ type Options struct {
 	BackoffMax  time.Duration
 	// Backoff, when set, replaces that formula (tests).
 	Backoff func(attempt int) time.Duration
-	// Registerer receives the client's metrics; nil registers none.
-	Registerer prometheus.Registerer
+	// Observer is told of every item a worker ran (queue/queuemetrics
+	// counts them for Prometheus); nil: nobody.
+	Observer Observer
 }
+
+// Observer is told what the client's workers did. Its methods must be
+// safe for concurrent use and quick. The client takes an Observer rather
+// than a prometheus.Registerer so that the domain packages that use the
+// queue stay clear of Prometheus and the net/http it brings.
+type Observer interface {
+	// Finished reports that an item of kind ran for took and ended with
+	// outcome: completed, retried, discarded, cancelled, snoozed, released
+	// (the client stopped) or lost (its lease went to another claimer).
+	Finished(kind, outcome string, took time.Duration)
+}
+
+type noObserver struct{}
+
+func (noObserver) Finished(string, string, time.Duration) {}
 
 // InsertOpts are an item's settings; zero fields take the defaults.
 type InsertOpts struct {
@@ -122,8 +136,7 @@ type InsertOpts struct {
 // Client inserts and runs queue items. Register every worker before Start.
 // It is safe for concurrent use.
 type Client struct {
-	o       Options
-	metrics *metrics
+	o Options
 
 	mu      sync.Mutex
 	workers map[string]Worker
@@ -164,7 +177,9 @@ func New(o Options) (*Client, error) {
 		running: make(chan struct{}, o.MaxWorkers),
 		freed:   make(chan struct{}, 1),
 	}
-	c.metrics = newMetrics(o.Registerer, o.Store)
+	if c.o.Observer == nil {
+		c.o.Observer = noObserver{}
+	}
 	return c, nil
 }
 
@@ -331,12 +346,12 @@ func (c *Client) run(ctx context.Context, w Worker, it *store.QueueItem) {
 	lost := errors.Is(context.Cause(jctx), errLeaseLost)
 	cancel(nil)
 	<-hbDone
-	c.metrics.duration.WithLabelValues(it.Kind).Observe(c.o.Clock.Now().Sub(start).Seconds())
+	took := c.o.Clock.Now().Sub(start)
 
 	if lost {
 		c.o.Logger.WarnContext(ctx, "queue: lease lost while running; another claimer has the item",
 			"kind", it.Kind, "id", it.ID, "attempt", it.Attempt)
-		c.finished(it, outcomeLost)
+		c.finished(it, outcomeLost, took)
 		return
 	}
 	o, name := c.outcome(ctx, it, err)
@@ -359,17 +374,17 @@ func (c *Client) run(ctx context.Context, w Worker, it *store.QueueItem) {
 		c.o.Logger.WarnContext(ctx, "queue: item failed", "kind", it.Kind, "id", it.ID, "attempt", it.Attempt,
 			"outcome", name, "err", err)
 	}
-	c.finished(it, name)
+	c.finished(it, name, took)
 }
 
-func (c *Client) finished(it *store.QueueItem, outcome string) {
-	c.metrics.outcomes.WithLabelValues(it.Kind, outcome).Inc()
+func (c *Client) finished(it *store.QueueItem, outcome string, took time.Duration) {
+	c.o.Observer.Finished(it.Kind, outcome, took)
 	if c.onFinish != nil {
 		c.onFinish(it, outcome)
 	}
 }
 
-// Outcome names, the values of the metrics' outcome label.
+// Outcome names, as Observer.Finished reports them.
 const (
 	outcomeCompleted = "completed"
 	outcomeRetried   = "retried"

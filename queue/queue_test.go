@@ -6,11 +6,10 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/atelier-dev/atelier/internal/clock"
 	"github.com/atelier-dev/atelier/store"
@@ -32,7 +31,7 @@ type harness struct {
 	t     *testing.T
 	st    store.Store
 	clk   *clock.Fake
-	reg   *prometheus.Registry
+	obs   *countingObserver
 	c     *Client
 	ended chan finish
 }
@@ -58,9 +57,9 @@ func newHarness(t *testing.T, st store.Store, clk *clock.Fake, opts func(o *Opti
 	if clk == nil {
 		clk = clock.NewFake(epoch)
 	}
-	h := &harness{t: t, st: st, clk: clk, reg: prometheus.NewRegistry(), ended: make(chan finish, 100)}
+	h := &harness{t: t, st: st, clk: clk, obs: &countingObserver{n: map[string]int{}}, ended: make(chan finish, 100)}
 	o := Options{Store: st, Clock: clk, ID: "client-" + t.Name(), LeaseTTL: 3 * time.Minute, Poll: time.Second,
-		Backoff: func(int) time.Duration { return time.Minute }, Registerer: h.reg}
+		Backoff: func(int) time.Duration { return time.Minute }, Observer: h.obs}
 	if opts != nil {
 		opts(&o)
 	}
@@ -146,7 +145,7 @@ func TestCompletes(t *testing.T) {
 	if done.State != store.QueueCompleted || done.Attempt != 1 || !done.FinalizedAt.Equal(epoch) {
 		t.Fatalf("completed item %+v", done)
 	}
-	if n := h.metric("atelier_queue_items_finished_total", "kind", "echo", "outcome", outcomeCompleted); n != 1 {
+	if n := h.obs.count("echo", outcomeCompleted); n != 1 {
 		t.Fatalf("completed counter = %v", n)
 	}
 }
@@ -241,7 +240,7 @@ func TestDiscardAfterMaxAttempts(t *testing.T) {
 	if dead.State != store.QueueDiscarded || dead.Attempt != 2 || len(dead.Errors) != 2 {
 		t.Fatalf("discarded item %+v", dead)
 	}
-	if n := h.metric("atelier_queue_items_finished_total", "kind", "bad", "outcome", outcomeDiscarded); n != 1 {
+	if n := h.obs.count("bad", outcomeDiscarded); n != 1 {
 		t.Fatalf("discarded counter = %v", n)
 	}
 }
@@ -438,50 +437,22 @@ func TestConcurrencyBound(t *testing.T) {
 	}
 }
 
-func TestMetricsDepth(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, nil, nil, nil)
-	h.insert("a", nil, InsertOpts{})
-	h.insert("a", nil, InsertOpts{ScheduleAt: epoch.Add(time.Hour)})
-	for state, want := range map[string]float64{store.QueueAvailable: 1, store.QueueScheduled: 1, store.QueueRunning: 0} {
-		if got := h.metric("atelier_queue_items", "kind", "a", "state", state); got != want {
-			t.Errorf("atelier_queue_items{kind=a,state=%s} = %v, want %v", state, got, want)
-		}
-	}
+// countingObserver counts outcomes by kind.
+type countingObserver struct {
+	mu sync.Mutex
+	n  map[string]int
 }
 
-// metric gathers the registry and returns the value of the counter or
-// gauge name with the label pairs; -1 when there is none.
-func (h *harness) metric(name string, labels ...string) float64 {
-	h.t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return -1
+func (o *countingObserver) Finished(kind, outcome string, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.n[kind+"/"+outcome]++
+}
+
+func (o *countingObserver) count(kind, outcome string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[kind+"/"+outcome]
 }
 
 func TestBackoff(t *testing.T) {

@@ -1,25 +1,35 @@
-package queue
+// Package queuemetrics exports the queue's metrics to Prometheus: what the
+// workers of this process did, as a queue.Observer, and the depth of the
+// whole queue, read from the store at scrape time (so that every process
+// reports the same, true numbers). It is apart from package queue so that
+// the domain packages that use the queue stay clear of net/http.
+package queuemetrics
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/atelier-dev/atelier/queue"
 	"github.com/atelier-dev/atelier/store"
 )
 
-// metrics are the client's: outcomes and run time in this process, and the
-// queue's depth read from the store at scrape time (so that every process
-// reports the same, true numbers).
-type metrics struct {
+// Metrics is a queue.Observer that counts outcomes and run times. It is
+// safe for concurrent use.
+type Metrics struct {
 	outcomes *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer, st store.QueueStore) *metrics {
-	m := &metrics{
+var _ queue.Observer = (*Metrics)(nil)
+
+// New returns the metrics, registered with reg together with the depth
+// collector over st. Registering twice with one registry is not an error.
+func New(reg prometheus.Registerer, st store.QueueStore) (*Metrics, error) {
+	m := &Metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "atelier_queue_items_finished_total",
 			Help: "Queue items that a worker of this process ran, by kind and outcome: completed, retried, discarded, cancelled, snoozed, released (the server stopped) or lost (its lease went to another claimer).",
@@ -30,18 +40,21 @@ func newMetrics(reg prometheus.Registerer, st store.QueueStore) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
 		}, []string{"kind"}),
 	}
-	if reg == nil {
-		return m
-	}
 	for _, c := range []prometheus.Collector{m.outcomes, m.duration, &depthCollector{st: st}} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
-				panic("queue: register metrics: " + err.Error())
+				return nil, fmt.Errorf("queuemetrics: register: %w", err)
 			}
 		}
 	}
-	return m
+	return m, nil
+}
+
+// Finished counts one item's outcome and run time.
+func (m *Metrics) Finished(kind, outcome string, took time.Duration) {
+	m.outcomes.WithLabelValues(kind, outcome).Inc()
+	m.duration.WithLabelValues(kind).Observe(took.Seconds())
 }
 
 var depthDesc = prometheus.NewDesc("atelier_queue_items",
