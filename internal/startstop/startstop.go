@@ -72,3 +72,19 @@ func (b *Base) Done() <-chan struct{} {
 	defer b.mu.Unlock()
 	return b.done
 }
+
+// Service is a background service with the Start/Stop lifecycle.
+type Service interface {
+	Start(ctx context.Context)
+	Stop()
+}
+
+// Serve starts s, waits until ctx ends and stops s, then returns nil: the
+// body of an errgroup member, so that the group's Wait waits for s to have
+// stopped.
+func Serve(ctx context.Context, s Service) error {
+	s.Start(ctx)
+	<-ctx.Done()
+	s.Stop()
+	return nil
+}

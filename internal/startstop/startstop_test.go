@@ -64,3 +64,26 @@ func TestParentContextEnds(t *testing.T) {
 	}
 	b.Stop()
 }
+
+type fakeService struct{ started, stopped chan struct{} }
+
+func (f *fakeService) Start(context.Context) { close(f.started) }
+func (f *fakeService) Stop()                 { close(f.stopped) }
+
+func TestServe(t *testing.T) {
+	f := &fakeService{started: make(chan struct{}), stopped: make(chan struct{})}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- startstop.Serve(ctx, f) }()
+	<-f.started
+	select {
+	case <-f.stopped:
+		t.Fatal("stopped before its context ended")
+	default:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-f.stopped
+}
