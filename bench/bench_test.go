@@ -37,6 +37,8 @@ func TestRunQuick(t *testing.T) {
 		CallbackEvents:    500,
 		CallbackSteadyFor: time.Second,
 		CallbackOutage:    1000,
+		// Queue: claims among 1,000 queued items.
+		QueueItems: 1000,
 	}
 	rows, err := Run(t.Context(), cfg, io.Discard)
 	if err != nil {

@@ -121,7 +121,7 @@ func TestExportResumesAfterCrash(t *testing.T) {
 	}
 	clk := h.opts.Clock.(*clock.Fake)
 	now := clk.Now().UTC()
-	claimed, err := real.ClaimQueueItems(h.ctx, store.QueueClaim{Kinds: []string{dataset.KindExport}, Owner: "killed",
+	claimed, err := real.ClaimQueueItems(h.ctx, store.QueueClaim{Kinds: []string{dataset.KindExport}, Queues: []string{queue.DefaultQueue}, Owner: "killed",
 		Now: now, LeaseUntil: now.Add(queue.DefaultLeaseTTL), Limit: 1})
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim by the doomed server: %v, %v", claimed, err)

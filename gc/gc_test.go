@@ -97,7 +97,7 @@ func newFixture(t *testing.T, st store.Store, now time.Time) fixture {
 		it := &store.QueueItem{Kind: "k-" + state, MaxAttempts: 1, CreatedAt: at}
 		_, err := st.InsertQueueItem(ctx, it)
 		must(t, err)
-		cs, err := st.ClaimQueueItems(ctx, store.QueueClaim{Kinds: []string{it.Kind}, Owner: "w", Now: at, LeaseUntil: at.Add(time.Minute), Limit: 1})
+		cs, err := st.ClaimQueueItems(ctx, store.QueueClaim{Kinds: []string{it.Kind}, Queues: []string{""}, Owner: "w", Now: at, LeaseUntil: at.Add(time.Minute), Limit: 1})
 		if err != nil || len(cs) != 1 {
 			t.Fatalf("claim: %v, %v", cs, err)
 		}

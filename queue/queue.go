@@ -82,7 +82,10 @@ type Options struct {
 	// ID names this client in leases (LeaseOwner); default host name,
 	// process id and a random suffix.
 	ID string
-	// Queues are the queues this client claims from; empty: all.
+	// Queues are the queues this client claims from, default
+	// [DefaultQueue]. Each claim starts at the next one in turn, so that
+	// a backlog in one does not starve the others. Register a worker for
+	// every kind inserted into them: items of other kinds wait there.
 	Queues []string
 	// MaxWorkers bounds how many items run at once (default 8).
 	MaxWorkers int
@@ -145,6 +148,7 @@ type Client struct {
 	base    startstop.Base
 	running chan struct{} // one token per item running
 	freed   chan struct{} // a worker ended: a slot is free
+	turn    int           // the queue the next claim starts at; the loop's
 
 	// onFinish, when set (tests), runs after an item's outcome was
 	// recorded, with the outcome's name; onRenew after each renewal of a
@@ -164,6 +168,9 @@ func New(o Options) (*Client, error) {
 	}
 	if o.ID == "" {
 		o.ID = defaultID()
+	}
+	if len(o.Queues) == 0 {
+		o.Queues = []string{DefaultQueue}
 	}
 	setDefault(&o.MaxWorkers, DefaultMaxWorkers)
 	setDefault(&o.MaxAttempts, DefaultMaxAttempts)
@@ -297,8 +304,10 @@ func (c *Client) claim(ctx context.Context, kinds []string, wg *sync.WaitGroup) 
 		return false
 	}
 	now := c.o.Clock.Now().UTC()
+	queues := append(slices.Clone(c.o.Queues[c.turn:]), c.o.Queues[:c.turn]...)
+	c.turn = (c.turn + 1) % len(c.o.Queues)
 	its, err := c.o.Store.ClaimQueueItems(ctx, store.QueueClaim{
-		Kinds: kinds, Queues: c.o.Queues, Owner: c.o.ID,
+		Kinds: kinds, Queues: queues, Owner: c.o.ID,
 		Now: now, LeaseUntil: now.Add(c.o.LeaseTTL), Limit: free,
 	})
 	if err != nil {

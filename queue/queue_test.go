@@ -337,7 +337,7 @@ func TestExpiredLeaseIsRunAgain(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil, nil, nil)
 	it := h.insert("k", nil, InsertOpts{})
-	dead, err := h.st.ClaimQueueItems(t.Context(), store.QueueClaim{Kinds: []string{"k"}, Owner: "killed",
+	dead, err := h.st.ClaimQueueItems(t.Context(), store.QueueClaim{Kinds: []string{"k"}, Queues: []string{DefaultQueue}, Owner: "killed",
 		Now: epoch, LeaseUntil: epoch.Add(3 * time.Minute), Limit: 1})
 	if err != nil || len(dead) != 1 {
 		t.Fatalf("claim by the doomed server: %v, %v", dead, err)
@@ -377,7 +377,7 @@ func TestHeartbeatAndLostLease(t *testing.T) {
 		t.Fatalf("lease ends %v, want it renewed to %v", got, want)
 	}
 	// Another claimer whose clock is past the lease takes the item.
-	other, err := h.st.ClaimQueueItems(t.Context(), store.QueueClaim{Kinds: []string{"long"}, Owner: "other",
+	other, err := h.st.ClaimQueueItems(t.Context(), store.QueueClaim{Kinds: []string{"long"}, Queues: []string{DefaultQueue}, Owner: "other",
 		Now: epoch.Add(10 * time.Minute), LeaseUntil: epoch.Add(time.Hour), Limit: 1})
 	if err != nil || len(other) != 1 || other[0].ID != running.ID {
 		t.Fatalf("claim by another: %v, %v", other, err)

@@ -76,8 +76,8 @@ type QueueLease struct {
 
 // QueueClaim says which items ClaimQueueItems leases.
 type QueueClaim struct {
-	Kinds      []string // only these kinds; required
-	Queues     []string // only these queues; empty: any
+	Kinds      []string // only these kinds; none claims nothing
+	Queues     []string // from these queues, in this order; none claims nothing
 	Owner      string   // the claimer, recorded as LeaseOwner
 	Now        time.Time
 	LeaseUntil time.Time
@@ -131,11 +131,11 @@ type QueueStore interface {
 	// inserted or released queue items committed, so that one waiting
 	// claimer wakes at once. Other processes' items are found by polling.
 	QueueSignal() <-chan struct{}
-	// ClaimQueueItems leases up to c.Limit due items of c.Kinds (and
-	// c.Queues): first running ones whose lease ended before c.Now
+	// ClaimQueueItems leases up to c.Limit due items of c.Kinds in
+	// c.Queues: first running ones whose lease ended before c.Now
 	// (discarding those that had no attempt left), then available,
-	// scheduled and retryable ones with ScheduledAt <= c.Now by
-	// (Priority, ScheduledAt, ID). Claimed items become running, leased to
+	// scheduled and retryable ones with ScheduledAt <= c.Now, queue after
+	// queue in c.Queues' order, each by (Priority, ScheduledAt, ID). Claimed items become running, leased to
 	// c.Owner until c.LeaseUntil, with Attempt one more and AttemptedAt
 	// c.Now. Concurrent claimers take disjoint items (FOR UPDATE SKIP
 	// LOCKED on PostgreSQL; SQLite's single writer). Items come back in

@@ -26,6 +26,7 @@ const (
 const (
 	queueDue        = `state IN ('available', 'scheduled', 'retryable')`
 	queueUnfinished = `unique_key <> '' AND state IN ('available', 'scheduled', 'running', 'retryable')`
+	queueFinished   = `state IN ('completed', 'cancelled', 'discarded')`
 )
 
 var queueCols = []string{"id", "kind", "args", "queue", "priority", "state", "attempt", "max_attempts", "errors",
@@ -137,7 +138,7 @@ var errExisting = errors.New("existing queue item")
 // then due items in claim order.
 func (db *DB) ClaimQueueItems(ctx context.Context, c store.QueueClaim) ([]*store.QueueItem, error) {
 	const op = "claim queue items"
-	if len(c.Kinds) == 0 || c.Limit <= 0 {
+	if len(c.Kinds) == 0 || len(c.Queues) == 0 || c.Limit <= 0 {
 		return nil, nil
 	}
 	filter, fargs := queueFilter(c)
@@ -168,15 +169,21 @@ func (db *DB) ClaimQueueItems(ctx context.Context, c store.QueueClaim) ([]*store
 		if len(out) >= c.Limit {
 			return nil
 		}
-		due, err := txQueryAll(ctx, db, tx, scanQueueItem, `UPDATE queue_items `+set+`
-			WHERE id IN (SELECT id FROM queue_items WHERE `+queueDue+` AND scheduled_at <= ?`+filter+`
-				ORDER BY priority, scheduled_at, id LIMIT ?`+skip+`)
-			RETURNING `+cols("", queueCols),
-			slices.Concat(setArgs, []any{now}, fargs, []any{c.Limit - len(out)})...)
-		if err != nil {
-			return err
+		kinds, kargs := inList("kind", c.Kinds)
+		for _, q := range c.Queues {
+			due, err := txQueryAll(ctx, db, tx, scanQueueItem, `UPDATE queue_items `+set+`
+				WHERE id IN (SELECT id FROM queue_items WHERE queue = ? AND `+queueDue+` AND scheduled_at <= ?`+kinds+`
+					ORDER BY priority, scheduled_at, id LIMIT ?`+skip+`)
+				RETURNING `+cols("", queueCols),
+				slices.Concat(setArgs, []any{q, now}, kargs, []any{c.Limit - len(out)})...)
+			if err != nil {
+				return err
+			}
+			out = append(out, sortClaimed(due)...)
+			if len(out) >= c.Limit {
+				break
+			}
 		}
-		out = append(out, sortClaimed(due)...)
 		return nil
 	})
 	if err != nil {
@@ -206,26 +213,27 @@ func (db *DB) discardExpired(ctx context.Context, tx *sql.Tx, filter string, far
 	return nil
 }
 
-// queueFilter returns the claim's kind and queue conditions, each starting
-// with " AND ", and their arguments.
+// queueFilter returns the claim's kind and queue conditions, starting with
+// " AND ", and their arguments.
 func queueFilter(c store.QueueClaim) (string, []any) {
+	kinds, kargs := inList("kind", c.Kinds)
+	queues, qargs := inList("queue", c.Queues)
+	return kinds + queues, append(kargs, qargs...)
+}
+
+// inList returns " AND col IN (?, …)" for vals, and vals as arguments.
+func inList(col string, vals []string) (string, []any) {
 	var b strings.Builder
-	var args []any
-	in := func(col string, vals []string) {
-		b.WriteString(" AND " + col + " IN (")
-		for i, v := range vals {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("?")
-			args = append(args, v)
+	args := make([]any, len(vals))
+	b.WriteString(" AND " + col + " IN (")
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(", ")
 		}
-		b.WriteString(")")
+		b.WriteString("?")
+		args[i] = v
 	}
-	in("kind", c.Kinds)
-	if len(c.Queues) > 0 {
-		in("queue", c.Queues)
-	}
+	b.WriteString(")")
 	return b.String(), args
 }
 
@@ -368,6 +376,7 @@ func (db *DB) PruneQueueItems(ctx context.Context, state string, before time.Tim
 		return 0, fmt.Errorf("%s: prune queue items: %q is not a final state", db.flavor.Name, state)
 	}
 	n, err := db.exec(ctx, "prune queue items", `DELETE FROM queue_items WHERE id IN (SELECT id FROM queue_items
-		WHERE state = ? AND finalized_at < ? ORDER BY finalized_at LIMIT ?)`, state, us(before), sqlLimit(limit))
+		WHERE `+queueFinished+` AND state = ? AND finalized_at < ? ORDER BY state, finalized_at LIMIT ?)`,
+		state, us(before), sqlLimit(limit))
 	return int(n), err
 }

@@ -3,7 +3,9 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -48,8 +50,8 @@ func mustEnqueue(t testing.TB, s store.Store, kind string, at time.Time, fn func
 
 func mustClaim(t testing.TB, s store.Store, owner string, now time.Time, limit int, kinds ...string) []*store.QueueItem {
 	t.Helper()
-	its, err := s.ClaimQueueItems(ctxFor(t), store.QueueClaim{Kinds: kinds, Owner: owner, Now: now,
-		LeaseUntil: now.Add(time.Minute), Limit: limit})
+	its, err := s.ClaimQueueItems(ctxFor(t), store.QueueClaim{Kinds: kinds, Queues: []string{"default"}, Owner: owner,
+		Now: now, LeaseUntil: now.Add(time.Minute), Limit: limit})
 	must(t, err, "ClaimQueueItems")
 	return its
 }
@@ -211,11 +213,19 @@ func testQueueClaimFilters(t *testing.T, s store.Store) {
 	other := mustEnqueue(t, s, "a", time.Time{}, func(it *store.QueueItem) { it.Queue = "other" })
 	c := mustEnqueue(t, s, "c", time.Time{}, nil)
 	wantQueueIDs(t, mustClaim(t, s, "w", epoch, 10), nil, "claim of no kinds")
-	its, err := s.ClaimQueueItems(ctxFor(t), store.QueueClaim{Kinds: []string{"a", "b"}, Queues: []string{"default"},
-		Owner: "w", Now: epoch, LeaseUntil: epoch.Add(time.Minute), Limit: 10})
-	must(t, err, "ClaimQueueItems")
-	wantQueueIDs(t, its, []int64{a.ID, b.ID}, "claim of kinds a, b in queue default")
-	wantQueueIDs(t, mustClaim(t, s, "w", epoch, 10, "a", "c"), []int64{other.ID, c.ID}, "claim of kinds a, c in any queue")
+	claim := func(queues []string, limit int, kinds ...string) []*store.QueueItem {
+		t.Helper()
+		its, err := s.ClaimQueueItems(ctxFor(t), store.QueueClaim{Kinds: kinds, Queues: queues,
+			Owner: "w", Now: epoch, LeaseUntil: epoch.Add(time.Minute), Limit: limit})
+		must(t, err, "ClaimQueueItems")
+		return its
+	}
+	wantQueueIDs(t, claim(nil, 10, "a"), nil, "claim of no queues")
+	wantQueueIDs(t, claim([]string{"default"}, 10, "a", "b"), []int64{a.ID, b.ID}, "claim of kinds a, b in queue default")
+	// Queues are claimed in the order given, up to the limit.
+	d := mustEnqueue(t, s, "c", time.Time{}, nil)
+	wantQueueIDs(t, claim([]string{"other", "default"}, 2, "a", "c"), []int64{other.ID, c.ID}, "claim of queue other, then default")
+	wantQueueIDs(t, claim([]string{"other", "default"}, 2, "a", "c"), []int64{d.ID}, "claim of what is left")
 }
 
 func testQueueLeaseExpiry(t *testing.T, s store.Store) {
@@ -421,8 +431,8 @@ func testQueueClaimConcurrent(t *testing.T, s store.Store) {
 		owner := fmt.Sprintf("w%d", w)
 		wg.Go(func() {
 			for {
-				its, err := s.ClaimQueueItems(ctxFor(t), store.QueueClaim{Kinds: []string{"k"}, Owner: owner,
-					Now: epoch, LeaseUntil: epoch.Add(time.Hour), Limit: 7})
+				its, err := s.ClaimQueueItems(ctxFor(t), store.QueueClaim{Kinds: []string{"k"}, Queues: []string{"default"},
+					Owner: owner, Now: epoch, LeaseUntil: epoch.Add(time.Hour), Limit: 7})
 				if err != nil {
 					errs <- err
 					return
@@ -449,4 +459,85 @@ func testQueueClaimConcurrent(t *testing.T, s store.Store) {
 	if len(claimed) != items {
 		t.Fatalf("%d items claimed, want %d", len(claimed), items)
 	}
+}
+
+// queueBenchSize is how many items benchQueueClaim queues: 100,000, 10,000
+// under -short, or ATELIER_BENCH_QUEUE_ITEMS when set (the bench runner's
+// -queue-items).
+func queueBenchSize() int {
+	if n, err := strconv.Atoi(os.Getenv("ATELIER_BENCH_QUEUE_ITEMS")); err == nil && n >= 10 {
+		return n
+	}
+	if testing.Short() {
+		return 10_000
+	}
+	return 100_000
+}
+
+// queueClaimBatch is how many items one claim of benchQueueClaim takes.
+const queueClaimBatch = 10
+
+// benchQueueClaim queues queueBenchSize items of one kind in a fresh store
+// (in transactions of 1000) and claims them all, queueClaimBatch at a
+// time, as a client with free workers does. It reports claims/s over the
+// whole drain, and over the claims of the first and of the last 10% of the
+// items: a claim must cost the same whatever the backlog and however many
+// items were already claimed.
+func benchQueueClaim(b *testing.B, open func(b *testing.B) store.Store) {
+	size := queueBenchSize()
+	var first, last, all time.Duration
+	var nFirst, nLast, nAll int
+	for b.Loop() {
+		b.StopTimer()
+		s := open(b)
+		ctx := b.Context()
+		for start := 0; start < size; start += 1000 {
+			err := s.InTx(ctx, func(tx store.Store) error {
+				for i := start; i < min(start+1000, size); i++ {
+					it := &store.QueueItem{Kind: "bench", Args: json.RawMessage(`{}`), Queue: "default", MaxAttempts: 3,
+						CreatedAt: epoch.Add(time.Duration(i) * time.Microsecond)}
+					if _, err := tx.InsertQueueItem(ctx, it); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		now := epoch.Add(time.Hour)
+		claim := store.QueueClaim{Kinds: []string{"bench"}, Queues: []string{"default"}, Owner: "bench", Now: now,
+			LeaseUntil: now.Add(time.Hour), Limit: queueClaimBatch}
+		b.StartTimer()
+		for claimed := 0; claimed < size; {
+			t0 := time.Now()
+			its, err := s.ClaimQueueItems(ctx, claim)
+			took := time.Since(t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(its) == 0 {
+				b.Fatalf("claim found nothing after %d of %d items", claimed, size)
+			}
+			switch {
+			case claimed < size/10:
+				first += took
+				nFirst++
+			case claimed >= size-size/10:
+				last += took
+				nLast++
+			}
+			all += took
+			nAll++
+			claimed += len(its)
+		}
+		b.StopTimer()
+		_ = s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(nAll)/all.Seconds(), "claims/s")
+	b.ReportMetric(float64(nFirst)/first.Seconds(), "first10%_claims/s")
+	b.ReportMetric(float64(nLast)/last.Seconds(), "last10%_claims/s")
+	b.ReportMetric(float64(size), "items")
 }

@@ -19,16 +19,19 @@ CREATE TABLE queue_items (
     lease_until  BIGINT NOT NULL DEFAULT 0,
     finalized_at BIGINT NOT NULL DEFAULT 0
 );
--- Claims walk the due items in claim order; the claim repeats the predicate.
-CREATE INDEX queue_items_due ON queue_items (priority, scheduled_at, id)
+-- Claims walk a queue's due items in claim order (the queue leads, so that
+-- an equality picks this index even before the table has statistics); the
+-- claim repeats the predicate.
+CREATE INDEX queue_items_due ON queue_items (queue, priority, scheduled_at, id)
     WHERE state IN ('available', 'scheduled', 'retryable');
 -- Running items by lease end: the expired ones are claimable again.
 CREATE INDEX queue_items_lease ON queue_items (lease_until) WHERE state = 'running';
 -- A unique key is unique among unfinished items.
 CREATE UNIQUE INDEX queue_items_unique ON queue_items (unique_key)
     WHERE unique_key <> '' AND state IN ('available', 'scheduled', 'running', 'retryable');
--- Pruning and counting by state.
-CREATE INDEX queue_items_state ON queue_items (state, finalized_at);
+-- Pruning finished items; partial, so that no planner takes it for a claim.
+CREATE INDEX queue_items_finished ON queue_items (state, finalized_at)
+    WHERE state IN ('completed', 'cancelled', 'discarded');
 
 -- +goose Down
 DROP TABLE queue_items;
