@@ -29,6 +29,9 @@ CREATE INDEX queue_items_lease ON queue_items (lease_until) WHERE state = 'runni
 -- A unique key is unique among unfinished items.
 CREATE UNIQUE INDEX queue_items_unique ON queue_items (unique_key)
     WHERE unique_key <> '' AND state IN ('available', 'scheduled', 'running', 'retryable');
+-- Every claim and finish updates a row out of the due index; vacuum often,
+-- so that claims do not walk over the entries of items already claimed.
+ALTER TABLE queue_items SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
 -- Pruning finished items; partial, so that no planner takes it for a claim.
 CREATE INDEX queue_items_finished ON queue_items (state, finalized_at)
     WHERE state IN ('completed', 'cancelled', 'discarded');
