@@ -31,6 +31,11 @@ var layers = []struct {
 	{[]string{"./dataset", "./dataset/format"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/obs", module + "/httpapi", module + "/training", "gocloud.dev"}},
 	// webhook POSTs callbacks (net/http is its outer edge, like sender/smssender's) but stays clear of SQL and the HTTP API.
 	{[]string{"./webhook"}, []string{"database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/training", "gocloud.dev"}},
+	// queue runs background work on the store; domain packages use it, so it stays clear of net/http (its metrics are in queue/queuemetrics).
+	{[]string{"./queue"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/dataset", module + "/training", module + "/webhook", "gocloud.dev"}},
+	{[]string{"./internal/startstop"}, []string{"<non-stdlib>"}},
+	{[]string{"./gc"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/dataset", module + "/training", module + "/webhook", module + "/queue", module + "/leader", "gocloud.dev"}},
+	{[]string{"./leader"}, []string{"database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/dataset", module + "/training", module + "/webhook", module + "/queue", "gocloud.dev"}},
 	{[]string{"./executor", "./executor/driver"}, []string{"net/http", "database/sql", "os/exec", module + "/store", module + "/executor/localexec", module + "/executor/fakeexec", module + "/executor/gpu", module + "/workload", module + "/training"}},
 	{[]string{"./httpapi"}, []string{"database/sql", module + "/store", module + "/obs", module + "/identity", "gocloud.dev", "modernc.org", "github.com/jackc"}},
 }

@@ -37,6 +37,8 @@ func TestRunQuick(t *testing.T) {
 		CallbackEvents:    500,
 		CallbackSteadyFor: time.Second,
 		CallbackOutage:    1000,
+		// Queue: claims among 1,000 queued items.
+		QueueItems: 1000,
 	}
 	rows, err := Run(t.Context(), cfg, io.Discard)
 	if err != nil {
@@ -75,6 +77,8 @@ func TestRunQuick(t *testing.T) {
 		cbEnc     = "Callback throughput, encrypted (AES-256-GCM), 16 clients, SQLite"
 		cbLat     = "Commit → delivery latency at a steady 500 events/s, SQLite"
 		cbOutage  = "Receiver outage of 1000 events, then recovery, SQLite"
+		queueLite = "Queue: claims of 10 among 1000 queued items, SQLite"
+		queuePG   = "Queue: claims of 10 among 1000 queued items, PostgreSQL"
 	)
 	datasetRows := func(imp, lst, ver string) []key {
 		return []key{
@@ -108,6 +112,7 @@ func TestRunQuick(t *testing.T) {
 		{cbOutage, "dead-lettered during the outage"}, {cbOutage, "drain, recovery → last event acknowledged"},
 	}
 	want = append(want, datasetRows(dsImpLite, dsLstLite, dsVerLite)...)
+	want = append(want, key{queueLite, "claims/s, first 10% / last 10%"}, key{queueLite, "last / first"})
 	noPython := got[key{trainLog, "live log throughput"}].Value == "not measured: no python3"
 	if noPython {
 		t.Log("python3 is not installed; the log rows say so")
@@ -118,7 +123,8 @@ func TestRunQuick(t *testing.T) {
 	pgMissing := got[key{putsPG, "PUTs/s"}].Value == "not measured: no PostgreSQL"
 	if pgMissing {
 		t.Log("PostgreSQL is not installed; its rows say so")
-		want = append(want, key{listPG, "last / first"}, key{loginPG, "logins/s"}, key{checkPG, "checks/s"}, key{dsImpPG, "import, created → COMPLETED"})
+		want = append(want, key{listPG, "last / first"}, key{loginPG, "logins/s"}, key{checkPG, "checks/s"}, key{dsImpPG, "import, created → COMPLETED"},
+			key{queuePG, "claims/s, first 10% / last 10%"})
 	} else {
 		want = append(want, key{putsPG, "PUTs/s"}, key{putsPG, "latency p50 / p99"},
 			key{listPG, "filling it (16 clients)"}, key{listPG, "walking all pages"},
@@ -126,6 +132,7 @@ func TestRunQuick(t *testing.T) {
 			key{loginPG, "argon2id parameters"}, key{loginPG, "logins/s"}, key{loginPG, "latency p50 / p99"},
 			key{checkPG, "checks/s"}, key{checkPG, "latency p50 / p99"})
 		want = append(want, datasetRows(dsImpPG, dsLstPG, dsVerPG)...)
+		want = append(want, key{queuePG, "claims/s, first 10% / last 10%"}, key{queuePG, "last / first"})
 	}
 	for _, k := range want {
 		if _, ok := got[k]; !ok {

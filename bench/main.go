@@ -16,6 +16,7 @@
 //	go run ./bench -quick           # a smoke run of a few seconds
 //	go run ./bench -only datasets   # the dataset rows only
 //	go run ./bench -only callbacks  # the event callback rows only
+//	go run ./bench -only queue -queue-items 100000  # the queue claim rows at the issue's size
 //
 // Everything talks to 127.0.0.1 only and is bounded in time.
 package main
@@ -97,10 +98,12 @@ type Config struct {
 	// SandboxStarts is the number of sandboxed (and of bare) starts the
 	// workload rows time; 100 when zero.
 	SandboxStarts int
+	// QueueItems is the backlog of the queue claim rows; 10,000 when zero.
+	QueueItems int
 	// Only restricts the run to one group of scenarios: "" runs them all,
 	// "datasets" only the dataset rows (on SQLite and PostgreSQL),
-	// "callbacks" only the callback rows, "workloads" only the sandbox
-	// rows.
+	// "callbacks" only the callback rows, "queue" only the queue rows,
+	// "workloads" only the sandbox rows.
 	Only string
 }
 
@@ -136,13 +139,18 @@ func main() {
 	flag.IntVar(&cfg.CallbackOutage, "callback-outage", 100_000, "events committed while the callback receiver is down")
 	flag.StringVar(&cfg.BeforeBin, "before-bin", "", "a server binary from before the sandbox, timed beside this one by the workload rows")
 	flag.IntVar(&cfg.SandboxStarts, "sandbox-starts", 100, "sandboxed and bare starts timed by the workload rows")
-	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks" or "workloads" (default: all)`)
+	flag.IntVar(&cfg.QueueItems, "queue-items", defaultQueueItems, "items queued in the store for the queue claim rows (the issue's figure: 100000)")
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue" or "workloads" (default: all)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	setFlags := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" && cfg.Only != "workloads" {
-		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks or workloads\n", cfg.Only)
+	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" && cfg.Only != "queue" && cfg.Only != "workloads" {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue or workloads\n", cfg.Only)
+		os.Exit(2)
+	}
+	if cfg.QueueItems < 10 {
+		fmt.Fprintln(os.Stderr, "bench: -queue-items must be at least 10")
 		os.Exit(2)
 	}
 	if cfg.CallbackEvents < 1 || cfg.CallbackOutage < 1 || cfg.CallbackSteadyFor < 10*time.Millisecond {
@@ -186,6 +194,9 @@ func main() {
 		}
 		if !setFlags["callback-outage"] {
 			cfg.CallbackOutage = 10_000
+		}
+		if !setFlags["queue-items"] {
+			cfg.QueueItems = 2000
 		}
 	}
 	os.Exit(run(cfg, *out, *timeout))
@@ -238,6 +249,16 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		defer os.RemoveAll(work)
 	} else {
 		logf("work directory %s", work)
+	}
+	if cfg.Only == "queue" || cfg.Only == "" {
+		r, err := queueScenarios(ctx, logf, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+		if cfg.Only == "queue" {
+			return r, nil
+		}
+		rows = append(rows, r...)
 	}
 	bin := cfg.Bin
 	if bin == "" {

@@ -3,7 +3,8 @@
 // versions and tasks in the store, imports samples from the object store in
 // resumable background tasks (plain directories, "ModelArts image
 // classification 1.0", "ModelArts PASCAL VOC 1.0", manifests, CSV tables and
-// text files), publishes versions as ModelArts manifests and exports them.
+// text files), publishes versions as ModelArts manifests and exports them
+// on the durable queue (package queue), so that both resume after a restart.
 //
 // The package knows no HTTP or SQL: it gets a store.Store and an
 // atelier.ObjectService. Background work acts for the dataset's tenant
@@ -21,6 +22,7 @@ import (
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/internal/clock"
+	"github.com/atelier-dev/atelier/queue"
 	"github.com/atelier-dev/atelier/store"
 )
 
@@ -48,6 +50,12 @@ type Options struct {
 	// wrote, with the task as stored; an error ends the import there as a
 	// crash would, leaving the task RUNNING for the next Start.
 	afterBatch func(t *atelier.ImportTask) error
+	// Queue runs version publishes and exports; the Service registers its
+	// workers on it in New, so pass it before the client starts, and the
+	// client's owner starts and stops it. Nil: the Service runs a client of
+	// its own over the store, started by Start and stopped by Stop.
+	Queue *queue.Client
+
 	// onTaskEnd, when set (by tests), runs when a background task (import,
 	// version, export) has ended, whatever its outcome.
 	onTaskEnd func(id string)
@@ -62,6 +70,11 @@ type Service struct {
 	log     *slog.Logger
 	opts    Options
 
+	// queue runs publishes and exports; ownQueue says that the Service
+	// made it and so starts and stops it.
+	queue    *queue.Client
+	ownQueue bool
+
 	// ctx is the parent of all background work; Stop cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -69,13 +82,10 @@ type Service struct {
 
 	mu sync.Mutex
 	// imports are the running imports by dataset id, with the cancel
-	// function of each; versions and exports the versions being
-	// published and the exports being copied, by id.
-	imports  map[string]*running
-	versions map[string]bool
-	exports  map[string]bool
-	started  bool
-	stopped  bool
+	// function of each.
+	imports map[string]*running
+	started bool
+	stopped bool
 }
 
 // running is an import task in progress in this process.
@@ -87,8 +97,9 @@ type running struct {
 
 var _ atelier.DatasetService = (*Service)(nil)
 
-// New returns a Service. It starts nothing: call Start to resume the imports
-// that a previous server left unfinished.
+// New returns a Service and registers its workers on opts.Queue. It starts
+// nothing: call Start to resume the imports that a previous server left
+// unfinished.
 func New(st store.Store, objects atelier.ObjectService, opts Options) *Service {
 	opts.Clock = cmp.Or[clock.Clock](opts.Clock, clock.Real{})
 	if opts.Logger == nil {
@@ -101,19 +112,28 @@ func New(st store.Store, objects atelier.ObjectService, opts Options) *Service {
 		opts.MaxErrors = DefaultMaxErrors
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{
+	s := &Service{
 		st: st, objects: objects,
 		clock: opts.Clock, log: opts.Logger, opts: opts,
-		ctx: ctx, cancel: cancel,
-		imports:  map[string]*running{},
-		versions: map[string]bool{},
-		exports:  map[string]bool{},
+		queue: opts.Queue,
+		ctx:   ctx, cancel: cancel,
+		imports: map[string]*running{},
 	}
+	if s.queue == nil {
+		// New fails only without a store.
+		s.queue, _ = queue.New(queue.Options{Store: st, Clock: opts.Clock, Logger: opts.Logger})
+		s.ownQueue = true
+	}
+	s.queue.Register(KindPublish, queue.WorkerFunc(s.workPublish))
+	s.queue.Register(KindExport, queue.WorkerFunc(s.workExport))
+	return s
 }
 
 // Start resumes, in the background, the import tasks that a previous server
-// left QUEUED or RUNNING, each from its stored cursor. Background work ends
-// when ctx ends or Stop is called. Calling it twice does nothing.
+// left QUEUED or RUNNING, each from its stored cursor, and starts the
+// Service's own queue client (publishes and exports resume through the
+// queue). Background work ends when ctx ends or Stop is called. Calling it
+// twice does nothing.
 func (s *Service) Start(ctx context.Context) {
 	s.mu.Lock()
 	if s.started || s.stopped {
@@ -122,6 +142,9 @@ func (s *Service) Start(ctx context.Context) {
 	}
 	s.started = true
 	s.mu.Unlock()
+	if s.ownQueue {
+		s.queue.Start(ctx)
+	}
 	stop := context.AfterFunc(ctx, s.cancel)
 	s.wg.Add(1)
 	go func() {
@@ -146,11 +169,16 @@ func (s *Service) Start(ctx context.Context) {
 
 // Stop ends the service's background work and waits for it. Imports stop
 // between two batches and stay RUNNING: a new Service over the same store
-// resumes them. It is safe to call more than once and without Start.
+// resumes them; so are publishes and exports, through the queue (the
+// Service's own client stops here; a shared one, with its owner). It is
+// safe to call more than once and without Start.
 func (s *Service) Stop() {
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
+	if s.ownQueue {
+		s.queue.Stop()
+	}
 	s.cancel()
 	s.wg.Wait()
 }

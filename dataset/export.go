@@ -2,15 +2,19 @@ package dataset
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
 
 	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/queue"
+	"github.com/atelier-dev/atelier/store"
 )
 
 // ExportVersion copies a published version's manifest (and nothing else) to
-// <path>/<V00n>.manifest in a background task. path must be an OBS
+// <path>/<V00n>.manifest in a background task on the queue, which commits
+// with the task and resumes after a stop or a crash. path must be an OBS
 // directory of the caller's tenant.
 func (s *Service) ExportVersion(ctx context.Context, id, versionID, exportPath string) (*atelier.ExportTask, error) {
 	tenant, err := atelier.TenantFromContext(ctx)
@@ -45,56 +49,119 @@ func (s *Service) ExportVersion(ctx context.Context, id, versionID, exportPath s
 	if s.stopped {
 		return nil, atelier.CodeUnavailable.Errorf("The server is shutting down.")
 	}
-	if err := s.st.CreateExportTask(ctx, t); err != nil {
-		return nil, fmt.Errorf("dataset: create export task: %w", err)
+	args := exportArgs{Tenant: tenant, DatasetID: id, TaskID: t.ID, VersionID: v.ID,
+		SrcBucket: src.Bucket, SrcKey: src.Key, DstBucket: dst.Bucket, DstKey: dst.Key + path.Base(src.Key)}
+	err = s.st.InTx(ctx, func(tx store.Store) error {
+		if err := tx.CreateExportTask(ctx, t); err != nil {
+			return fmt.Errorf("dataset: create export task: %w", err)
+		}
+		if _, _, err := s.queue.Insert(ctx, tx, KindExport, args, queue.InsertOpts{UniqueKey: exportKey(t.ID), MaxAttempts: TaskAttempts}); err != nil {
+			return fmt.Errorf("dataset: queue the export: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	s.exports[t.ID] = true
-	task := *t
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer s.taskEnded(task.ID)
-		s.export(tenantCtx(s.ctx, tenant), &task, v, src, dst.Bucket, dst.Key+path.Base(src.Key))
-		s.mu.Lock()
-		delete(s.exports, task.ID)
-		s.mu.Unlock()
-	}()
 	return t, nil
 }
 
-// export copies the manifest and records the outcome.
-func (s *Service) export(ctx context.Context, t *atelier.ExportTask, v *atelier.DatasetVersion, src obsPath, dstBucket, dstKey string) {
-	s.updateExport(ctx, t, func(t *atelier.ExportTask) { t.State = atelier.TaskRunning })
-	_, err := s.objects.CopyObject(ctx, dstBucket, dstKey, src.Bucket, src.Key)
-	if ctx.Err() != nil {
-		return
+// exportKey is the unique key of export task id's queue item.
+func exportKey(taskID string) string { return KindExport + ":" + taskID }
+
+// exportArgs are the arguments of a KindExport item.
+type exportArgs struct {
+	Tenant    string `json:"tenant"`
+	DatasetID string `json:"dataset_id"`
+	TaskID    string `json:"task_id"`
+	VersionID string `json:"version_id"`
+	SrcBucket string `json:"src_bucket"`
+	SrcKey    string `json:"src_key"`
+	DstBucket string `json:"dst_bucket"`
+	DstKey    string `json:"dst_key"`
+}
+
+// workExport is the KindExport worker: it copies the manifest (again, when
+// an earlier attempt was interrupted) and records the outcome. A task that
+// already ended, or is gone, is left alone.
+func (s *Service) workExport(ctx context.Context, it *store.QueueItem) error {
+	var a exportArgs
+	if err := json.Unmarshal(it.Args, &a); err != nil {
+		return queue.Cancel(fmt.Errorf("dataset: export arguments: %w", err))
+	}
+	defer s.taskEnded(a.TaskID)
+	ctx = tenantCtx(ctx, a.Tenant)
+	t, err := s.exportTask(ctx, a.DatasetID, a.TaskID)
+	if err != nil || t == nil || (t.State != atelier.TaskQueued && t.State != atelier.TaskRunning) {
+		return err
+	}
+	v, err := s.st.GetDatasetVersion(ctx, a.DatasetID, a.VersionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted with its dataset
 	}
 	if err != nil {
+		return fmt.Errorf("dataset: get version: %w", err)
+	}
+	if t.State == atelier.TaskQueued {
+		if err := s.updateExport(ctx, t, func(t *atelier.ExportTask) { t.State = atelier.TaskRunning }); err != nil {
+			return err
+		}
+	}
+	_, err = s.objects.CopyObject(ctx, a.DstBucket, a.DstKey, a.SrcBucket, a.SrcKey)
+	if ctx.Err() != nil {
+		return ctx.Err() // stopped: the queue runs it again
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "dataset: export", "dataset", t.DatasetID, "task", t.ID, "attempt", it.Attempt, "err", err)
+		if retryable(err) && it.Attempt < it.MaxAttempts {
+			return err
+		}
 		msg := "The copy failed on a server error; see the server log."
 		var ae *atelier.Error
 		if errors.As(err, &ae) {
 			msg = ae.Message
 		}
-		s.log.ErrorContext(ctx, "dataset: export", "dataset", t.DatasetID, "task", t.ID, "err", err)
-		s.updateExport(ctx, t, func(t *atelier.ExportTask) { t.State, t.Error = atelier.TaskFailed, msg })
-		return
+		if uerr := s.updateExport(ctx, t, func(t *atelier.ExportTask) { t.State, t.Error = atelier.TaskFailed, msg }); uerr != nil {
+			return uerr
+		}
+		return queue.Cancel(err)
 	}
-	s.updateExport(ctx, t, func(t *atelier.ExportTask) { t.State, t.Exported = atelier.TaskCompleted, v.SampleCount })
+	// On an error the queue runs the item again, which copies again.
+	return s.updateExport(ctx, t, func(t *atelier.ExportTask) { t.State, t.Exported = atelier.TaskCompleted, v.SampleCount })
 }
 
-func (s *Service) updateExport(ctx context.Context, t *atelier.ExportTask, fn func(t *atelier.ExportTask)) {
+// exportTask returns an export task of the dataset, or nil when it is gone.
+func (s *Service) exportTask(ctx context.Context, datasetID, taskID string) (*atelier.ExportTask, error) {
+	ts, err := s.st.ListExportTasks(ctx, datasetID)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: list export tasks: %w", err)
+	}
+	for _, t := range ts {
+		if t.ID == taskID {
+			return t, nil
+		}
+	}
+	return nil, nil
+}
+
+// updateExport applies fn to the stored task; a task deleted meanwhile is
+// not an error.
+func (s *Service) updateExport(ctx context.Context, t *atelier.ExportTask, fn func(t *atelier.ExportTask)) error {
 	_, err := s.st.UpdateExportTask(ctx, t.DatasetID, t.ID, func(t *atelier.ExportTask) error {
 		fn(t)
 		t.UpdatedAt = s.now()
 		return nil
 	})
-	if err != nil && ctx.Err() == nil {
-		s.log.ErrorContext(ctx, "dataset: update export task", "task", t.ID, "err", err)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("dataset: update export task: %w", err)
 	}
+	return nil
 }
 
-// ListExportTasks returns a dataset's export tasks. A task that a previous
-// server left QUEUED or RUNNING is FAILED on the way.
+// ListExportTasks returns a dataset's export tasks. A task left QUEUED or
+// RUNNING that no queue item runs any more (one of a server from before
+// the queue, or whose last attempt died with its server) is FAILED on the
+// way.
 func (s *Service) ListExportTasks(ctx context.Context, id string) ([]*atelier.ExportTask, error) {
 	tenant, err := atelier.TenantFromContext(ctx)
 	if err != nil {
@@ -111,10 +178,11 @@ func (s *Service) ListExportTasks(ctx context.Context, id string) ([]*atelier.Ex
 		if t.State != atelier.TaskQueued && t.State != atelier.TaskRunning {
 			continue
 		}
-		s.mu.Lock()
-		mine := s.exports[t.ID]
-		s.mu.Unlock()
-		if mine {
+		queued, err := s.queued(ctx, exportKey(t.ID))
+		if err != nil {
+			return nil, err
+		}
+		if queued {
 			continue
 		}
 		nt, err := s.st.UpdateExportTask(ctx, id, t.ID, func(t *atelier.ExportTask) error {

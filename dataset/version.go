@@ -3,6 +3,7 @@ package dataset
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/dataset/format"
+	"github.com/atelier-dev/atelier/queue"
 	"github.com/atelier-dev/atelier/store"
 )
 
@@ -21,9 +23,18 @@ const (
 	VersionFailed   = "FAILED"
 )
 
-// ReasonRestarted is why a task or version that a previous server left
-// unfinished (a version being published, an export) failed.
+// ReasonRestarted is why a task that no queue item runs any more (one left
+// by a server from before the queue, or whose last attempt died with its
+// server) failed.
 const ReasonRestarted = "The server restarted before it ended; start it again."
+
+// Kinds of the queue items the Service runs, and how many attempts each
+// gets before its version or export fails.
+const (
+	KindPublish  = "dataset.publish"
+	KindExport   = "dataset.export"
+	TaskAttempts = 5
+)
 
 // manifestKey is where version name of dataset id is published under the
 // work directory prefix: dataset-<id>/annotation/<name>/<name>.manifest.
@@ -32,9 +43,11 @@ func manifestKey(workPrefix, id, name string) string {
 }
 
 // CreateVersion snapshots the dataset's samples and annotations and
-// publishes them in the background as a manifest under the work path; the
-// version is CREATING until then, NORMAL after, or FAILED. It is refused
-// while an import or another version of the dataset runs.
+// publishes them on the queue as a manifest under the work path; the
+// version is CREATING until then, NORMAL after, or FAILED. The version and
+// its publish item commit together, so a publish interrupted by a stop or a
+// crash resumes on the next server. It is refused while an import or
+// another version of the dataset runs.
 func (s *Service) CreateVersion(ctx context.Context, id string, spec atelier.VersionSpec) (*atelier.DatasetVersion, error) {
 	tenant, err := atelier.TenantFromContext(ctx)
 	if err != nil {
@@ -70,42 +83,65 @@ func (s *Service) CreateVersion(ctx context.Context, id string, spec atelier.Ver
 		if v.State != VersionCreating {
 			continue
 		}
-		if s.versions[v.ID] {
+		queued, err := s.queued(ctx, publishKey(v.ID))
+		if err != nil {
+			return nil, err
+		}
+		if queued {
 			return nil, atelier.CodeDatasetVersionRun.Errorf("The version %s of this dataset is still being created.", v.Name).WithField("dataset_id")
 		}
 		s.failStale(ctx, v)
 	}
-	v := &atelier.DatasetVersion{
-		ID: atelier.NewID(), DatasetID: id, Description: spec.Description,
-		TrainEvalRatio: spec.TrainEvalRatio, State: VersionCreating, CreatedAt: s.now(),
-	}
-	if err := s.st.CreateDatasetVersion(ctx, v); err != nil {
-		return nil, fmt.Errorf("dataset: create version: %w", err)
-	}
-	mkey := manifestKey(wp.Key, id, v.Name)
-	v, err = s.st.UpdateDatasetVersion(ctx, id, v.ID, func(v *atelier.DatasetVersion) error {
-		v.ManifestPath = "/" + wp.Bucket + "/" + mkey
+	var out *atelier.DatasetVersion
+	now := s.now()
+	err = s.st.InTx(ctx, func(tx store.Store) error {
+		v := &atelier.DatasetVersion{
+			ID: atelier.NewID(), DatasetID: id, Description: spec.Description,
+			TrainEvalRatio: spec.TrainEvalRatio, State: VersionCreating, CreatedAt: now,
+		}
+		if err := tx.CreateDatasetVersion(ctx, v); err != nil {
+			return fmt.Errorf("dataset: create version: %w", err)
+		}
+		mkey := manifestKey(wp.Key, id, v.Name)
+		v, err := tx.UpdateDatasetVersion(ctx, id, v.ID, func(v *atelier.DatasetVersion) error {
+			v.ManifestPath = "/" + wp.Bucket + "/" + mkey
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("dataset: update version: %w", err)
+		}
+		args := publishArgs{Tenant: tenant, DatasetID: id, VersionID: v.ID, Bucket: wp.Bucket, Key: mkey}
+		if _, _, err := s.queue.Insert(ctx, tx, KindPublish, args, queue.InsertOpts{UniqueKey: publishKey(v.ID), MaxAttempts: TaskAttempts}); err != nil {
+			return fmt.Errorf("dataset: queue the publish: %w", err)
+		}
+		out = v
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dataset: update version: %w", err)
+		return nil, err
 	}
-	s.versions[v.ID] = true
-	ver := *v
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer s.taskEnded(ver.ID)
-		s.publish(tenantCtx(s.ctx, tenant), &ver, wp.Bucket, mkey)
-		s.mu.Lock()
-		delete(s.versions, ver.ID)
-		s.mu.Unlock()
-	}()
-	return v, nil
+	return out, nil
 }
 
-// failStale marks a version that no publisher of this process owns (a
-// previous server's) FAILED.
+// publishKey is the unique key of version id's publish item.
+func publishKey(versionID string) string { return KindPublish + ":" + versionID }
+
+// queued reports whether an unfinished queue item holds key: the version
+// or export it names is still on its way.
+func (s *Service) queued(ctx context.Context, key string) (bool, error) {
+	_, err := s.st.GetQueueItemByKey(ctx, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("dataset: look up queue item: %w", err)
+}
+
+// failStale marks a version that no queue item publishes any more FAILED:
+// one left by a server from before the queue, or whose last attempt died
+// with its server.
 func (s *Service) failStale(ctx context.Context, v *atelier.DatasetVersion) {
 	nv, err := s.st.UpdateDatasetVersion(ctx, v.DatasetID, v.ID, func(v *atelier.DatasetVersion) error {
 		if v.State == VersionCreating {
@@ -118,12 +154,79 @@ func (s *Service) failStale(ctx context.Context, v *atelier.DatasetVersion) {
 		return
 	}
 	*v = *nv
-	s.log.WarnContext(ctx, "dataset: version left unfinished by a previous server failed", "dataset", v.DatasetID, "version", v.Name)
+	s.log.WarnContext(ctx, "dataset: version whose publish was lost failed", "dataset", v.DatasetID, "version", v.Name)
+}
+
+// publishArgs are the arguments of a KindPublish item.
+type publishArgs struct {
+	Tenant    string `json:"tenant"`
+	DatasetID string `json:"dataset_id"`
+	VersionID string `json:"version_id"`
+	Bucket    string `json:"bucket"`
+	Key       string `json:"key"`
+}
+
+// workPublish is the KindPublish worker: it writes the version's manifest
+// (again, when an earlier attempt was interrupted) and records the
+// outcome. A version that is no longer CREATING, or gone, is left alone.
+func (s *Service) workPublish(ctx context.Context, it *store.QueueItem) error {
+	var a publishArgs
+	if err := json.Unmarshal(it.Args, &a); err != nil {
+		return queue.Cancel(fmt.Errorf("dataset: publish arguments: %w", err))
+	}
+	defer s.taskEnded(a.VersionID)
+	ctx = tenantCtx(ctx, a.Tenant)
+	v, err := s.st.GetDatasetVersion(ctx, a.DatasetID, a.VersionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted with its dataset
+	}
+	if err != nil {
+		return fmt.Errorf("dataset: get version: %w", err)
+	}
+	if v.State != VersionCreating {
+		return nil
+	}
+	err = s.publish(ctx, v, a.Bucket, a.Key)
+	if ctx.Err() != nil {
+		return ctx.Err() // stopped: the queue runs it again
+	}
+	state := VersionNormal // SampleCount is the snapshot's
+	if err != nil {
+		s.log.ErrorContext(ctx, "dataset: publish version", "dataset", v.DatasetID, "version", v.Name,
+			"attempt", it.Attempt, "err", err)
+		if retryable(err) && it.Attempt < it.MaxAttempts {
+			return err
+		}
+		state = VersionFailed
+	}
+	_, uerr := s.st.UpdateDatasetVersion(ctx, v.DatasetID, v.ID, func(v *atelier.DatasetVersion) error {
+		if v.State == VersionCreating {
+			v.State = state
+		}
+		return nil
+	})
+	if uerr != nil && !errors.Is(uerr, store.ErrNotFound) {
+		return fmt.Errorf("dataset: record version: %w", uerr)
+	}
+	if err != nil {
+		return queue.Cancel(err)
+	}
+	return nil
+}
+
+// retryable reports whether a background task's failure may pass: a
+// server-side error, not a refusal (a missing bucket, a denied write).
+func retryable(err error) bool {
+	switch atelier.ErrorCode(err) {
+	case atelier.CodeInternal.ID, atelier.CodeUnavailable.ID, atelier.CodeDeadline.ID:
+		return true
+	}
+	return false
 }
 
 // publish writes the manifest of version v to bucket/key, streaming it page
-// by page through a pipe into PutObject, and records the outcome.
-func (s *Service) publish(ctx context.Context, v *atelier.DatasetVersion, bucket, key string) {
+// by page through a pipe into PutObject. Writing it again replaces it.
+func (s *Service) publish(ctx context.Context, v *atelier.DatasetVersion, bucket, key string) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -134,27 +237,10 @@ func (s *Service) publish(ctx context.Context, v *atelier.DatasetVersion, bucket
 	_, putErr := s.objects.PutObject(ctx, bucket, key, pr, atelier.PutOptions{Size: -1, ContentType: "application/jsonl"})
 	pr.CloseWithError(cmpErr(putErr, io.ErrClosedPipe))
 	writeErr := <-done
-	if ctx.Err() != nil {
-		return // stopped: a later CreateVersion fails it as stale
-	}
-	err := writeErr
 	if putErr != nil {
-		err = putErr
+		return putErr
 	}
-	_, uerr := s.st.UpdateDatasetVersion(ctx, v.DatasetID, v.ID, func(v *atelier.DatasetVersion) error {
-		if err != nil {
-			v.State = VersionFailed
-			return nil
-		}
-		v.State = VersionNormal // SampleCount is the snapshot's
-		return nil
-	})
-	if err != nil {
-		s.log.ErrorContext(ctx, "dataset: publish version", "dataset", v.DatasetID, "version", v.Name, "err", err)
-	}
-	if uerr != nil && !errors.Is(uerr, store.ErrNotFound) {
-		s.log.ErrorContext(ctx, "dataset: record version", "version", v.ID, "err", uerr)
-	}
+	return writeErr
 }
 
 func cmpErr(err, otherwise error) error {

@@ -13,6 +13,20 @@
 //
 // Domain packages turn these into *atelier.Error with their own codes.
 // Times are stored in UTC with microsecond precision.
+//
+// # Transactions
+//
+// Store.InTx runs a function in one transaction and hands it a Store, not a
+// narrower Tx type: every method runs in that transaction, so that a change,
+// the events it appends and the queue items it inserts (QueueStore) commit
+// together, and code that takes a Store works the same on the pools and
+// inside a caller's transaction (river's Executor and ExecutorTx share their
+// methods for the same reason). A nested InTx joins the outer transaction
+// under a savepoint; a method that fails inside InTx leaves nothing of
+// itself and the transaction usable. The function may run more than once
+// (after a serialization failure), so it must have no side effects outside
+// the store, and it must not use any Store but the one it is given while it
+// runs: on SQLite the transaction holds the only writer connection.
 package store
 
 import (
@@ -47,7 +61,20 @@ type Store interface {
 	CallbackStore
 	BucketStore
 	ObjectStore
+	QueueStore
+	LeaseStore
 
+	// InTx runs fn in one transaction with a Store whose every method runs
+	// in it, and commits when fn returns nil; fn's error rolls it back and
+	// is returned as is. fn may run again after a serialization failure, so
+	// it must have no side effects but through tx, and must not call any
+	// other Store while it runs. Inside InTx, InTx joins the transaction
+	// under a savepoint: its fn's changes commit with the outer
+	// transaction, or are undone alone when its fn fails. Signals
+	// (EventSignal) fire after the outermost commit. The tx Store belongs
+	// to fn's goroutine and is dead once fn returned; its Close does
+	// nothing.
+	InTx(ctx context.Context, fn func(tx Store) error) error
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database. It is safe to call twice.

@@ -34,12 +34,7 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	slots := make(chan struct{}, s.o.Workers)
-	lastPrune := time.Time{}
 	for ctx.Err() == nil {
-		if now := s.o.Clock.Now(); now.Sub(lastPrune) >= time.Hour {
-			lastPrune = now
-			s.prune(ctx, now)
-		}
 		if s.step(ctx, &wg, slots) {
 			continue
 		}
@@ -90,17 +85,6 @@ func (s *Service) step(ctx context.Context, wg *sync.WaitGroup, slots chan struc
 		}()
 	}
 	return fanned == fanOutBatch || len(claims) == free
-}
-
-// prune deletes what the retention period no longer keeps.
-func (s *Service) prune(ctx context.Context, now time.Time) {
-	d, e, err := s.o.Store.PruneCallbacks(ctx, now.Add(-s.o.Retention))
-	switch {
-	case err != nil && ctx.Err() == nil:
-		s.o.Logger.Error("callback prune failed", "err", err)
-	case d+e > 0:
-		s.o.Logger.Info("callback prune", "deliveries", d, "events", e)
-	}
 }
 
 // deliver sends one claimed delivery and records the attempt.

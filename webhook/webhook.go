@@ -47,7 +47,6 @@ const (
 	DefaultBackoffBase = time.Second
 	DefaultBackoffMax  = 10 * time.Minute
 	DefaultOverlap     = 24 * time.Hour
-	DefaultRetention   = 7 * 24 * time.Hour
 	DefaultPoll        = time.Second
 
 	maxOverlap     = 30 * 24 * time.Hour
@@ -88,9 +87,6 @@ type Options struct {
 	// min(BackoffMax, BackoffBase·2^(n-1)), of which a random half.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
-	// Retention is how long delivered deliveries and their events are
-	// kept.
-	Retention time.Duration
 	// Poll is how often the dispatcher looks for work it was not told of
 	// (events committed by other processes, retries falling due).
 	Poll       time.Duration
@@ -136,7 +132,6 @@ func New(o Options) (*Service, error) {
 	setDefault(&o.MaxAge, DefaultMaxAge)
 	setDefault(&o.BackoffBase, DefaultBackoffBase)
 	setDefault(&o.BackoffMax, DefaultBackoffMax)
-	setDefault(&o.Retention, DefaultRetention)
 	setDefault(&o.Poll, DefaultPoll)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -52,6 +52,9 @@ type ServerConfig struct {
 	Training TrainingConfig
 	// Callback settings, all from the environment (docs/operations.md).
 	Callback CallbackConfig
+	// Queue, leader and garbage collector settings, all from the
+	// environment (docs/operations.md).
+	Background BackgroundConfig
 
 	// envErrs are the environment values that did not parse, reported by
 	// validate together with every other problem.
@@ -78,6 +81,9 @@ func configFromEnv(getenv func(string) string) ServerConfig {
 	var callbackErrs []error
 	c.Callback, callbackErrs = callbackFromEnv(getenv)
 	c.envErrs = append(c.envErrs, callbackErrs...)
+	var backgroundErrs []error
+	c.Background, backgroundErrs = backgroundFromEnv(getenv)
+	c.envErrs = append(c.envErrs, backgroundErrs...)
 	var err error
 	if v := getenv("ATELIER_MAX_BODY_BYTES"); v != "" {
 		if c.MaxBodyBytes, err = parseSize(v); err != nil {
@@ -175,6 +181,7 @@ func (c ServerConfig) validate() error {
 	errs = append(errs, c.Identity.validate()...)
 	errs = append(errs, c.Training.validate()...)
 	errs = append(errs, c.Callback.validate()...)
+	errs = append(errs, c.Background.validate()...)
 	return errors.Join(errs...)
 }
 

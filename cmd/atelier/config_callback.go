@@ -21,7 +21,7 @@ type CallbackConfig struct {
 	MaxAge       time.Duration // ATELIER_CALLBACK_MAX_AGE: an event older than this is dead-lettered on failure, default 24h
 	BackoffBase  time.Duration // ATELIER_CALLBACK_BACKOFF_BASE, default 1s
 	BackoffMax   time.Duration // ATELIER_CALLBACK_BACKOFF_MAX, default 10m
-	Retention    time.Duration // ATELIER_CALLBACK_RETENTION: delivered deliveries kept, default 168h
+	Retention    time.Duration // ATELIER_CALLBACK_RETENTION: delivered deliveries kept (the garbage collector deletes them), default 168h
 	Poll         time.Duration // ATELIER_CALLBACK_POLL: how often to look for other servers' events and due retries, default 1s
 }
 
@@ -94,6 +94,6 @@ func (c CallbackConfig) options() webhook.Options {
 	return webhook.Options{
 		AllowPrivate: c.AllowPrivate, Timeout: c.Timeout, Workers: c.Workers, PerApp: c.PerApp,
 		MaxAttempts: c.MaxAttempts, MaxAge: c.MaxAge, BackoffBase: c.BackoffBase, BackoffMax: c.BackoffMax,
-		Retention: c.Retention, Poll: c.Poll,
+		Poll: c.Poll,
 	}
 }

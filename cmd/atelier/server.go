@@ -30,12 +30,17 @@ import (
 	"github.com/atelier-dev/atelier/executor/driver"
 	"github.com/atelier-dev/atelier/executor/gpu"
 	"github.com/atelier-dev/atelier/executor/localexec"
+	"github.com/atelier-dev/atelier/gc"
 	"github.com/atelier-dev/atelier/httpapi"
 	"github.com/atelier-dev/atelier/identity"
 	"github.com/atelier-dev/atelier/internal/clock"
 	"github.com/atelier-dev/atelier/internal/secretbox"
+	"github.com/atelier-dev/atelier/internal/startstop"
+	"github.com/atelier-dev/atelier/leader"
 	"github.com/atelier-dev/atelier/obs"
 	"github.com/atelier-dev/atelier/obs/blobstore"
+	"github.com/atelier-dev/atelier/queue"
+	"github.com/atelier-dev/atelier/queue/queuemetrics"
 	"github.com/atelier-dev/atelier/store"
 	"github.com/atelier-dev/atelier/store/pgstore"
 	"github.com/atelier-dev/atelier/store/sqlitestore"
@@ -50,8 +55,6 @@ const (
 	idleTimeout       = 120 * time.Second
 	// shutdownTimeout bounds how long SIGTERM waits for in-flight requests.
 	shutdownTimeout = 20 * time.Second
-	// tokenCleanupEvery is the period of deleting expired tokens.
-	tokenCleanupEvery = 10 * time.Minute
 )
 
 // storeOpeners opens a metadata store by the scheme of ATELIER_DATABASE_URL.
@@ -134,6 +137,8 @@ type Main struct {
 	training  *training.Service
 	datasets  *dataset.Service
 	callbacks *webhook.Service
+	queue     *queue.Client   // durable background work (dataset publishes and exports)
+	elector   *leader.Elector // runs the singleton loops (gc) on one server
 	ln        net.Listener
 	srv       *http.Server
 	addr      string
@@ -233,9 +238,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		LoginRatePerUser: cfg.Identity.LoginRatePerUser,
 	})
 
-	m.datasets = dataset.New(m.store, m.objects, dataset.Options{Clock: m.Clock, Logger: m.log})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := m.newBackground(cfg, reg); err != nil {
+		return err
+	}
+	m.datasets = dataset.New(m.store, m.objects, dataset.Options{Clock: m.Clock, Logger: m.log, Queue: m.queue})
 	wo := cfg.Callback.options()
 	wo.Store, wo.Apps, wo.Box, wo.Clock, wo.Logger, wo.Registerer = m.store, m.identity, box, m.Clock, m.log, reg
 	wo.Audit = m.identity.Audit
@@ -317,15 +325,39 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		return nil
 	})
-	g.Go(func() error {
-		m.cleanTokens(gctx)
-		return nil
-	})
+	g.Go(func() error { return startstop.Serve(gctx, m.queue) })
+	g.Go(func() error { return startstop.Serve(gctx, m.elector) })
 	g.Go(func() error { return m.callbacks.Run(gctx) })
 
 	m.log.InfoContext(ctx, "atelier server started", "addr", m.addr, "data_dir", cfg.DataDir,
 		"database", scheme, "object_store", urlScheme(cfg.ObjectStore), "public_url", cfg.PublicURL)
 	fmt.Fprintf(m.Stdout, "atelier: listening on http://%s\n", m.addr)
+	return nil
+}
+
+// newBackground builds the queue client, the leader elector and the
+// garbage collector, which runs on the leader only. Register the queue's
+// workers before Run starts it.
+func (m *Main) newBackground(cfg ServerConfig, reg prometheus.Registerer) error {
+	bg := cfg.Background
+	qm, err := queuemetrics.New(reg, m.store)
+	if err != nil {
+		return err
+	}
+	if m.queue, err = queue.New(queue.Options{Store: m.store, Clock: m.Clock, Logger: m.log,
+		MaxWorkers: bg.QueueWorkers, LeaseTTL: bg.QueueLease, Observer: qm}); err != nil {
+		return err
+	}
+	if m.elector, err = leader.New(leader.Options{Store: m.store, Clock: m.Clock, Logger: m.log,
+		TTL: bg.LeaderTTL, Registerer: reg}); err != nil {
+		return err
+	}
+	collector, err := gc.New(gc.Options{Store: m.store, Clock: m.Clock, Logger: m.log, Every: bg.GCInterval,
+		CallbackRetention: cfg.Callback.Retention, QueueRetention: bg.RetentionQueue, QueueDeadRetention: bg.RetentionQueueDead})
+	if err != nil {
+		return err
+	}
+	m.elector.Register("gc", collector.Run)
 	return nil
 }
 
@@ -441,6 +473,13 @@ func (m *Main) Close() error {
 		} else if m.ln != nil {
 			errs = append(errs, m.ln.Close())
 		}
+		// Stopped with the group already; again after a partial Run.
+		if m.queue != nil {
+			m.queue.Stop() // running items are released for the next server
+		}
+		if m.elector != nil {
+			m.elector.Stop() // stops the gc and releases the leader lease
+		}
 		if m.training != nil {
 			m.training.Stop() // running jobs go on; the next server re-adopts them
 		}
@@ -480,23 +519,6 @@ func (m *Main) ready(ctx context.Context) error {
 		return atelier.CodeUnavailable.Wrap(err, "The object store does not answer.")
 	}
 	return nil
-}
-
-// cleanTokens deletes expired tokens every tokenCleanupEvery until ctx is
-// done.
-func (m *Main) cleanTokens(ctx context.Context) {
-	tick, stop := m.Clock.NewTicker(tokenCleanupEvery)
-	defer stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick:
-			if _, err := m.identity.DeleteExpiredTokens(ctx); err != nil && ctx.Err() == nil {
-				m.log.WarnContext(ctx, "deleting expired tokens", "err", err)
-			}
-		}
-	}
 }
 
 // newServerLogger builds the server's logger; every line logged with a

@@ -443,21 +443,27 @@ func TestConfig(t *testing.T) {
 
 func TestConfigValidateReportsEverything(t *testing.T) {
 	env := map[string]string{
-		"ATELIER_ADDR":              "nohostport",
-		"ATELIER_DATABASE_URL":      "mysql://x",
-		"ATELIER_OBJECT_STORE":      "gs://bucket",
-		"ATELIER_PUBLIC_URL":        "ftp://x",
-		"ATELIER_MAX_BODY_BYTES":    "lots",
-		"ATELIER_MAX_OBJECT_BYTES":  "-5",
-		"ATELIER_SESSION_TTL":       "12",
-		"ATELIER_LOG_LEVEL":         "chatty",
-		"ATELIER_LOG_FORMAT":        "xml",
-		"ATELIER_ADMIN_EMAIL":       "root",
-		"ATELIER_LOCKOUT_THRESHOLD": "none",
-		"ATELIER_LOCKOUT_DURATION":  "forever",
-		"ATELIER_LOGIN_RATE_PER_IP": "-3",
-		"ATELIER_SMTP_ADDR":         "mail.example.com",
-		"ATELIER_SMTP_TLS":          "yes",
+		"ATELIER_ADDR":                 "nohostport",
+		"ATELIER_DATABASE_URL":         "mysql://x",
+		"ATELIER_OBJECT_STORE":         "gs://bucket",
+		"ATELIER_PUBLIC_URL":           "ftp://x",
+		"ATELIER_MAX_BODY_BYTES":       "lots",
+		"ATELIER_MAX_OBJECT_BYTES":     "-5",
+		"ATELIER_SESSION_TTL":          "12",
+		"ATELIER_LOG_LEVEL":            "chatty",
+		"ATELIER_LOG_FORMAT":           "xml",
+		"ATELIER_ADMIN_EMAIL":          "root",
+		"ATELIER_LOCKOUT_THRESHOLD":    "none",
+		"ATELIER_LOCKOUT_DURATION":     "forever",
+		"ATELIER_LOGIN_RATE_PER_IP":    "-3",
+		"ATELIER_SMTP_ADDR":            "mail.example.com",
+		"ATELIER_SMTP_TLS":             "yes",
+		"ATELIER_QUEUE_WORKERS":        "0",
+		"ATELIER_QUEUE_LEASE":          "1s",
+		"ATELIER_LEADER_TTL":           "1s",
+		"ATELIER_GC_INTERVAL":          "soon",
+		"ATELIER_RETENTION_QUEUE":      "-1h",
+		"ATELIER_RETENTION_QUEUE_DEAD": "10s",
 	}
 	c := configFromEnv(func(k string) string { return env[k] }).withDefaults()
 	err := c.validate()
@@ -466,7 +472,9 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 	}
 	for _, want := range []string{"ATELIER_ADDR", "ATELIER_DATABASE_URL", "ATELIER_OBJECT_STORE", "ATELIER_PUBLIC_URL",
 		"ATELIER_MAX_BODY_BYTES", "ATELIER_MAX_OBJECT_BYTES", "ATELIER_SESSION_TTL", "ATELIER_LOG_LEVEL", "ATELIER_LOG_FORMAT", "ATELIER_ADMIN_EMAIL",
-		"ATELIER_LOCKOUT_THRESHOLD", "ATELIER_LOCKOUT_DURATION", "ATELIER_LOGIN_RATE_PER_IP", "ATELIER_SMTP_ADDR", "ATELIER_SMTP_FROM", "ATELIER_SMTP_TLS"} {
+		"ATELIER_LOCKOUT_THRESHOLD", "ATELIER_LOCKOUT_DURATION", "ATELIER_LOGIN_RATE_PER_IP", "ATELIER_SMTP_ADDR", "ATELIER_SMTP_FROM", "ATELIER_SMTP_TLS",
+		"ATELIER_QUEUE_WORKERS", "ATELIER_QUEUE_LEASE", "ATELIER_LEADER_TTL", "ATELIER_GC_INTERVAL", "ATELIER_RETENTION_QUEUE",
+		"ATELIER_RETENTION_QUEUE_DEAD"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not mention %s:\n%v", want, err)
 		}

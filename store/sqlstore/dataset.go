@@ -190,12 +190,12 @@ func (db *DB) CreateDataset(ctx context.Context, d *atelier.Dataset) error {
 		return fmt.Errorf("%s: %s: %w", db.flavor.Name, op, err)
 	}
 	d.SampleCount, d.AnnotatedCount = 0, 0
-	_, err = db.w.ExecContext(ctx, db.q(`INSERT INTO datasets (id, tenant_id, name, description, data_type,
+	_, err = db.exec(ctx, op, `INSERT INTO datasets (id, tenant_id, name, description, data_type,
 		dataset_type, data_path, work_path, labels, schema_columns, with_column_header, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.TenantID, d.Name, d.Description, d.DataType, d.DatasetType, d.DataPath, d.WorkPath, labels, schema,
 		d.WithColumnHeader, us(d.CreatedAt), us(d.UpdatedAt))
-	return db.wrap(op, err)
+	return err
 }
 
 // GetDataset returns the tenant's dataset, or ErrNotFound (also for another

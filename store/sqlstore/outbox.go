@@ -15,8 +15,14 @@ func (db *DB) appendEvent(ctx context.Context, tx *sql.Tx, e *atelier.Event) err
 		e.TenantID, e.Type, e.Subject, string(e.Data), us(e.CreatedAt)).Scan(&e.ID)
 }
 
-// signalEvents wakes a waiter on EventSignal without ever blocking.
+// signalEvents wakes a waiter on EventSignal without ever blocking. Inside
+// InTx it only notes that the signal is due: InTx sends it once the
+// outermost transaction committed.
 func (db *DB) signalEvents() {
+	if db.tx != nil {
+		db.tx.signal = true
+		return
+	}
 	select {
 	case db.events <- struct{}{}:
 	default:

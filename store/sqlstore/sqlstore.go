@@ -76,18 +76,38 @@ type Flavor struct {
 	IsRetryable func(err error) bool
 }
 
-// DB is a store.Store over two database/sql pools: w for writes and
-// transactions, r for plain reads. They may be the same pool. DB is safe for
-// concurrent use.
+// DB is a store.Store over two database/sql pools: a writer pool for
+// writes and transactions, a reader pool for plain reads. They may be the
+// same pool. A DB from New is safe for concurrent use; the DB that InTx
+// hands to its function runs every method in that transaction and belongs
+// to the function's goroutine.
 type DB struct {
-	w, r   *sql.DB
-	flavor Flavor
+	*core
+	// w and r run the queries: the writer and reader pools, or both the
+	// transaction of InTx.
+	w, r querier
+	// tx is the transaction of InTx this DB runs in; nil for the pools.
+	tx *txState
+}
+
+// core is what a DB and the DBs of its transactions share.
+type core struct {
+	wdb, rdb *sql.DB
+	flavor   Flavor
 
 	queries sync.Map // query with ? → rebound query
 	events  chan struct{}
+	queue   chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// querier runs queries: a *sql.DB or a *sql.Tx.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 var _ store.Store = (*DB)(nil)
@@ -103,7 +123,7 @@ func New(ctx context.Context, w, r *sql.DB, f Flavor) (*DB, error) {
 	if f.ForShare == "" && f.ForUpdate != "" {
 		f.ForShare = " FOR SHARE"
 	}
-	db := &DB{w: w, r: r, flavor: f, events: make(chan struct{}, 1)}
+	db := &DB{core: &core{wdb: w, rdb: r, flavor: f, events: make(chan struct{}, 1), queue: make(chan struct{}, 1)}, w: w, r: r}
 	if err := db.migrate(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -120,7 +140,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(db.flavor.Dialect, db.w, db.flavor.Migrations, opts...)
+	p, err := goose.NewProvider(db.flavor.Dialect, db.wdb, db.flavor.Migrations, opts...)
 	if err != nil {
 		return fmt.Errorf("%s: migrations: %w", db.flavor.Name, err)
 	}
@@ -130,27 +150,39 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Ping reports whether both pools answer.
+// Ping reports whether both pools answer; inside InTx, whether the
+// transaction still does.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.w.PingContext(ctx); err != nil {
+	if db.tx != nil {
+		var one int
+		if err := db.w.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+			return fmt.Errorf("%s: ping: %w", db.flavor.Name, err)
+		}
+		return nil
+	}
+	if err := db.wdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("%s: ping: %w", db.flavor.Name, err)
 	}
-	if db.r != db.w {
-		if err := db.r.PingContext(ctx); err != nil {
+	if db.rdb != db.wdb {
+		if err := db.rdb.PingContext(ctx); err != nil {
 			return fmt.Errorf("%s: ping: %w", db.flavor.Name, err)
 		}
 	}
 	return nil
 }
 
-// Close closes both pools. It is safe to call twice.
+// Close closes both pools. It is safe to call twice. Inside InTx it does
+// nothing: the transaction ends with InTx.
 func (db *DB) Close() error {
+	if db.tx != nil {
+		return nil
+	}
 	db.closeOnce.Do(func() {
 		errR := error(nil)
-		if db.r != db.w {
-			errR = db.r.Close()
+		if db.rdb != db.wdb {
+			errR = db.rdb.Close()
 		}
-		db.closeErr = errors.Join(db.w.Close(), errR)
+		db.closeErr = errors.Join(db.wdb.Close(), errR)
 	})
 	return db.closeErr
 }
@@ -208,20 +240,31 @@ func (db *DB) notFound(op string) error {
 
 // inTx runs fn in a transaction on the writer pool, committing when fn
 // returns nil and retrying the whole transaction after a retryable failure.
-// fn's error is returned unwrapped so that callers can classify it.
+// fn's error is returned unwrapped so that callers can classify it. Inside
+// InTx, fn runs in InTx's transaction instead, under a savepoint: its
+// changes are undone when it fails, and commit with InTx's transaction.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if db.tx != nil {
+		return db.tx.savepoint(ctx, func() error { return fn(db.tx.tx) })
+	}
 	var err error
 	for range maxAttempts {
 		err = db.tryTx(ctx, fn)
-		if err == nil || db.flavor.IsRetryable == nil || !db.flavor.IsRetryable(err) || ctx.Err() != nil {
+		if err == nil || !db.retryable(ctx, err) {
 			return err
 		}
 	}
 	return err
 }
 
+// retryable reports whether a transaction that failed with err may run
+// again.
+func (db *DB) retryable(ctx context.Context, err error) bool {
+	return db.flavor.IsRetryable != nil && db.flavor.IsRetryable(err) && ctx.Err() == nil
+}
+
 func (db *DB) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -232,15 +275,22 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// stmt runs a single write statement. Inside InTx it runs under a
+// savepoint, so that a failed statement (a unique violation the caller
+// expects) leaves the transaction usable: PostgreSQL aborts a whole
+// transaction on any failed statement otherwise.
+func (db *DB) stmt(ctx context.Context, fn func() error) error {
+	if db.tx == nil {
+		return fn()
+	}
+	return db.tx.savepoint(ctx, fn)
+}
+
 // execOne runs a write that must affect a row; none affected is ErrNotFound.
 func (db *DB) execOne(ctx context.Context, op, query string, args ...any) error {
-	res, err := db.w.ExecContext(ctx, db.q(query), args...)
+	n, err := db.exec(ctx, op, query, args...)
 	if err != nil {
-		return db.wrap(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return db.wrap(op, err)
+		return err
 	}
 	if n == 0 {
 		return db.notFound(op)
@@ -250,11 +300,15 @@ func (db *DB) execOne(ctx context.Context, op, query string, args ...any) error 
 
 // exec runs a write and returns the number of rows it affected.
 func (db *DB) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
-	res, err := db.w.ExecContext(ctx, db.q(query), args...)
-	if err != nil {
-		return 0, db.wrap(op, err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := db.stmt(ctx, func() error {
+		res, err := db.w.ExecContext(ctx, db.q(query), args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, db.wrap(op, err)
 	}

@@ -46,8 +46,12 @@ func (db *DB) DeleteToken(ctx context.Context, hash string) error {
 // statement, so that of concurrent calls for one hash exactly one gets the
 // token and the others ErrNotFound. Expired tokens are returned too.
 func (db *DB) ConsumeToken(ctx context.Context, hash string) (*atelier.Token, error) {
-	t, err := scanToken(db.w.QueryRowContext(ctx,
-		db.q(`DELETE FROM tokens WHERE hash = ? RETURNING `+tokenCols), hash))
+	var t *atelier.Token
+	err := db.stmt(ctx, func() (err error) {
+		t, err = scanToken(db.w.QueryRowContext(ctx,
+			db.q(`DELETE FROM tokens WHERE hash = ? RETURNING `+tokenCols), hash))
+		return err
+	})
 	if err != nil {
 		return nil, db.wrap("consume token", err)
 	}
