@@ -79,6 +79,8 @@ func TestRunQuick(t *testing.T) {
 		cbOutage  = "Receiver outage of 1000 events, then recovery, SQLite"
 		queueLite = "Queue: claims of 10 among 1000 queued items, SQLite"
 		queuePG   = "Queue: claims of 10 among 1000 queued items, PostgreSQL"
+		starts    = "Local executor: start → exit of `true`, one at a time"
+		trainBox  = "Training: submit → RUNNING with and without the sandbox, 2 slots"
 	)
 	datasetRows := func(imp, lst, ver string) []key {
 		return []key{
@@ -113,6 +115,13 @@ func TestRunQuick(t *testing.T) {
 	}
 	want = append(want, datasetRows(dsImpLite, dsLstLite, dsVerLite)...)
 	want = append(want, key{queueLite, "claims/s, first 10% / last 10%"}, key{queueLite, "last / first"})
+	if got[key{starts, "sandbox overhead p50 / p99"}].Value == "not measured: no bubblewrap" {
+		t.Log("bubblewrap is not installed; the sandbox rows say so")
+		want = append(want, key{starts, "sandbox overhead p50 / p99"}, key{trainBox, "ATELIER_SANDBOX=bwrap, p50 / p99"})
+	} else {
+		want = append(want, key{starts, "bare p50 / p99"}, key{starts, "sandboxed p50 / p99"}, key{starts, "sandbox overhead p50 / p99"},
+			key{trainBox, "ATELIER_SANDBOX=none, p50 / p99"}, key{trainBox, "ATELIER_SANDBOX=bwrap, p50 / p99"})
+	}
 	noPython := got[key{trainLog, "live log throughput"}].Value == "not measured: no python3"
 	if noPython {
 		t.Log("python3 is not installed; the log rows say so")

@@ -1431,6 +1431,17 @@ func waitJob(ctx context.Context, c *sdk.Client, jobID string, interval time.Dur
 // from before SubmitJob to the first poll (every 5 ms) that sees it RUNNING
 // or later; each job is waited for before the next.
 func submitLatency(ctx context.Context, c *sdk.Client, n int) ([]Row, error) {
+	lat, err := submitLatencies(ctx, c, n)
+	if err != nil {
+		return nil, err
+	}
+	return []Row{{Scenario: trainScenario, Figure: "submit → RUNNING, p50 / p99",
+		Value: fmt.Sprintf("%s / %s (%s, one at a time)", pct(lat, 50).Round(100*time.Microsecond), pct(lat, 99).Round(100*time.Microsecond), plural(n, "job"))}}, nil
+}
+
+// submitLatencies submits n trivial jobs one at a time and returns each
+// one's submit → RUNNING time, sorted.
+func submitLatencies(ctx context.Context, c *sdk.Client, n int) ([]time.Duration, error) {
 	lat := make([]time.Duration, 0, n)
 	for i := range n {
 		t0 := time.Now()
@@ -1459,8 +1470,7 @@ func submitLatency(ctx context.Context, c *sdk.Client, n int) ([]Row, error) {
 		}
 	}
 	slices.Sort(lat)
-	return []Row{{Scenario: trainScenario, Figure: "submit → RUNNING, p50 / p99",
-		Value: fmt.Sprintf("%s / %s (%s, one at a time)", pct(lat, 50).Round(100*time.Microsecond), pct(lat, 99).Round(100*time.Microsecond), plural(n, "job"))}}, nil
+	return lat, nil
 }
 
 // pause waits d or until ctx ends.
