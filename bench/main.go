@@ -240,11 +240,6 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 	if err != nil {
 		return nil, err
 	}
-	// The servers' data directories are below: sandboxed task users must be
-	// able to search it (MkdirTemp makes it 0700).
-	if err := os.Chmod(work, 0o711); err != nil {
-		return nil, err
-	}
 	if !cfg.Keep {
 		defer os.RemoveAll(work)
 	} else {

@@ -119,7 +119,7 @@ func (h *harness) startExec() {
 	h.t.Helper()
 	state := filepath.Join(h.dir, "executor")
 	d, err := localexec.New(h.t.Context(), localexec.Options{
-		StateDir: filepath.Join(state, "local"), Sandbox: sandbox(), SearchRoots: []string{os.TempDir()},
+		StateDir: filepath.Join(state, "local"), Sandbox: sandbox(), SearchRoots: []string{h.dir},
 		PollInterval: 10 * time.Millisecond, Grace: 2 * time.Second, Logger: h.opts.Logger,
 	})
 	if err != nil {

@@ -42,7 +42,6 @@ type procServer struct {
 // waits until it reports listening, and kills it when the test ends.
 func MustStartProcess(t *testing.T, dir string, extraEnv ...string) *procServer {
 	t.Helper()
-	openToTaskUsers(t, dir)
 	p := &procServer{cmd: exec.Command(os.Args[0], "-test.run=^$"), exited: make(chan struct{})}
 	// The settings come from the flags and these variables only, never
 	// from ATELIER_* variables of the environment the tests run in.

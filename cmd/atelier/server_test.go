@@ -12,7 +12,6 @@ import (
 	"net/http/httptrace"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -74,18 +73,6 @@ func testSandbox() string {
 	return "none"
 }
 
-// openToTaskUsers lets sandboxed task users through the 0700 directory
-// t.TempDir makes above a test's data directory, as a data directory under
-// /var/lib is reachable (the server refuses to start otherwise).
-func openToTaskUsers(t *testing.T, dataDir string) {
-	t.Helper()
-	if parent := filepath.Dir(filepath.Clean(dataDir)); strings.HasPrefix(parent, os.TempDir()+string(filepath.Separator)) {
-		if err := os.Chmod(parent, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func startServer(t *testing.T, dir string, with ...func(*ServerConfig)) (*testServer, error) {
 	t.Helper()
 	m := NewMain()
@@ -98,7 +85,6 @@ func startServer(t *testing.T, dir string, with ...func(*ServerConfig)) (*testSe
 		LogFormat:     "json",
 	}
 	m.Config.Training.Sandbox = testSandbox()
-	openToTaskUsers(t, dir)
 	for _, f := range with {
 		f(&m.Config)
 	}
@@ -266,7 +252,6 @@ func TestGeneratedPasswordPrintedOnce(t *testing.T) {
 	m := NewMain()
 	m.Config = ServerConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), LogFormat: "json"}
 	m.Config.Training.Sandbox = testSandbox()
-	openToTaskUsers(t, m.Config.DataDir)
 	var out, log lockedBuffer
 	m.Stdout, m.Stderr = &out, &log
 	if err := m.Run(context.Background()); err != nil {

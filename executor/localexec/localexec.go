@@ -527,9 +527,12 @@ func (e *Executor) freeUID(t *task) {
 }
 
 // ensureSearchable makes sure the task users can reach dir: bubblewrap
-// opens it as the task's user. A directory on the way that they cannot
-// search is given the tasks' group with g+x when it lies below one of
-// Options.SearchRoots; anywhere else it is an error.
+// opens it as the task's user, so every directory above it must be
+// searchable by the tasks' group (Options.UIDBase). One below
+// Options.SearchRoots (the server's own) is given that group with g+x;
+// one above them (the data directory's parents, e.g. /root) gets a POSIX
+// ACL entry letting only that group search it (setfacl -m g:GID:x), which
+// the log records. Where neither works, it is an error saying what to do.
 func (e *Executor) ensureSearchable(dir string) error {
 	gid := e.opts.UIDBase
 	for p := filepath.Dir(filepath.Clean(dir)); ; p = filepath.Dir(p) {
@@ -537,24 +540,34 @@ func (e *Executor) ensureSearchable(dir string) error {
 		if err != nil {
 			return fmt.Errorf("localexec: %w", err)
 		}
-		sys, _ := fi.Sys().(*syscall.Stat_t)
-		mode := fi.Mode().Perm()
-		ok := mode&0o001 != 0 || sys != nil && int(sys.Gid) == gid && mode&0o010 != 0
-		if !ok {
-			if !e.underSearchRoot(p) {
-				return atelier.CodeInvalidParam.Errorf("The working directory is not reachable by task users: %s is not searchable.", p).WithField("dir")
-			}
-			if err := os.Chown(p, -1, gid); err != nil {
-				return fmt.Errorf("localexec: %w", err)
-			}
-			if err := os.Chmod(p, mode|0o010); err != nil {
-				return fmt.Errorf("localexec: %w", err)
+		if !groupMaySearch(p, fi, gid) {
+			if err := e.letSearch(p, fi, gid); err != nil {
+				return err
 			}
 		}
 		if p == "/" || p == "." {
 			return nil
 		}
 	}
+}
+
+// letSearch lets group gid search directory p.
+func (e *Executor) letSearch(p string, fi os.FileInfo, gid int) error {
+	if e.underSearchRoot(p) {
+		if err := os.Chown(p, -1, gid); err != nil {
+			return fmt.Errorf("localexec: %w", err)
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()|0o010); err != nil {
+			return fmt.Errorf("localexec: %w", err)
+		}
+		return nil
+	}
+	if err := grantGroupSearch(p, fi, gid); err != nil {
+		e.log.Warn("cannot let task users reach their working directories", "dir", p, "err", err)
+		return atelier.CodeInvalidParam.Errorf("The working directory is not reachable by task users: %s is not searchable.", p).WithField("dir")
+	}
+	e.log.Info("let the task users' group search a directory above the working directories (POSIX ACL)", "dir", p, "acl", fmt.Sprintf("g:%d:x", gid), "undo", fmt.Sprintf("setfacl -x g:%d %s", gid, p))
+	return nil
 }
 
 func (e *Executor) underSearchRoot(p string) bool {

@@ -51,9 +51,6 @@ func MustNew(t testing.TB, opts localexec.Options) *localexec.Executor {
 	opts.Grace = max(opts.Grace, 200*time.Millisecond)
 	opts.PollInterval = max(opts.PollInterval, 10*time.Millisecond)
 	opts.Logger = quiet()
-	// Test directories live in 0700 directories under the system's temp
-	// directory: task users may be let through those.
-	opts.SearchRoots = append(opts.SearchRoots, os.TempDir())
 	e, err := localexec.New(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -241,4 +238,47 @@ func benchStart(b *testing.B, sandbox string) {
 func BenchmarkStart(b *testing.B) {
 	b.Run("bare", func(b *testing.B) { benchStart(b, localexec.SandboxNone) })
 	b.Run("sandboxed", func(b *testing.B) { benchStart(b, localexec.SandboxBwrap) })
+}
+
+// TestACLSearch: a working directory below a 0700 directory outside the
+// search roots (a data directory under /root) is reached through a POSIX
+// ACL entry for the tasks' group alone; nobody else gains anything.
+func TestACLSearch(t *testing.T) {
+	requireSandbox(t)
+	if os.Geteuid() != 0 {
+		t.Skip("task users exist only when the server runs as root")
+	}
+	t.Parallel()
+	private := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(private, "work")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d := MustNew(t, localexec.Options{SearchRoots: []string{dir}})
+	ex, err := executor.Open(t.Context(), d, executor.Options{StateDir: t.TempDir(), Slots: 2, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	h, err := ex.Submit(t.Context(), &executor.Spec{ID: "acl", Workers: 1, Command: []string{"sh", "-c", "echo reached > ok"}, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := ex.Wait(t.Context(), h); err != nil || !st.Exit.Success() {
+		t.Fatalf("Wait = %+v, %v", st, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "ok")); err != nil || string(b) != "reached\n" {
+		t.Errorf("the task wrote %q, %v", b, err)
+	}
+	fi, err := os.Stat(private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Others still have nothing; the group class shows only the mask's x.
+	if perm := fi.Mode().Perm(); perm&0o007 != 0 || perm&0o060 != 0 {
+		t.Errorf("%s is %v after the grant, want no rights for others and none but x for the group class", private, perm)
+	}
 }

@@ -83,9 +83,6 @@ class RealServer:
     def start(self):
         binary = must_binary()
         self._dir = tempfile.mkdtemp(prefix="atelier-pytest-")
-        # Sandboxed task users must reach the data directory below (the
-        # server refuses to start otherwise); mkdtemp makes it 0700.
-        os.chmod(self._dir, 0o711)
         data_dir = os.path.join(self._dir, "data")
         self.data_dir = data_dir
         env = dict(os.environ)
