@@ -88,10 +88,13 @@ func (e *Executor) sandboxArgs(dir, target string, mounts []mountArg, tmpBytes i
 		"--uid", strconv.Itoa(sandboxUID), "--gid", strconv.Itoa(sandboxUID),
 		"--hostname", "atelier-task",
 	}
-	bindSys := func(extra bool) {
+	// An operator's path below /tmp is bound after the private /tmp,
+	// which would hide it; /tmp itself stays hidden.
+	late := func(p sysPath) bool { return p.extra && strings.HasPrefix(p.path, "/tmp/") }
+	bindSys := func(after bool) {
 		for _, p := range e.sys {
 			switch {
-			case p.extra != extra:
+			case late(p) != after:
 			case p.link != "":
 				a = append(a, "--symlink", p.link, p.path)
 			default:
@@ -109,8 +112,6 @@ func (e *Executor) sandboxArgs(dir, target string, mounts []mountArg, tmpBytes i
 		"--size", strconv.FormatInt(tmpBytes, 10), "--tmpfs", "/tmp",
 		"--dir", "/var/tmp",
 	)
-	// The operator's paths come after /tmp's tmpfs, which would hide
-	// one below /tmp.
 	bindSys(true)
 	for _, d := range gpuDevs {
 		a = append(a, "--dev-bind", d, d)
