@@ -112,4 +112,5 @@ var (
 	CodeInvalidListParam    = NewCode("ATL.OBS.0012", Invalid, "A listing parameter (max_keys, continuation_token, delimiter) is invalid.")
 	CodeInvalidCopySource   = NewCode("ATL.OBS.0013", Invalid, "The copy source header is not of the form /bucket/key.")
 	CodeInvalidDigest       = NewCode("ATL.OBS.0014", Invalid, "Content-MD5 is not base64 of 16 bytes, or x-atelier-sha256 is not 64 hex characters.")
+	CodePresignDenied       = NewCode("ATL.OBS.0015", PermissionDenied, "The presigned URL is expired, malformed or tampered with, or does not allow this method, bucket or key; the message names the parameter.")
 )

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/atelier-dev/atelier"
 )
 
 // openAPIPath turns a ServeMux pattern into an OpenAPI path: {key...}
@@ -39,6 +41,11 @@ func (s *Server) buildOpenAPI() []byte {
 		}
 		for _, p := range rt.Query {
 			params = append(params, map[string]any{"name": p.Name, "in": "query", "required": p.Required, "description": p.Desc, "schema": map[string]any{"type": "string"}})
+		}
+		if rt.Presign != "" {
+			for _, p := range presignParams {
+				params = append(params, map[string]any{"name": p.Name, "in": "query", "required": false, "description": p.Desc, "schema": map[string]any{"type": "string"}})
+			}
 		}
 		for _, p := range rt.Headers {
 			params = append(params, map[string]any{"name": p.Name, "in": "header", "required": p.Required, "description": p.Desc, "schema": map[string]any{"type": "string"}})
@@ -80,6 +87,9 @@ func (s *Server) buildOpenAPI() []byte {
 		}
 		if rt.Auth {
 			op["security"] = []any{map[string]any{"bearer": []string{}}}
+			if rt.Presign != "" {
+				op["security"] = []any{map[string]any{"bearer": []string{}}, map[string]any{"presigned": []string{}}}
+			}
 		}
 		path := openAPIPath(rt.Pattern)
 		if paths[path] == nil {
@@ -98,6 +108,8 @@ func (s *Server) buildOpenAPI() []byte {
 		"components": map[string]any{
 			"securitySchemes": map[string]any{
 				"bearer": map[string]any{"type": "http", "scheme": "bearer"},
+				"presigned": map[string]any{"type": "apiKey", "in": "query", "name": atelier.PresignSignatureParam,
+					"description": "A presigned object URL (docs/api.md, \"Presigned object URLs\"): with " + atelier.PresignExpiresParam + " and " + atelier.PresignScopeParam + ", in place of Authorization."},
 			},
 			"schemas": map[string]any{
 				"Error": map[string]any{

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+
+	"github.com/atelier-dev/atelier"
 )
 
 // route is one entry of the route table. The router and the OpenAPI
@@ -11,7 +13,11 @@ type route struct {
 	Method  string
 	Pattern string // http.ServeMux syntax: {name} and a final {name...}
 	Summary string
-	Auth    bool    // needs Authorization: Bearer
+	Auth    bool // needs Authorization: Bearer
+	// Presign, when set, is what a request to this route does for a
+	// presigned URL (atelier.ObjectGrant.Allows): such a URL then stands in
+	// for Authorization.
+	Presign atelier.ObjectOp
 	Params  []param // path parameters, in pattern order
 	Query   []param // query parameters
 	Headers []param // request headers the route reads
@@ -108,6 +114,7 @@ func (s *Server) routes() []route {
 		{Method: "DELETE", Pattern: "/v1/obs/{bucket}", Summary: "Delete an empty bucket.", Auth: true, Params: []param{bucket},
 			Status: 204, Handler: s.handleDeleteBucket},
 		{Method: "GET", Pattern: "/v1/obs/{bucket}", Summary: "List objects in byte order of their keys.", Auth: true, Params: []param{bucket},
+			Presign: atelier.OpListObjects,
 			Query: []param{
 				{Name: "prefix", Desc: "Only keys starting with this."},
 				{Name: "delimiter", Desc: "Group keys up to the next delimiter into common_prefixes."},
@@ -117,7 +124,7 @@ func (s *Server) routes() []route {
 			},
 			Response: `{"bucket","prefix","delimiter","objects":[` + objectJSON + `],"common_prefixes","is_truncated","next_continuation_token"}`, Status: 200, Handler: s.handleListObjects},
 		{Method: "PUT", Pattern: "/v1/obs/{bucket}/{key...}", Summary: "Upload an object (streamed), or copy one on the server with x-atelier-copy-source.", Auth: true,
-			Params: []param{bucket, key},
+			Params: []param{bucket, key}, Presign: atelier.OpPutObject,
 			Headers: []param{
 				{Name: "Content-Type", Desc: "Stored content type (default application/octet-stream)."},
 				{Name: "Content-MD5", Desc: "Base64 of the 16-byte MD5 of the body, verified."},
@@ -126,11 +133,11 @@ func (s *Server) routes() []route {
 			},
 			Request: "The object bytes (Content-Length or chunked).", Response: objectJSON + ` and header ETag: "<md5 hex>"`, Status: 200, Handler: s.handlePutObject},
 		{Method: "GET", Pattern: "/v1/obs/{bucket}/{key...}", Summary: "Download an object or one byte range of it.", Auth: true,
-			Params:   []param{bucket, key},
+			Params: []param{bucket, key}, Presign: atelier.OpGetObject,
 			Headers:  []param{{Name: "Range", Desc: "bytes=a-b, bytes=a- or bytes=-n (one range)."}},
 			Response: "The object bytes; 206 with Content-Range for a range.", Status: 200, Handler: s.handleGetObject},
 		{Method: "HEAD", Pattern: "/v1/obs/{bucket}/{key...}", Summary: "Object metadata as headers.", Auth: true,
-			Params: []param{bucket, key}, Status: 200, Handler: s.handleHeadObject},
+			Params: []param{bucket, key}, Presign: atelier.OpGetObject, Status: 200, Handler: s.handleHeadObject},
 		{Method: "DELETE", Pattern: "/v1/obs/{bucket}/{key...}", Summary: "Delete an object.", Auth: true,
 			Params: []param{bucket, key}, Status: 204, Handler: s.handleDeleteObject},
 	}

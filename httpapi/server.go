@@ -32,6 +32,9 @@ type Options struct {
 	Training      atelier.TrainingService // nil: the training routes answer 501
 	Datasets      atelier.DatasetService  // nil: the dataset routes answer 501
 	Callbacks     atelier.CallbackService // nil: the callback routes answer 501
+	// Presigner verifies presigned object URLs; nil: such URLs are
+	// refused.
+	Presigner atelier.ObjectPresigner
 
 	// Ready reports whether the store and the object store answer, for
 	// /readyz. Nil means always ready.
@@ -63,6 +66,7 @@ type Server struct {
 	training  atelier.TrainingService
 	datasets  atelier.DatasetService
 	callbacks atelier.CallbackService
+	presigner atelier.ObjectPresigner
 	ready     func(ctx context.Context) error
 	log       *slog.Logger
 
@@ -91,6 +95,7 @@ func New(opts Options) *Server {
 		training:       opts.Training,
 		datasets:       opts.Datasets,
 		callbacks:      opts.Callbacks,
+		presigner:      opts.Presigner,
 		ready:          opts.Ready,
 		log:            slog.New(NewLogHandler(logger.Handler())),
 		maxBodyBytes:   cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
@@ -227,7 +232,11 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
 		ri.route = rt.Pattern
 	}
 	if rt.Auth {
-		p, err := s.authenticate(r)
+		authenticate := s.authenticate
+		if r.Header.Get("Authorization") == "" && hasPresignParams(r) {
+			authenticate = func(r *http.Request) (*atelier.Principal, error) { return s.presigned(r, rt) }
+		}
+		p, err := authenticate(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

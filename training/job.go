@@ -345,6 +345,8 @@ func (s *Service) checkSpec(spec *atelier.JobSpec) error {
 				return invalid(field+".obs_path", "%s takes either obs_path or a dataset version, not both.", field)
 			case s.opts.Datasets == nil:
 				return invalid(field+".dataset_id", "This server has no dataset service; give an obs_path.")
+			case !s.sharedFS(fl):
+				return invalid(field+".dataset_id", "%s: a dataset version is staged on the server, and the tasks of flavor %s's executor share no filesystem with it; give an obs_path.", field, fl.ID)
 			}
 			continue
 		}
@@ -375,6 +377,17 @@ func (s *Service) checkSpec(spec *atelier.JobSpec) error {
 		}
 	}
 	return nil
+}
+
+// sharedFS reports whether the tasks of flavor f's executor see the
+// server's filesystem (what only the server can stage needs it); true
+// when the executor is unknown (the submit refuses that later).
+func (s *Service) sharedFS(f *atelier.Flavor) bool {
+	if s.rt == nil {
+		return true
+	}
+	ex, err := s.rt.Executors().Get(f.Executor)
+	return err != nil || ex.Capabilities().SharedFS
 }
 
 func (s *Service) flavor(id string) *atelier.Flavor {

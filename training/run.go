@@ -47,6 +47,7 @@ func (s *Service) workload(v *atelier.JobVersion, user, jobName string) workload
 		Logs: func(worker int) (atelier.ObjectPath, bool) {
 			return logObject(v, jobName, worker)
 		},
+		MaxUnzipBytes: s.opts.MaxUnzipBytes,
 	}
 	if f := s.flavor(v.Spec.Flavor); f != nil {
 		w.Executor = f.Executor

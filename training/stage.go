@@ -65,36 +65,37 @@ func newLayout(dir string, spec *atelier.JobSpec) *layout {
 	return l
 }
 
-// stageObjects returns the stager of an object-path input: resolved
-// again when staging (the objects may have changed since the submit).
-func (s *Service) stageObjects(p, field string) func(ctx context.Context, dir, tmp string) error {
-	return func(ctx context.Context, dir, tmp string) error {
-		src, err := s.resolveSource(ctx, p, field)
-		if err != nil {
-			return err
-		}
-		return workload.StageSource(ctx, s.objects, src, dir, tmp, s.opts.MaxUnzipBytes)
-	}
+// objectInput is an object-path input: resolved again when staging (the
+// objects may have changed since the submit), with training's codes for
+// field.
+func (s *Service) objectInput(p, field string) *workload.ObjectInput {
+	op, _ := atelier.ParseObjectPath(p) // checked at submit; Resolve says why not
+	return &workload.ObjectInput{Path: op, Resolve: func(ctx context.Context) (*workload.Source, error) {
+		return s.resolveSource(ctx, p, field)
+	}}
 }
 
 // inputs are what the runtime stages into a version's working directory:
 // the code (always a directory, empty without code_dir), then every
-// input.
+// input. Object paths are declared as such (the runtime stages them on
+// the server or through presigned URLs); a dataset version only the
+// server can stage.
 func (s *Service) inputs(spec *atelier.JobSpec, l *layout) []workload.Input {
 	code := workload.Input{Field: "spec.code_dir", Dir: l.code}
 	if spec.CodeDir != "" {
-		code.Stage = s.stageObjects(spec.CodeDir, "spec.code_dir")
+		code.Object = s.objectInput(spec.CodeDir, "spec.code_dir")
 	}
 	ins := []workload.Input{code}
 	for i, in := range spec.Inputs {
-		field := fmt.Sprintf("spec.inputs[%d].obs_path", i)
-		stage := s.stageObjects(in.ObsPath, field)
 		if in.DatasetID != "" {
-			field = fmt.Sprintf("spec.inputs[%d]", i)
-			in := in
-			stage = func(ctx context.Context, dir, _ string) error { return s.stageDataset(ctx, in, dir, field) }
+			field := fmt.Sprintf("spec.inputs[%d]", i)
+			ins = append(ins, workload.Input{Field: field, Dir: l.inputs[i], Stage: func(ctx context.Context, dir, _ string) error {
+				return s.stageDataset(ctx, in, dir, field)
+			}})
+			continue
 		}
-		ins = append(ins, workload.Input{Field: field, Dir: l.inputs[i], Stage: stage})
+		field := fmt.Sprintf("spec.inputs[%d].obs_path", i)
+		ins = append(ins, workload.Input{Field: field, Dir: l.inputs[i], Object: s.objectInput(in.ObsPath, field)})
 	}
 	return ins
 }

@@ -563,6 +563,10 @@ func TestStopDuringStaging(t *testing.T) {
 	h.mustPut("in/big.bin", "pretend this is large")
 	h.svc.Stop()
 	blk := &blockingObjects{ObjectService: h.objects, key: "in/big.bin", entered: make(chan struct{})}
+	// The runtime stages object inputs: it gets the blocking store too.
+	h.rt.Stop()
+	h.rt = workload.New(blk, h.execs, workload.Options{Clock: h.clk, Logger: h.opts.Logger, StopGrace: 2 * time.Second})
+	h.t.Cleanup(h.rt.Stop)
 	h.startService(blk)
 	j, _, err := h.svc.SubmitJob(h.ctx, "staging", "", atelier.JobSpec{
 		CodeDir: "obs://data/code/", BootFile: "train.py", Flavor: flavor,

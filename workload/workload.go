@@ -33,8 +33,9 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultStopGrace   = 10 * time.Second
-	DefaultCollectWait = time.Minute
+	DefaultStopGrace     = 10 * time.Second
+	DefaultCollectWait   = time.Minute
+	DefaultPresignMargin = 6 * time.Hour
 )
 
 // Options configure a Runtime. Zero fields take the defaults.
@@ -47,6 +48,20 @@ type Options struct {
 	// CollectWait bounds how long Stop waits, after the grace, for a
 	// stopped task's outputs and logs to be uploaded (default 1m).
 	CollectWait time.Duration
+
+	// Staging without a shared filesystem (remote.go): for executors
+	// whose tasks do not see the server's disk, the runtime presigns
+	// object URLs with Presigner and runs the task's command behind
+	// Stager (the atelier binary as tasks see it) `task-stage`, which
+	// reaches the server at TaskEndpoint. Unset, such executors cannot
+	// run workloads.
+	Presigner    atelier.ObjectPresigner
+	Stager       string
+	TaskEndpoint string
+	// PresignMargin is added to a task's timeout for the expiry of its
+	// URLs: it covers the wait in a queue, the staging and the uploads
+	// (default 6h).
+	PresignMargin time.Duration
 }
 
 // Runtime runs workloads. It is safe for concurrent use.
@@ -75,6 +90,7 @@ func New(objects atelier.ObjectService, execs *executor.Set, opts Options) *Runt
 	}
 	opts.StopGrace = cmp.Or(opts.StopGrace, DefaultStopGrace)
 	opts.CollectWait = cmp.Or(opts.CollectWait, DefaultCollectWait)
+	opts.PresignMargin = cmp.Or(opts.PresignMargin, DefaultPresignMargin)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runtime{
 		objects: objects, execs: execs, clock: opts.Clock, log: opts.Logger, opts: opts,
@@ -106,8 +122,10 @@ type Spec struct {
 	Tenant, User string
 	// Executor names the driver ("" = the default one).
 	Executor string
-	// Dir is the working directory. The runtime empties it before
-	// staging.
+	// Dir is the working directory. On a shared filesystem the runtime
+	// empties it before staging; otherwise it is the path the task's
+	// driver gives the task its own directory at, and the server never
+	// touches it.
 	Dir string
 	// Task is what runs: every field but ID, Tenant and Dir, which the
 	// runtime sets.
@@ -118,19 +136,41 @@ type Spec struct {
 	Outputs []Output
 	// Logs, when set, says where worker i's log is uploaded at the end.
 	Logs func(worker int) (atelier.ObjectPath, bool)
+	// MaxUnzipBytes bounds what one .zip input unpacks to (0: no bound).
+	MaxUnzipBytes int64
 }
 
-// Input is something staged into the working directory.
+// Input is something staged into the working directory: an object path
+// (Object), which the runtime stages wherever the task runs, or something
+// only the server can stage (Stage), or, with neither, an empty
+// directory.
 type Input struct {
 	// Field names the input in errors, e.g. "spec.inputs[0].obs_path".
 	Field string
 	// Dir is where it goes (absolute, inside the working directory); the
 	// runtime creates it.
 	Dir string
-	// Stage fills dir (StageSource for an object path, anything else for
-	// a dataset version); tmp is a scratch directory removed after
-	// staging. Nil leaves dir empty.
+	// Object, when set, is the OBS directory, .zip or object the input
+	// comes from: staged on the server (StageSource) when the task shares
+	// its filesystem, else fetched by the task through a presigned URL.
+	Object *ObjectInput
+	// Stage, for an input that is not an object path (a dataset
+	// version), fills dir on the server; tmp is a scratch directory
+	// removed after staging. Such an input cannot be staged for an
+	// executor whose tasks share no filesystem with the server: the
+	// workload then fails naming it.
 	Stage func(ctx context.Context, dir, tmp string) error
+}
+
+// ObjectInput is an input staged from the object store.
+type ObjectInput struct {
+	Path atelier.ObjectPath
+	// Resolve finds what Path names when the workload is staged (objects
+	// may have changed since it was submitted); nil: ResolveSource.
+	// Owners pass their own to turn its errors into their codes: an
+	// *atelier.Error is returned as it is, anything else is wrapped with
+	// the input's field.
+	Resolve func(ctx context.Context) (*Source, error)
 }
 
 // Output is a directory uploaded when the task has ended.
@@ -266,8 +306,13 @@ func (r *Runtime) execute(ctx context.Context, w *run, spec *Spec, hooks Hooks) 
 		return
 	}
 	ex, err := r.execs.Get(spec.Executor)
+	task := spec.Task
 	if err == nil {
-		err = r.stage(stageCtx, spec)
+		if ex.Capabilities().SharedFS {
+			err = r.stage(stageCtx, spec)
+		} else {
+			task, err = r.remoteTask(stageCtx, spec, ex)
+		}
 	}
 	if err != nil {
 		if stop, _ := w.stopRequested(); stop || ctx.Err() != nil {
@@ -282,7 +327,6 @@ func (r *Runtime) execute(ctx context.Context, w *run, spec *Spec, hooks Hooks) 
 		r.finishEarly(ctx, w, spec, hooks, err)
 		return
 	}
-	task := spec.Task
 	task.ID, task.Tenant, task.Dir = spec.ID, spec.Tenant, spec.Dir
 
 	w.mu.Lock()
@@ -342,10 +386,18 @@ func (r *Runtime) stage(ctx context.Context, spec *Spec) error {
 		if err := os.MkdirAll(in.Dir, 0o750); err != nil {
 			return err
 		}
-		if in.Stage == nil {
-			continue
+		var err error
+		switch {
+		case in.Object != nil:
+			var src *Source
+			if src, err = r.resolve(ctx, &in); err != nil {
+				return err
+			}
+			err = StageSource(ctx, r.objects, src, in.Dir, tmp, cmp.Or(spec.MaxUnzipBytes, 1<<62))
+		case in.Stage != nil:
+			err = in.Stage(ctx, in.Dir, tmp)
 		}
-		if err := in.Stage(ctx, in.Dir, tmp); err != nil {
+		if err != nil {
 			if _, ok := errors.AsType[*atelier.Error](err); ok {
 				return err // it names its field already
 			}
@@ -358,6 +410,24 @@ func (r *Runtime) stage(ctx context.Context, spec *Spec) error {
 		}
 	}
 	return nil
+}
+
+// resolve finds what an object input names: through the owner's
+// resolver, whose *atelier.Error names its field already, or
+// ResolveSource, whose errors get the input's field.
+func (r *Runtime) resolve(ctx context.Context, in *Input) (*Source, error) {
+	if in.Object.Resolve != nil {
+		src, err := in.Object.Resolve(ctx)
+		if _, ok := errors.AsType[*atelier.Error](err); ok || err == nil {
+			return src, err
+		}
+		return nil, &StepError{What: in.Field, Err: err}
+	}
+	src, err := ResolveSource(ctx, r.objects, in.Object.Path)
+	if err != nil {
+		return nil, &StepError{What: in.Field, Err: err}
+	}
+	return src, nil
 }
 
 // finishEarly ends a workload that never ran.
@@ -474,7 +544,10 @@ wait:
 		out.Exit = res.st.Exit
 		out.FinishedAt = res.st.FinishedAt.UTC().Truncate(time.Microsecond)
 	}
-	if err := r.uploadOutputs(ctx, spec); err != nil {
+	if !ex.Capabilities().SharedFS {
+		// The stager in the task uploaded the outputs (or said why not).
+		remoteResult(out)
+	} else if err := r.uploadOutputs(ctx, spec); err != nil {
 		if ctx.Err() != nil {
 			return
 		}

@@ -165,12 +165,16 @@ func TestTrainingConfig(t *testing.T) {
 		"ATELIER_TRAINING_FLAVORS":    flavors,
 		"ATELIER_TRAINING_FRAMEWORKS": frameworks,
 		"ATELIER_TRAINING_MAX_RUN":    "2h",
+		"ATELIER_TASK_STAGER":         "/usr/local/bin/atelier",
+		"ATELIER_TASK_ENDPOINT":       "http://10.0.0.1:8080",
+		"ATELIER_LOCAL_SHARED_FS":     "false",
 	}
 	c := configFromEnv(func(k string) string { return env[k] }).withDefaults()
 	if err := c.validate(); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
-	want := TrainingConfig{Executor: "local", Slots: 6, FlavorsFile: flavors, FrameworksFile: frameworks, MaxRun: 2 * time.Hour, Sandbox: "bwrap", Processes: 4096, TmpBytes: 1 << 30}
+	want := TrainingConfig{Executor: "local", Slots: 6, FlavorsFile: flavors, FrameworksFile: frameworks, MaxRun: 2 * time.Hour, Sandbox: "bwrap", Processes: 4096, TmpBytes: 1 << 30,
+		TaskStager: "/usr/local/bin/atelier", TaskEndpoint: "http://10.0.0.1:8080", LocalNoSharedFS: true}
 	if c.Training != want {
 		t.Errorf("training config = %+v, want %+v", c.Training, want)
 	}
@@ -258,6 +262,10 @@ func TestTrainingConfigErrors(t *testing.T) {
 		{map[string]string{"ATELIER_SANDBOX_PROCESSES": "8"}, "ATELIER_SANDBOX_PROCESSES"},
 		{map[string]string{"ATELIER_SANDBOX_TMP": "10KiB"}, "ATELIER_SANDBOX_TMP"},
 		{map[string]string{"ATELIER_SANDBOX_RO_PATHS": "/opt/conda:relative"}, "ATELIER_SANDBOX_RO_PATHS"},
+		{map[string]string{"ATELIER_TASK_STAGER": "bin/atelier"}, "ATELIER_TASK_STAGER"},
+		{map[string]string{"ATELIER_TASK_ENDPOINT": "ftp://h/"}, "ATELIER_TASK_ENDPOINT"},
+		{map[string]string{"ATELIER_LOCAL_SHARED_FS": "maybe"}, "ATELIER_LOCAL_SHARED_FS"},
+		{map[string]string{"ATELIER_LOCAL_SHARED_FS": "false", "ATELIER_SANDBOX": "none"}, "ATELIER_LOCAL_SHARED_FS=false needs"},
 		{map[string]string{"ATELIER_GPUS": write("gpus.json", `[{"index":0,"type":"T4 card","memory_mb":16384}]`)}, "ATELIER_GPUS"},
 		{map[string]string{"ATELIER_GPUS": write("gpus2.json", `[{"index":0,"type":"nvidia-t4","memory_mb":16384}]`), "ATELIER_TRAINING_GPUS": "1"}, "set one of them"},
 		{map[string]string{"ATELIER_TRAINING_MAX_RUN": "forever"}, "ATELIER_TRAINING_MAX_RUN"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,6 +43,19 @@ type TrainingConfig struct {
 	FlavorsFile    string        // ATELIER_TRAINING_FLAVORS: JSON file with a list of flavors
 	FrameworksFile string        // ATELIER_TRAINING_FRAMEWORKS: JSON file with a list of frameworks
 	MaxRun         time.Duration // ATELIER_TRAINING_MAX_RUN: bound of a job without max_run_seconds, default 24h
+	// TaskStager is the atelier binary as tasks see it, for staging
+	// through presigned URLs on executors without a shared filesystem
+	// (ATELIER_TASK_STAGER; default: the server's own executable, see
+	// taskStager).
+	TaskStager string
+	// TaskEndpoint is the server's URL as tasks reach it
+	// (ATELIER_TASK_ENDPOINT; default ATELIER_PUBLIC_URL).
+	TaskEndpoint string
+	// LocalNoSharedFS makes the local driver give each task a directory of
+	// its own instead of the server-staged one, so that tasks stage through
+	// presigned URLs as on a remote driver (ATELIER_LOCAL_SHARED_FS=false;
+	// for testing that path on one machine).
+	LocalNoSharedFS bool
 	// CgroupDir is a cgroup v2 directory delegated to the server
 	// (ATELIER_TRAINING_CGROUP_DIR, e.g. systemd's Delegate=yes): each
 	// worker then gets cpu.max and memory.max. Unset: memory is limited with
@@ -60,8 +74,17 @@ func trainingFromEnv(getenv func(string) string) (TrainingConfig, []error) {
 		GPUsFile:       getenv("ATELIER_GPUS"),
 		Sandbox:        strings.ToLower(strings.TrimSpace(getenv("ATELIER_SANDBOX"))),
 		ReadOnlyPaths:  getenv("ATELIER_SANDBOX_RO_PATHS"),
+		TaskStager:     getenv("ATELIER_TASK_STAGER"),
+		TaskEndpoint:   getenv("ATELIER_TASK_ENDPOINT"),
 	}
 	var errs []error
+	if v := strings.TrimSpace(getenv("ATELIER_LOCAL_SHARED_FS")); v != "" {
+		shared, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ATELIER_LOCAL_SHARED_FS: %q is not true or false", v))
+		}
+		c.LocalNoSharedFS = err == nil && !shared
+	}
 	for _, iv := range []struct {
 		name string
 		dst  *int
@@ -129,6 +152,17 @@ func (c TrainingConfig) validate() []error {
 			errs = append(errs, fmt.Errorf("ATELIER_SANDBOX_RO_PATHS: %q is not an absolute path", p))
 		}
 	}
+	if c.TaskStager != "" && !filepath.IsAbs(c.TaskStager) {
+		errs = append(errs, fmt.Errorf("ATELIER_TASK_STAGER: %q is not an absolute path", c.TaskStager))
+	}
+	if c.TaskEndpoint != "" {
+		if u, err := url.Parse(c.TaskEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("ATELIER_TASK_ENDPOINT: %q is not an http:// or https:// URL", c.TaskEndpoint))
+		}
+	}
+	if c.LocalNoSharedFS && c.Sandbox != localexec.SandboxBwrap {
+		errs = append(errs, fmt.Errorf("ATELIER_LOCAL_SHARED_FS=false needs ATELIER_SANDBOX=%s (the sandbox shows each task its own directory)", localexec.SandboxBwrap))
+	}
 	if c.GPUs > 0 && c.GPUsFile != "" {
 		errs = append(errs, errors.New("ATELIER_TRAINING_GPUS and ATELIER_GPUS: set one of them"))
 	}
@@ -155,6 +189,15 @@ func (c TrainingConfig) validate() []error {
 		errs = append(errs, err)
 	}
 	return errs
+}
+
+// taskStager is ATELIER_TASK_STAGER, or the server's own executable.
+func (c TrainingConfig) taskStager() string {
+	if c.TaskStager != "" {
+		return c.TaskStager
+	}
+	exe, _ := os.Executable()
+	return exe
 }
 
 // readOnlyPaths splits ATELIER_SANDBOX_RO_PATHS.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/atelier-dev/atelier/internal/pgtest"
+	"github.com/atelier-dev/atelier/workload"
 )
 
 // serverArgsEnv makes the test binary act as `atelier` with these
@@ -25,6 +26,11 @@ const serverArgsEnv = "ATELIER_E2E_SERVER_ARGS"
 func TestMain(m *testing.M) {
 	if args := os.Getenv(serverArgsEnv); args != "" {
 		os.Exit(run(strings.Split(args, "\x1f")))
+	}
+	// Tasks run the test binary as their stager (ATELIER_TASK_STAGER): with
+	// nothing of the server's environment, they are told by the argument.
+	if len(os.Args) > 1 && os.Args[1] == workload.StageCommand {
+		os.Exit(run(os.Args[1:]))
 	}
 	pgtest.Main(m)
 }

@@ -29,6 +29,10 @@ func run(args []string) int {
 	if err == nil {
 		return exitOK
 	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status) // the command said why on stderr
+	}
 	fmt.Fprintln(os.Stderr, "atelier:", err)
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -50,5 +54,6 @@ func newRootCommand() *cobra.Command {
 	addDirectoryCommands(root)
 	root.AddCommand(newJobCommand())
 	root.AddCommand(newDatasetCommand())
+	root.AddCommand(newTaskStageCommand())
 	return root
 }

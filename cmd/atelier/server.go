@@ -131,6 +131,7 @@ type Main struct {
 	store     store.Store
 	backend   obs.Backend
 	objects   *obs.Service
+	presigner *obs.Presigner
 	identity  *identity.Service
 	execs     *executor.Set
 	runtime   *workload.Runtime
@@ -214,6 +215,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("secret key: %w", err)
 	}
+	// Presigned URLs are signed with a key of their own, derived from the
+	// secret key (never the secret key itself).
+	if m.presigner, err = obs.NewPresigner(box.DeriveKey(obs.PresignKeyLabel), m.Clock); err != nil {
+		return err
+	}
 	codes, where, err := cfg.Identity.codeSender()
 	if err != nil {
 		return err
@@ -276,6 +282,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Training:       m.training,
 		Datasets:       m.datasets,
 		Callbacks:      m.callbacks,
+		Presigner:      m.presigner,
 		Ready:          m.ready,
 		Logger:         m.log,
 		Registerer:     reg,
@@ -293,6 +300,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Config.PublicURL = cfg.PublicURL
 		m.identity.SetIssuer(cfg.PublicURL)
 	}
+	m.runtime.SetTaskEndpoint(cmp.Or(cfg.Training.TaskEndpoint, cfg.PublicURL))
 	m.srv = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -371,10 +379,16 @@ var executorDrivers = map[string]func(ctx context.Context, m *Main, cfg ServerCo
 // under <data-dir>/executor/local, unless ATELIER_SANDBOX=none.
 func openLocalDriver(ctx context.Context, m *Main, cfg ServerConfig, gpus []driver.GPU) (driver.Driver, error) {
 	tc := cfg.Training
+	roPaths := tc.readOnlyPaths()
+	if stager := tc.taskStager(); tc.LocalNoSharedFS && stager != "" {
+		// Tasks run the stager: they see it, read-only.
+		roPaths = append(roPaths, stager)
+	}
 	d, err := localexec.New(ctx, localexec.Options{
 		StateDir:      filepath.Join(cfg.DataDir, "executor", localexec.Name),
 		Sandbox:       tc.Sandbox,
-		ReadOnlyPaths: tc.readOnlyPaths(),
+		ReadOnlyPaths: roPaths,
+		NoSharedFS:    tc.LocalNoSharedFS,
 		SearchRoots:   []string{cfg.DataDir},
 		GPUs:          gpus,
 		Limits:        driver.Limits{Processes: tc.Processes, TmpBytes: tc.TmpBytes},
@@ -437,7 +451,14 @@ func (m *Main) newTraining(ctx context.Context, cfg ServerConfig) error {
 	if err != nil {
 		return err
 	}
-	m.runtime = workload.New(m.objects, m.execs, workload.Options{Clock: m.Clock, Logger: m.log})
+	m.runtime = workload.New(m.objects, m.execs, workload.Options{
+		Clock: m.Clock, Logger: m.log,
+		// For executors whose tasks do not share the server's disk.
+		Presigner: m.presigner, Stager: tc.taskStager(), TaskEndpoint: cmp.Or(tc.TaskEndpoint, cfg.PublicURL),
+	})
+	if !ex.Capabilities().SharedFS {
+		m.log.InfoContext(ctx, "tasks share no filesystem with the server: they stage through presigned URLs", "driver", d.Name(), "stager", tc.taskStager())
+	}
 	m.training = training.New(m.store, m.objects, m.runtime, training.Options{
 		Clock:         m.Clock,
 		Logger:        m.log,

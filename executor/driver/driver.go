@@ -100,7 +100,9 @@ type Capabilities struct {
 	// GPUs: workers get the GPUs placed for them (CUDA_VISIBLE_DEVICES).
 	GPUs bool
 	// SharedFS: the task sees TaskConfig.Dir, staged by the server, at the
-	// same path. Without it the task must fetch its inputs itself.
+	// same path. Without it the task gets an empty directory of its own
+	// at that path and fetches its inputs itself (the workload runtime
+	// runs its command behind `atelier task-stage` with presigned URLs).
 	SharedFS bool
 	// Queue: the driver has a scheduler of its own (Slurm, Kubernetes);
 	// the portable executor hands it every task at once instead of
@@ -163,6 +165,8 @@ type TaskConfig struct {
 	Env map[string]string
 	// Dir is the task's working directory. With SharedFS it exists, the
 	// server staged it, and the task sees it read-write at this path.
+	// Without SharedFS it need not exist on the server: the driver gives
+	// the task an empty directory at this path (in its own view).
 	Dir string
 	// Mounts are extra directories the task sees read-only (or read-write
 	// when ReadOnly is false) at Target.

@@ -98,6 +98,15 @@ type Options struct {
 	// g+x), e.g. the server's data directory. A working directory
 	// anywhere else must already be reachable.
 	SearchRoots []string
+	// NoSharedFS makes the driver behave like one whose tasks cannot see
+	// the server's disk (Capabilities.SharedFS false), for testing the
+	// runtime's staging through presigned URLs on one machine: a task's
+	// working directory is then an empty directory the driver makes in
+	// its state directory (<StateDir>/.work/<task>), which the sandbox
+	// shows at TaskConfig.Dir, and removes when the task exits; whatever
+	// the server has at TaskConfig.Dir is never seen. It needs the
+	// bubblewrap sandbox.
+	NoSharedFS bool
 	// Limits are the defaults of driver.Limits.
 	Limits driver.Limits
 	// CPUs, MemoryMB and GPUs describe the machine (defaults: the number
@@ -209,6 +218,8 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	switch {
 	case opts.Sandbox != SandboxBwrap && opts.Sandbox != SandboxNone:
 		return nil, fmt.Errorf("localexec: sandbox %q is not %s or %s", opts.Sandbox, SandboxBwrap, SandboxNone)
+	case opts.NoSharedFS && opts.Sandbox != SandboxBwrap:
+		return nil, errors.New("localexec: NoSharedFS needs the bubblewrap sandbox, which shows a task its own directory at its working directory's path")
 	case opts.Grace < 0 || opts.PollInterval < 0 || opts.UIDBase < 1 || opts.UIDCount < 2:
 		return nil, errors.New("localexec: Grace and PollInterval must not be negative, UIDBase at least 1, UIDCount at least 2")
 	}
@@ -271,7 +282,7 @@ func (e *Executor) Capabilities() driver.Capabilities {
 	}
 	return driver.Capabilities{
 		Batch: true, LongRunning: true, Gang: true, Ports: true, GPUs: true,
-		SharedFS: true, Recover: true,
+		SharedFS: !e.opts.NoSharedFS, Recover: true,
 		MemoryLimit: true, CPULimit: e.opts.CgroupDir != "", ProcessLimit: e.opts.Sandbox == SandboxBwrap || e.opts.CgroupDir != "",
 		Isolation: iso,
 	}
@@ -327,6 +338,16 @@ func fileName(id string) string {
 
 func (e *Executor) taskDir(id string) string { return filepath.Join(e.opts.StateDir, fileName(id)) }
 
+// workDir is the host directory a task works in: its TaskConfig.Dir, or
+// with NoSharedFS one of the driver's own.
+func (e *Executor) workDir(c *driver.TaskConfig) string {
+	if e.opts.NoSharedFS {
+		// ".work": fileName never starts a task's name with a dot.
+		return filepath.Join(e.opts.StateDir, ".work", fileName(c.ID))
+	}
+	return c.Dir
+}
+
 func logPath(dir string, rank int) string {
 	return filepath.Join(dir, fmt.Sprintf("worker-%d.log", rank))
 }
@@ -351,7 +372,12 @@ func (e *Executor) validate(cfg *driver.TaskConfig) error {
 	case len(cfg.WorkerGPUs) > 0 && len(cfg.WorkerGPUs) != cfg.Workers:
 		return inv.Errorf("The GPU placement names %d workers, not %d.", len(cfg.WorkerGPUs), cfg.Workers).WithField("gpus")
 	}
-	if fi, err := os.Stat(cfg.Dir); !filepath.IsAbs(cfg.Dir) || err != nil || !fi.IsDir() {
+	if e.opts.NoSharedFS {
+		// The task gets a directory of its own at this path.
+		if !filepath.IsAbs(cfg.Dir) || filepath.Clean(cfg.Dir) == "/" {
+			return inv.Errorf("The working directory must be an absolute path below /.").WithField("dir")
+		}
+	} else if fi, err := os.Stat(cfg.Dir); !filepath.IsAbs(cfg.Dir) || err != nil || !fi.IsDir() {
 		return inv.Errorf("The working directory must be an existing absolute directory.").WithField("dir")
 	}
 	for i, m := range cfg.Mounts {
@@ -425,13 +451,23 @@ type handleData struct {
 // working directory. Caller holds mu.
 func (e *Executor) prepare(t *task) error {
 	c := &t.st.Config
+	if e.opts.NoSharedFS {
+		// Empty, like a fresh node's: nothing of an earlier start stays.
+		work := e.workDir(c)
+		if err := os.RemoveAll(work); err != nil {
+			return fmt.Errorf("localexec: work dir: %w", err)
+		}
+		if err := os.MkdirAll(work, 0o750); err != nil {
+			return fmt.Errorf("localexec: work dir: %w", err)
+		}
+	}
 	if e.root && e.opts.Sandbox == SandboxBwrap {
 		uid, ok := e.allocUID(c.ID)
 		if !ok {
 			return fmt.Errorf("localexec: all %d task users are in use", e.opts.UIDCount-1)
 		}
 		t.st.UID = uid
-		dirs := []string{c.Dir}
+		dirs := []string{e.workDir(c)}
 		for _, m := range c.Mounts {
 			dirs = append(dirs, m.Source)
 		}
@@ -746,12 +782,12 @@ func (e *Executor) spawn(t *task, rank int) (*worker, *os.File, error) {
 			extra = append(extra, f)
 		}
 		args = slices.Concat([]string{"-c", gateExec, "sh"}, prlimit, []string{"--", e.bwrap},
-			e.sandboxArgs(c.Dir, mounts, c.Limits.TmpBytes, gpuDevices(gpuIdx)), []string{"--"}, c.Command)
+			e.sandboxArgs(e.workDir(c), c.Dir, mounts, c.Limits.TmpBytes, gpuDevices(gpuIdx)), []string{"--"}, c.Command)
 	} else {
 		args = slices.Concat([]string{"-c", gateSupervise, "sh"}, prlimit, []string{"--"}, c.Command)
 	}
 	cmd := exec.Command("/bin/sh", args...)
-	cmd.Dir = c.Dir
+	cmd.Dir = e.workDir(c)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = extra
 	cmd.Env = e.workerEnv(t, rank)
@@ -1066,6 +1102,12 @@ func (e *Executor) finish(t *task, now time.Time, exit *driver.ExitResult) {
 	for _, cg := range t.st.Cgroups {
 		_ = os.Remove(cg)
 	}
+	if e.opts.NoSharedFS {
+		// Like a pod's scratch space, the directory goes with the task.
+		if err := os.RemoveAll(e.workDir(&t.st.Config)); err != nil {
+			e.log.Warn("remove work dir", "task", t.st.Config.ID, "err", err)
+		}
+	}
 	e.freeUID(t)
 	close(t.done)
 	e.log.Info("task exited", "task", t.st.Config.ID, "kind", exit.Kind, "code", exit.Code)
@@ -1315,6 +1357,11 @@ func (e *Executor) DestroyTask(ctx context.Context, h *driver.TaskHandle) error 
 		delete(e.tasks, h.ID)
 	}
 	e.mu.Unlock()
+	if e.opts.NoSharedFS {
+		if err := os.RemoveAll(e.workDir(&driver.TaskConfig{ID: h.ID})); err != nil {
+			return fmt.Errorf("localexec: destroy: %w", err)
+		}
+	}
 	if err := os.RemoveAll(e.taskDir(h.ID)); err != nil {
 		return fmt.Errorf("localexec: destroy: %w", err)
 	}

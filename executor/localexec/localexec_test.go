@@ -3,6 +3,7 @@ package localexec_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -280,5 +281,71 @@ func TestACLSearch(t *testing.T) {
 	// Others still have nothing; the group class shows only the mask's x.
 	if perm := fi.Mode().Perm(); perm&0o007 != 0 || perm&0o060 != 0 {
 		t.Errorf("%s is %v after the grant, want no rights for others and none but x for the group class", private, perm)
+	}
+}
+
+// TestNoSharedFS: with Options.NoSharedFS a task works in an empty
+// directory of the driver's own, shown at its Dir's path, never in what
+// the server has there; the directory goes when the task exits, and
+// Options.ReadOnlyPaths below /tmp are still seen (after the sandbox's
+// private /tmp).
+func TestNoSharedFS(t *testing.T) {
+	t.Parallel()
+	requireSandbox(t)
+	if _, err := localexec.New(t.Context(), localexec.Options{StateDir: t.TempDir(), Sandbox: localexec.SandboxNone, NoSharedFS: true, Logger: quiet()}); err == nil {
+		t.Error("NoSharedFS without the sandbox: no error")
+	}
+	tools := t.TempDir()
+	// Task users (when the tests run as root) must reach the tool.
+	for _, d := range []string{filepath.Dir(tools), tools} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tool := filepath.Join(tools, "tool.sh")
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\necho tool-ran\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	e := MustNew(t, localexec.Options{StateDir: stateDir, Sandbox: localexec.SandboxBwrap, NoSharedFS: true, ReadOnlyPaths: []string{tool}})
+	if e.Capabilities().SharedFS {
+		t.Error("Capabilities say SharedFS")
+	}
+	serverDir := filepath.Join(t.TempDir(), "training", "j-v1")
+	if err := os.MkdirAll(serverDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(serverDir, "server.txt"), []byte("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	h, err := e.StartTask(t.Context(), &driver.TaskConfig{ID: "nofs", Workers: 1, Dir: serverDir, Command: []string{"sh", "-c",
+		`echo "pwd=$(pwd) home=$HOME"; echo "before=[$(ls -A)]"; ` + tool + `; echo made > made.txt; echo "after=[$(ls -A)]"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.WaitTask(t.Context(), h)
+	if err != nil || !st.Exit.Success() {
+		t.Fatalf("WaitTask = %+v, %v", st, err)
+	}
+	rc, err := e.TaskLogs(t.Context(), h, 0, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := io.ReadAll(rc)
+	rc.Close()
+	want := fmt.Sprintf("pwd=%s home=%s\nbefore=[]\ntool-ran\nafter=[made.txt]\n", serverDir, serverDir)
+	if string(log) != want {
+		t.Errorf("log = %q, want %q", log, want)
+	}
+	if _, err := os.Stat(filepath.Join(serverDir, "made.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the task wrote into the server's directory: %v", err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(stateDir, ".work")); err != nil || len(ents) != 0 {
+		t.Errorf("the task's directory outlived it: %v, %v", ents, err)
+	}
+	// Without NoSharedFS a missing working directory is refused.
+	plain := MustNew(t, localexec.Options{Sandbox: localexec.SandboxNone})
+	if _, err := plain.StartTask(t.Context(), &driver.TaskConfig{ID: "x", Workers: 1, Command: []string{"true"}, Dir: filepath.Join(serverDir, "missing")}); err == nil {
+		t.Error("a missing working directory with a shared filesystem: no error")
 	}
 }

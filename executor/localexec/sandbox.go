@@ -78,22 +78,31 @@ func findBwrap(path string) (string, error) {
 }
 
 // sandboxArgs returns bubblewrap's arguments for one worker, before
-// "--" and the command. dir is the working directory (bound read-write at
-// the same path), gpuDevs the /dev/nvidia* devices it may use.
-func (e *Executor) sandboxArgs(dir string, mounts []mountArg, tmpBytes int64, gpuDevs []string) []string {
+// "--" and the command. dir is the working directory, bound read-write at
+// target (the same path unless Options.NoSharedFS), gpuDevs the
+// /dev/nvidia* devices it may use.
+func (e *Executor) sandboxArgs(dir, target string, mounts []mountArg, tmpBytes int64, gpuDevs []string) []string {
 	a := []string{
 		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--disable-userns",
 		"--uid", strconv.Itoa(sandboxUID), "--gid", strconv.Itoa(sandboxUID),
 		"--hostname", "atelier-task",
 	}
-	for _, p := range e.sys {
-		if p.link != "" {
-			a = append(a, "--symlink", p.link, p.path)
-		} else {
-			a = append(a, "--ro-bind", p.path, p.path)
+	// An operator's path below /tmp is bound after the private /tmp,
+	// which would hide it; /tmp itself stays hidden.
+	late := func(p sysPath) bool { return p.extra && strings.HasPrefix(p.path, "/tmp/") }
+	bindSys := func(after bool) {
+		for _, p := range e.sys {
+			switch {
+			case late(p) != after:
+			case p.link != "":
+				a = append(a, "--symlink", p.link, p.path)
+			default:
+				a = append(a, "--ro-bind", p.path, p.path)
+			}
 		}
 	}
+	bindSys(false)
 	for i, name := range etcNames {
 		a = append(a, "--ro-bind-data", strconv.Itoa(5+i), "/etc/"+name)
 	}
@@ -103,10 +112,11 @@ func (e *Executor) sandboxArgs(dir string, mounts []mountArg, tmpBytes int64, gp
 		"--size", strconv.FormatInt(tmpBytes, 10), "--tmpfs", "/tmp",
 		"--dir", "/var/tmp",
 	)
+	bindSys(true)
 	for _, d := range gpuDevs {
 		a = append(a, "--dev-bind", d, d)
 	}
-	a = append(a, "--bind", dir, dir)
+	a = append(a, "--bind", dir, target)
 	for _, m := range mounts {
 		if m.readOnly {
 			a = append(a, "--ro-bind", m.source, m.target)
@@ -114,7 +124,7 @@ func (e *Executor) sandboxArgs(dir string, mounts []mountArg, tmpBytes int64, gp
 			a = append(a, "--bind", m.source, m.target)
 		}
 	}
-	return append(a, "--chdir", dir, "--json-status-fd", "3")
+	return append(a, "--chdir", target, "--json-status-fd", "3")
 }
 
 type mountArg struct {
@@ -123,29 +133,31 @@ type mountArg struct {
 }
 
 type sysPath struct {
-	path string
-	link string // target when path is a symbolic link
+	path  string
+	link  string // target when path is a symbolic link
+	extra bool   // one of Options.ReadOnlyPaths
 }
 
 // scanSystemPaths finds which system directories exist here, plus the
 // operator's extra read-only paths.
 func scanSystemPaths(extra []string) []sysPath {
 	var out []sysPath
-	for _, p := range slices.Concat(systemPaths, extra) {
+	for i, p := range slices.Concat(systemPaths, extra) {
+		isExtra := i >= len(systemPaths)
 		fi, err := os.Lstat(p)
 		if err != nil {
 			continue
 		}
 		if fi.Mode()&os.ModeSymlink != 0 {
 			if t, err := os.Readlink(p); err == nil {
-				out = append(out, sysPath{path: p, link: t})
+				out = append(out, sysPath{path: p, link: t, extra: isExtra})
 			}
 			continue
 		}
 		if slices.ContainsFunc(out, func(s sysPath) bool { return s.path == p }) {
 			continue
 		}
-		out = append(out, sysPath{path: p})
+		out = append(out, sysPath{path: p, extra: isExtra})
 	}
 	return out
 }
@@ -205,7 +217,7 @@ func (e *Executor) probeSandbox(ctx context.Context) error {
 	}
 	defer os.Remove(status.Name())
 	defer status.Close()
-	args := append(e.sandboxArgs(dir, nil, 1<<20, nil), "--", "/bin/sh", "-c", "echo ok")
+	args := append(e.sandboxArgs(dir, dir, nil, 1<<20, nil), "--", "/bin/sh", "-c", "echo ok")
 	cmd := exec.CommandContext(ctx, e.bwrap, args...)
 	cmd.Env = []string{"PATH=" + taskPATH}
 	cmd.ExtraFiles = []*os.File{status, nil}

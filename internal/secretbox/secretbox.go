@@ -17,7 +17,9 @@ package secretbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -60,7 +62,13 @@ var (
 // concurrent use.
 type Box struct {
 	aead cipher.AEAD // prepends a random 12-byte nonce; stateless after creation
+	// prk is HKDF-Extract of the master key, from which DeriveKey expands
+	// keys for other purposes; the master key itself is not kept.
+	prk []byte
 }
+
+// deriveSalt is the HKDF salt of DeriveKey.
+const deriveSalt = "atelier secretbox derive v1"
 
 // New returns a Box for a 32-byte key. New does not keep the slice, so the
 // caller may zero it afterwards.
@@ -76,7 +84,24 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secretbox: %w", err)
 	}
-	return &Box{aead: aead}, nil
+	prk, err := hkdf.Extract(sha256.New, key, []byte(deriveSalt))
+	if err != nil {
+		return nil, fmt.Errorf("secretbox: %w", err)
+	}
+	return &Box{aead: aead, prk: prk}, nil
+}
+
+// DeriveKey returns a 32-byte key for the purpose that label names (e.g.
+// "atelier/obs/presign/v1"), derived from the master key with HKDF-SHA256:
+// the same label gives the same key under the same master key, different
+// labels give independent keys, and none of them reveals the master key.
+func (b *Box) DeriveKey(label string) []byte {
+	k, err := hkdf.Expand(sha256.New, b.prk, label, KeySize)
+	if err != nil {
+		// Only a length beyond 255 hash blocks fails; KeySize is one.
+		panic("secretbox: derive key: " + err.Error())
+	}
+	return k
 }
 
 // Seal encrypts plaintext bound to context and returns the sealed string.

@@ -355,3 +355,21 @@ func BenchmarkSealOpen(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "roundtrips/s")
 }
+
+func TestDeriveKey(t *testing.T) {
+	t.Parallel()
+	b1, b2 := MustBox(t, 1), MustBox(t, 2)
+	k := b1.DeriveKey("atelier/test/v1")
+	switch {
+	case len(k) != secretbox.KeySize:
+		t.Fatalf("derived %d bytes, want %d", len(k), secretbox.KeySize)
+	case !bytes.Equal(k, MustBox(t, 1).DeriveKey("atelier/test/v1")):
+		t.Error("the same label under the same key derives different keys")
+	case bytes.Equal(k, b1.DeriveKey("atelier/test/v2")):
+		t.Error("two labels derive the same key")
+	case bytes.Equal(k, b2.DeriveKey("atelier/test/v1")):
+		t.Error("two master keys derive the same key")
+	case bytes.Equal(k, bytes.Repeat([]byte{1}, secretbox.KeySize)):
+		t.Error("the derived key is the master key")
+	}
+}
