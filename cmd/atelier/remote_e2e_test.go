@@ -39,7 +39,6 @@ func MustStager(t *testing.T, dataDir string) string {
 	if testSandbox() != "bwrap" {
 		t.Skip("staging without a shared filesystem needs the bubblewrap sandbox (apt-get install bubblewrap)")
 	}
-	openToTaskUsers(t, dataDir)
 	dir := filepath.Join(filepath.Dir(dataDir), "stager")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -254,6 +254,15 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 				return nil, fmt.Errorf("localexec: %w", err)
 			}
 		}
+		if e.root {
+			// bubblewrap binds the operator's read-only paths as the task's
+			// user: it must reach them, as it must working directories.
+			for _, p := range opts.ReadOnlyPaths {
+				if err := e.ensureSearchable(p); err != nil {
+					return nil, fmt.Errorf("localexec: cannot sandbox tasks: read-only path %s: %s", p, atelier.ErrorMessage(err))
+				}
+			}
+		}
 		if err := e.probeSandbox(ctx); err != nil {
 			return nil, fmt.Errorf("localexec: cannot sandbox tasks with %s: %w", e.bwrap, err)
 		}
@@ -336,7 +345,12 @@ func fileName(id string) string {
 	return b.String()
 }
 
-func (e *Executor) taskDir(id string) string { return filepath.Join(e.opts.StateDir, fileName(id)) }
+// taskDir is a task's state directory, <StateDir>/tasks/<id>: apart from
+// the driver's own files (etc, the probe's), so that no task ID can name
+// one of them.
+func (e *Executor) taskDir(id string) string {
+	return filepath.Join(e.opts.StateDir, "tasks", fileName(id))
+}
 
 // workDir is the host directory a task works in: its TaskConfig.Dir, or
 // with NoSharedFS one of the driver's own.

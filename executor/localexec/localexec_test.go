@@ -63,7 +63,7 @@ func MustNew(t testing.TB, opts localexec.Options) *localexec.Executor {
 // groups reads a task's worker process groups from the driver's state.
 func groups(t *testing.T, stateDir, id string) []int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(stateDir, id, "task.json"))
+	b, err := os.ReadFile(filepath.Join(stateDir, "tasks", id, "task.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ exit 1`}, Dir: dir})
 		t.Errorf("exit = %+v", x)
 	}
 	for i := range 2 {
-		log, err := os.ReadFile(filepath.Join(stateDir, "g", fmt.Sprintf("worker-%d.log", i)))
+		log, err := os.ReadFile(filepath.Join(stateDir, "tasks", "g", fmt.Sprintf("worker-%d.log", i)))
 		if err != nil || !strings.Contains(string(log), fmt.Sprintf("out-%d\n", i)) || !strings.Contains(string(log), fmt.Sprintf("err-%d\n", i)) {
 			t.Errorf("worker-%d.log = %q, %v", i, log, err)
 		}
@@ -158,11 +158,11 @@ func TestGateClosed(t *testing.T) {
 	dir := t.TempDir()
 	// A state file as a server leaves it when it dies before recording the
 	// workers: starting, no process groups.
-	if err := os.MkdirAll(filepath.Join(stateDir, "g"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(stateDir, "tasks", "g"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	st := fmt.Sprintf(`{"config":{"ID":"g","Workers":1,"Command":["touch","ran"],"Dir":%q},"state":"starting","uid":-1}`, dir)
-	if err := os.WriteFile(filepath.Join(stateDir, "g", "task.json"), []byte(st), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(stateDir, "tasks", "g", "task.json"), []byte(st), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := MustNew(t, localexec.Options{StateDir: stateDir, Sandbox: localexec.SandboxNone})
