@@ -141,6 +141,12 @@ type QueueStore interface {
 	// LOCKED on PostgreSQL; SQLite's single writer). Items come back in
 	// claim order.
 	ClaimQueueItems(ctx context.Context, c QueueClaim) ([]*QueueItem, error)
+	// EndQueueLeases ends every running item's lease at now, so that
+	// claims take them again at once. Only a server that knows no other
+	// process claims (SQLite's locked data directory) calls it, at start:
+	// the leases it finds are a dead process's. It returns how many it
+	// ended.
+	EndQueueLeases(ctx context.Context, now time.Time) (int, error)
 	// ExtendQueueLease moves a running item's lease end to until while l
 	// still holds it; ErrNotFound when it does not.
 	ExtendQueueLease(ctx context.Context, l QueueLease, until time.Time) error

@@ -260,6 +260,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	if single {
+		// The data directory is locked: queue items a previous process was
+		// running are its, and it is dead. They run again now, not after
+		// their leases run out.
+		if n, err := m.store.EndQueueLeases(ctx, m.Clock.Now()); err != nil {
+			m.log.WarnContext(ctx, "ending a previous server's queue leases", "err", err)
+		} else if n > 0 {
+			m.log.InfoContext(ctx, "queue items of a previous server run again", "items", n)
+		}
+	}
 	if err := m.objects.Sweep(ctx, single); err != nil {
 		m.log.WarnContext(ctx, "sweeping leftovers of interrupted uploads", "err", err)
 	}

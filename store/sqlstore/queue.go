@@ -256,6 +256,13 @@ func appendQueueError(errs []store.QueueError, e store.QueueError) string {
 	return string(b)
 }
 
+// EndQueueLeases implements store.QueueStore.
+func (db *DB) EndQueueLeases(ctx context.Context, now time.Time) (int, error) {
+	n, err := db.exec(ctx, "end queue leases", `UPDATE queue_items SET lease_until = ?
+		WHERE state = 'running' AND lease_until > ?`, us(now), us(now))
+	return int(n), err
+}
+
 // ExtendQueueLease moves the lease end of the item that l holds.
 func (db *DB) ExtendQueueLease(ctx context.Context, l store.QueueLease, until time.Time) error {
 	return db.execOne(ctx, "extend queue lease", `UPDATE queue_items SET lease_until = ?

@@ -23,6 +23,7 @@ func queueTests() []test {
 		{"ClaimFilters", testQueueClaimFilters},
 		{"LeaseExpiry", testQueueLeaseExpiry},
 		{"LeaseExpiryLastAttempt", testQueueLeaseExpiryDead},
+		{"EndLeases", testQueueEndLeases},
 		{"Transitions", testQueueTransitions},
 		{"ErrorsBounded", testQueueErrorsBounded},
 		{"CountsAndList", testQueueCountsList},
@@ -256,6 +257,28 @@ func testQueueLeaseExpiry(t *testing.T, s store.Store) {
 	done := mustFinish(t, s, second[0], store.QueueOutcome{State: store.QueueCompleted, Now: at})
 	if done.State != store.QueueCompleted || !done.FinalizedAt.Equal(at) || done.LeaseOwner != "" {
 		t.Fatalf("completed %+v", done)
+	}
+}
+
+func testQueueEndLeases(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	it := mustEnqueue(t, s, "k", time.Time{}, nil)
+	mustEnqueue(t, s, "k", time.Time{}, nil) // stays available
+	if n, err := s.EndQueueLeases(ctx, epoch); err != nil || n != 0 {
+		t.Fatalf("EndQueueLeases with nothing running = %d, %v", n, err)
+	}
+	held := mustClaim(t, s, "dead-server", epoch, 1, "k")
+	wantQueueIDs(t, held, []int64{it.ID}, "first claim")
+	at := epoch.Add(time.Second)
+	n, err := s.EndQueueLeases(ctx, at)
+	must(t, err, "EndQueueLeases")
+	if n != 1 {
+		t.Errorf("EndQueueLeases ended %d leases, want 1", n)
+	}
+	// The item is claimable at once, as its next attempt.
+	again := mustClaim(t, s, "new-server", at, 2, "k")
+	if len(again) != 2 || again[0].ID != it.ID || again[0].Attempt != 2 || again[0].LeaseOwner != "new-server" {
+		t.Fatalf("claims after EndQueueLeases = %+v, want the ended item first, attempt 2", again)
 	}
 }
 
