@@ -411,7 +411,8 @@ type Upload struct {
 }
 
 // ObjectStore keeps object metadata, pending uploads and the queue of blobs
-// to delete. Keys are compared byte-wise (binary collation) everywhere.
+// to delete. Keys are compared byte-wise (binary collation) everywhere. The
+// times of the deletion queue are the caller's: the store reads no clock.
 type ObjectStore interface {
 	// BeginUpload records a pending upload before any byte is written.
 	BeginUpload(ctx context.Context, u *Upload) error
@@ -419,9 +420,10 @@ type ObjectStore interface {
 	TouchUpload(ctx context.Context, id string, now time.Time) error
 	// CommitUpload makes o visible in one transaction: it deletes the pending
 	// upload, inserts or replaces the object (BucketID, Key) and, when an
-	// object was replaced, queues its blob for deletion and returns its blob
-	// key (else ""). ErrNotFound when the upload or the bucket is gone.
-	CommitUpload(ctx context.Context, uploadID string, o *atelier.Object) (replacedBlobKey string, err error)
+	// object was replaced, queues its blob for deletion at now and returns
+	// its blob key (else ""). ErrNotFound when the upload or the bucket is
+	// gone.
+	CommitUpload(ctx context.Context, uploadID string, o *atelier.Object, now time.Time) (replacedBlobKey string, err error)
 	// AbortUpload deletes a pending upload record; unknown ids are not an error.
 	AbortUpload(ctx context.Context, id string) error
 	// StaleUploads returns pending uploads whose heartbeat is older than before.
@@ -429,18 +431,20 @@ type ObjectStore interface {
 
 	// GetObject returns ErrNotFound when the key is absent.
 	GetObject(ctx context.Context, bucketID, key string) (*atelier.Object, error)
-	// DeleteObject removes the object and queues its blob for deletion in one
-	// transaction, returning the blob key; ErrNotFound when absent.
-	DeleteObject(ctx context.Context, bucketID, key string) (blobKey string, err error)
+	// DeleteObject removes the object and queues its blob for deletion at
+	// now in one transaction, returning the blob key; ErrNotFound when
+	// absent.
+	DeleteObject(ctx context.Context, bucketID, key string, now time.Time) (blobKey string, err error)
 	// ListObjects returns up to limit objects whose key starts with prefix and
 	// sorts strictly after after (byte order), ascending.
 	ListObjects(ctx context.Context, bucketID, prefix, after string, limit int) ([]*atelier.Object, error)
 	// CountObjects returns the number of objects in a bucket.
 	CountObjects(ctx context.Context, bucketID string) (int64, error)
 
-	// QueueBlobDeletion records that a blob must be deleted (used when an
-	// upload is abandoned and its immediate delete fails).
-	QueueBlobDeletion(ctx context.Context, blobKey string) error
+	// QueueBlobDeletion records, at now, that a blob must be deleted (used
+	// when an upload is abandoned and its immediate delete fails); a key
+	// already queued keeps its entry and time.
+	QueueBlobDeletion(ctx context.Context, blobKey string, now time.Time) error
 	// PendingBlobDeletions returns up to limit queued blob keys, oldest first.
 	PendingBlobDeletions(ctx context.Context, limit int) ([]string, error)
 	// DoneBlobDeletion removes a blob key from the queue; unknown keys are not
