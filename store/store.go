@@ -12,14 +12,19 @@
 //   - any other failure is returned wrapped with the operation's name.
 //
 // Domain packages turn these into *atelier.Error with their own codes.
-// Times are stored in UTC with microsecond precision.
+// Times are stored in UTC with microsecond precision. Every time a backend
+// stores comes from its caller: backends read no clock, so that the domain's
+// injected clock decides every time (layout_test.go checks it).
+//
+// The store decides no events either: a domain package appends the outbox
+// event of a change it makes (CallbackStore.AppendEvent) in the same InTx.
 //
 // # Transactions
 //
 // Store.InTx runs a function in one transaction and hands it a Store, not a
 // narrower Tx type: every method runs in that transaction, so that a change,
-// the events it appends and the queue items it inserts (QueueStore) commit
-// together, and code that takes a Store works the same on the pools and
+// the events its caller appends (AppendEvent) and the queue items it inserts
+// (QueueStore) commit together, and code that takes a Store works the same on the pools and
 // inside a caller's transaction (river's Executor and ExecutorTx share their
 // methods for the same reason). A nested InTx joins the outer transaction
 // under a savepoint; a method that fails inside InTx leaves nothing of
@@ -97,10 +102,11 @@ type TenantStore interface {
 // UserStore keeps users. Emails are stored lower-case by the caller; they and
 // user names are unique within a tenant.
 type UserStore interface {
-	// CreateUser inserts u; ErrConflict on a duplicate email or name in the
-	// tenant; ErrNotFound when u.OrgID names no organization of the tenant
-	// (checked in the same transaction, as UpdateUser does when the org
-	// changes, so that DeleteOrg never leaves a user in a deleted org).
+	// CreateUser inserts u and replaces its times by their stored forms;
+	// ErrConflict on a duplicate email or name in the tenant; ErrNotFound
+	// when u.OrgID names no organization of the tenant (checked in the same
+	// transaction, as UpdateUser does when the org changes, so that
+	// DeleteOrg never leaves a user in a deleted org).
 	CreateUser(ctx context.Context, u *atelier.User) error
 	GetUser(ctx context.Context, id string) (*atelier.User, error)
 	GetUserByEmail(ctx context.Context, tenantID, email string) (*atelier.User, error)
@@ -109,22 +115,26 @@ type UserStore interface {
 	FindUsersByEmail(ctx context.Context, email string) ([]*atelier.User, error)
 	ListUsers(ctx context.Context, tenantID string) ([]*atelier.User, error)
 	// UpdateUser reads the user, calls fn on it inside one transaction and
-	// writes it back; fn may run more than once and must not have side
-	// effects. An error from fn aborts the update and is returned as is.
+	// writes it back, returning it as stored; fn may run more than once and
+	// must not have side effects. An error from fn aborts the update and is
+	// returned as is.
 	UpdateUser(ctx context.Context, id string, fn func(u *atelier.User) error) (*atelier.User, error)
 	// CountUsers returns how many users exist in all tenants.
 	CountUsers(ctx context.Context) (int, error)
 	// DeleteUser deletes the user with its tokens, API keys and app grants
-	// in one transaction; ErrNotFound when missing.
-	DeleteUser(ctx context.Context, id string) error
+	// in one transaction and returns the user as it was deleted (read
+	// under the row's lock, so no concurrent update slips in between);
+	// ErrNotFound when missing.
+	DeleteUser(ctx context.Context, id string) (*atelier.User, error)
 }
 
 // OrgStore keeps organizations, a tree per tenant. Names are unique among
 // the children of one parent.
 type OrgStore interface {
-	// CreateOrg inserts o; ErrConflict on a taken name under the parent or
-	// an org that is its own parent; ErrNotFound when the parent is not an
-	// org of the same tenant. Deeper cycles are the caller's to prevent.
+	// CreateOrg inserts o and replaces its times by their stored forms;
+	// ErrConflict on a taken name under the parent or an org that is its
+	// own parent; ErrNotFound when the parent is not an org of the same
+	// tenant. Deeper cycles are the caller's to prevent.
 	CreateOrg(ctx context.Context, o *atelier.Organization) error
 	GetOrg(ctx context.Context, id string) (*atelier.Organization, error)
 	// ListOrgs returns a tenant's organizations ordered by name.
@@ -133,9 +143,9 @@ type OrgStore interface {
 	// in one transaction; ErrNotFound, ErrConflict.
 	UpdateOrg(ctx context.Context, id string, fn func(o *atelier.Organization) error) (*atelier.Organization, error)
 	// DeleteOrg deletes an organization that has no children and no users,
-	// checked in the same transaction: ErrNotEmpty otherwise, ErrNotFound
-	// when missing.
-	DeleteOrg(ctx context.Context, id string) error
+	// checked in the same transaction, and returns it as it was deleted:
+	// ErrNotEmpty otherwise, ErrNotFound when missing.
+	DeleteOrg(ctx context.Context, id string) (*atelier.Organization, error)
 }
 
 // AppStore keeps registered apps.
@@ -302,8 +312,10 @@ type JobStore interface {
 	// UpdateVersion reads the version, calls fn and writes it back in one
 	// transaction; when fn changed State it also appends a JobEvent
 	// (State, Reason, time now) in the same transaction, so that no
-	// transition is ever lost or recorded without its change. fn may run
-	// more than once and must not have side effects.
+	// transition is ever lost or recorded without its change. A JobEvent
+	// is the version's own history, not an outbox event: the caller
+	// appends TRAINING_JOB_STATE_CHANGED (CallbackStore.AppendEvent) in the
+	// same InTx. fn may run more than once and must not have side effects.
 	UpdateVersion(ctx context.Context, jobID string, n int64, now time.Time, fn func(v *atelier.JobVersion) error) (*atelier.JobVersion, error)
 	// ListEvents returns a version's transitions in order.
 	ListEvents(ctx context.Context, jobID string, n int64) ([]*atelier.JobEvent, error)

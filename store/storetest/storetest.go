@@ -713,6 +713,21 @@ func testTimesRoundTrip(t *testing.T, s store.Store) {
 	if !got.CreatedAt.Equal(want) || got.CreatedAt.Location() != time.UTC {
 		t.Errorf("CreatedAt = %v (%v), want %v in UTC", got.CreatedAt, got.CreatedAt.Location(), want)
 	}
+	// CreateUser and CreateOrg replace the times they are given by what a
+	// read gives back, so that an event built from the record matches it.
+	nu := &atelier.User{ID: atelier.NewID(), TenantID: tn.ID, Email: "ns@example.com", Name: "ns",
+		Role: atelier.RoleMember, Status: atelier.UserActive, PasswordHash: "x", PasswordHistory: []string{},
+		PasswordChangedAt: in, LockedUntil: in, CreatedAt: in, UpdatedAt: in}
+	must(t, s.CreateUser(ctx, nu), "CreateUser")
+	gu, err := s.GetUser(ctx, nu.ID)
+	must(t, err, "GetUser")
+	wantEqual(t, nu, gu, "CreateUser's user next to a read of it")
+	no := &atelier.Organization{ID: atelier.NewID(), TenantID: tn.ID, Name: "ns", CreatedAt: in, UpdatedAt: in}
+	must(t, s.CreateOrg(ctx, no), "CreateOrg")
+	gotOrg, err := s.GetOrg(ctx, no.ID)
+	must(t, err, "GetOrg")
+	wantEqual(t, no, gotOrg, "CreateOrg's organization next to a read of it")
+
 	// The zero time survives too: callers test it with IsZero.
 	u := MustUser(t, s, tn.ID, "zero")
 	_, err = s.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
@@ -720,7 +735,7 @@ func testTimesRoundTrip(t *testing.T, s store.Store) {
 		return nil
 	})
 	must(t, err, "UpdateUser")
-	gu, err := s.GetUser(ctx, u.ID)
+	gu, err = s.GetUser(ctx, u.ID)
 	must(t, err, "GetUser")
 	if !gu.PasswordChangedAt.IsZero() {
 		t.Errorf("zero PasswordChangedAt came back as %v", gu.PasswordChangedAt)
