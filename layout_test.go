@@ -3,12 +3,19 @@ package atelier_test
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/importer"
 	"go/parser"
 	"go/token"
+	"go/types"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -115,5 +122,150 @@ func TestPackageDocs(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// typedPackage is a package of the module, parsed and type-checked from its
+// non-test files.
+type typedPackage struct {
+	path  string
+	fset  *token.FileSet
+	files map[string]*ast.File // by path relative to the module root
+	info  *types.Info
+}
+
+// loadTyped type-checks the module's packages for which keep(import path,
+// transitive dependencies) is true. Their imports come from the export data
+// that `go list -export` builds (from the build cache once built).
+func loadTyped(t *testing.T, keep func(path string, deps []string) bool) []*typedPackage {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-export", "-f", "{{.ImportPath}}\t{{.Export}}", "./...").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, ee.Stderr)
+		}
+		t.Fatalf("go list -export: %v", err)
+	}
+	exports := map[string]string{}
+	for line := range strings.Lines(string(out)) {
+		if path, file, ok := strings.Cut(strings.TrimSpace(line), "\t"); ok && file != "" {
+			exports[path] = file
+		}
+	}
+	out, err = exec.Command("go", "list", "-f",
+		"{{.ImportPath}}\t{{.Dir}}\t{{join .GoFiles \" \"}}\t{{join .CgoFiles \" \"}}\t{{join .Deps \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []*typedPackage
+	for line := range strings.Lines(string(out)) {
+		f := strings.Split(strings.TrimRight(line, "\n"), "\t")
+		if len(f) != 5 || !keep(f[0], strings.Fields(f[4])) {
+			continue
+		}
+		if f[3] != "" {
+			t.Fatalf("%s has cgo files, which this check cannot type-check", f[0])
+		}
+		p := &typedPackage{path: f[0], fset: token.NewFileSet(), files: map[string]*ast.File{}, info: &types.Info{
+			Uses: map[*ast.Ident]types.Object{}, Selections: map[*ast.SelectorExpr]*types.Selection{},
+		}}
+		var files []*ast.File
+		for _, name := range strings.Fields(f[2]) {
+			file, err := parser.ParseFile(p.fset, filepath.Join(f[1], name), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, err := filepath.Rel(root, filepath.Join(f[1], name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.files[filepath.ToSlash(rel)] = file
+			files = append(files, file)
+		}
+		conf := types.Config{Importer: importer.ForCompiler(p.fset, "gc", func(path string) (io.ReadCloser, error) {
+			file, ok := exports[path]
+			if !ok {
+				return nil, fmt.Errorf("no export data for %s", path)
+			}
+			return os.Open(file)
+		})}
+		if _, err := conf.Check(p.path, p.fset, files, p.info); err != nil {
+			t.Fatalf("type-check %s: %v", p.path, err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// eventWriters are the store methods that change a user, an organization
+// or a job version (its state), each with the one file allowed to call
+// them: its domain's helper, which appends the change's outbox event in the
+// change's transaction (docs/events.md, "Delivery: outbox, dispatcher,
+// guarantees").
+var eventWriters = map[string]string{
+	"CreateUser":    "identity/event.go",
+	"UpdateUser":    "identity/event.go",
+	"DeleteUser":    "identity/event.go",
+	"CreateOrg":     "identity/event.go",
+	"UpdateOrg":     "identity/event.go",
+	"DeleteOrg":     "identity/event.go",
+	"CreateJob":     "training/event.go",
+	"CreateVersion": "training/event.go",
+	"UpdateVersion": "training/event.go",
+}
+
+// TestStoreWritesOfEvents fails when code other than the domain's helper
+// calls (or takes as a value) one of the eventWriters, on any store type,
+// so that no code path can change a user, an organization or a job
+// version without its event. The store's own packages and tests are exempt.
+func TestStoreWritesOfEvents(t *testing.T) {
+	pkgs := loadTyped(t, func(path string, deps []string) bool {
+		return !strings.HasPrefix(path+"/", module+"/store/") && slices.Contains(deps, module+"/store")
+	})
+	if len(pkgs) == 0 {
+		t.Fatal("no package uses the store")
+	}
+	for _, p := range pkgs {
+		for name, f := range p.files {
+			ast.Inspect(f, func(n ast.Node) bool {
+				x, ok := n.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				sel := p.info.Selections[x]
+				if sel == nil || sel.Obj().Pkg() == nil || !strings.HasPrefix(sel.Obj().Pkg().Path()+"/", module+"/store/") {
+					return true
+				}
+				if allowed, ok := eventWriters[sel.Obj().Name()]; ok && name != allowed {
+					t.Errorf("%s: calls the store's %s, which only %s may call (with the change's event)",
+						p.fset.Position(x.Pos()), sel.Obj().Name(), allowed)
+				}
+				return true
+			})
+		}
+	}
+}
+
+// TestStoreReadsNoClock fails when a store backend's non-test code reads
+// the clock (time.Now, Since, Until): every time it stores comes from its
+// caller's injected clock.
+func TestStoreReadsNoClock(t *testing.T) {
+	backends := []string{module + "/store/sqlstore", module + "/store/sqlitestore", module + "/store/pgstore"}
+	pkgs := loadTyped(t, func(path string, _ []string) bool { return slices.Contains(backends, path) })
+	if len(pkgs) != len(backends) {
+		t.Fatalf("found %d of the %d store backends", len(pkgs), len(backends))
+	}
+	for _, p := range pkgs {
+		for id, obj := range p.info.Uses {
+			if fn, ok := obj.(*types.Func); ok && fn.Pkg() != nil && fn.Pkg().Path() == "time" &&
+				(fn.Name() == "Now" || fn.Name() == "Since" || fn.Name() == "Until") {
+				t.Errorf("%s: %s reads the clock (time.%s); take the time from the caller", p.fset.Position(id.Pos()), p.path, fn.Name())
+			}
+		}
 	}
 }

@@ -69,7 +69,11 @@ func newFixture(t *testing.T, st store.Store, now time.Time) fixture {
 		must(t, st.PutChallenge(ctx, c))
 		*tc.id = c.ID
 	}
-	// Two deliveries, delivered 8 days and 1 day before now.
+	// An event no subscription lists, fanned out 30 days ago (by the first
+	// FanOut below) to no one, and two deliveries, delivered 8 days and 1
+	// day before now.
+	must(t, st.AppendEvent(ctx, &atelier.Event{TenantID: tn.ID, Type: atelier.EventCreateUser, Subject: u.ID,
+		Data: json.RawMessage(`{}`), CreatedAt: epoch}))
 	storetest.MustApp(t, st, tn.ID, "app")
 	must(t, st.PutSubscription(ctx, &atelier.Subscription{ClientID: "app", TenantID: tn.ID, URL: "https://app.example.com/cb",
 		EventTypes: []string{"E"}, Enabled: true, Sealed: "s", CreatedAt: epoch, UpdatedAt: epoch}))
@@ -124,8 +128,8 @@ func TestCollect(t *testing.T) {
 	must(t, err)
 	r, err := c.Collect(t.Context())
 	must(t, err)
-	// Events: the old delivery's and CREATE_USER of alice, fanned out to no
-	// subscription 30 days ago.
+	// Events: the old delivery's and the one fanned out to no subscription
+	// 30 days ago.
 	want := gc.Result{Tokens: 1, Challenges: 1, Deliveries: 1, Events: 2, QueueItems: 1}
 	if r != want {
 		t.Fatalf("Collect = %+v, want %+v", r, want)

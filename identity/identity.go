@@ -310,7 +310,7 @@ func (s *Service) createUser(ctx context.Context, tenantID, email, name, passwor
 		CreatedAt:         now,
 		UpdatedAt:         now,
 	}
-	if err := s.st.CreateUser(ctx, u); err != nil {
+	if err := s.insertUser(ctx, u); err != nil {
 		return nil, storeError("create user", err, atelier.Code{}, atelier.CodeUserExists)
 	}
 	return u, nil

@@ -47,12 +47,18 @@ func MustOpenStore(t testing.TB) store.Store {
 	return db
 }
 
-// MustEnv returns a bootstrapped service with cheap argon2 parameters, a fake
-// clock and captured logs.
+// MustEnv returns a bootstrapped service over a fresh SQLite store with
+// cheap argon2 parameters, a fake clock and captured logs.
 func MustEnv(t testing.TB, with ...func(*identity.Options)) *env {
 	t.Helper()
+	return mustEnvOn(t, MustOpenStore(t), with...)
+}
+
+// mustEnvOn is MustEnv over st.
+func mustEnvOn(t testing.TB, st store.Store, with ...func(*identity.Options)) *env {
+	t.Helper()
 	e := &env{
-		st:    MustOpenStore(t),
+		st:    st,
 		clock: clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 		logs:  &syncBuffer{},
 	}

@@ -80,7 +80,7 @@ func (s *Service) Login(ctx context.Context, req atelier.LoginRequest) (*atelier
 		return nil, s.loginFailed(ctx, u, ev)
 	}
 	if u.FailedLogins > 0 || !u.LockedUntil.IsZero() {
-		if u, err = s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+		if u, err = s.updateUser(ctx, u.ID, s.now(), func(u *atelier.User) error {
 			u.FailedLogins, u.LockedUntil = 0, time.Time{}
 			return nil
 		}); err != nil {
@@ -311,7 +311,7 @@ func (s *Service) loginFailed(ctx context.Context, u *atelier.User, ev atelier.A
 	now := s.now()
 	var failures int
 	var locked bool
-	_, err := s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+	_, err := s.updateUser(ctx, u.ID, now, func(u *atelier.User) error {
 		failures, locked = u.FailedLogins+1, false
 		u.FailedLogins = failures
 		if failures >= s.opts.LockoutThreshold {

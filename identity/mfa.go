@@ -293,7 +293,7 @@ func (s *Service) UpdateExpiredPassword(ctx context.Context, stateToken, oldPass
 		return nil, err
 	}
 	now := s.now()
-	u, err = s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+	u, err = s.updateUser(ctx, u.ID, now, func(u *atelier.User) error {
 		applyPassword(u, hash, p, now)
 		return nil
 	})

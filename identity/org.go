@@ -61,7 +61,7 @@ func (s *Service) CreateOrg(ctx context.Context, tenantID, name, parentID string
 	}
 	now := s.now()
 	o := &atelier.Organization{ID: atelier.NewID(), TenantID: tenantID, ParentID: parentID, Name: name, CreatedAt: now, UpdatedAt: now}
-	if err := s.st.CreateOrg(ctx, o); err != nil {
+	if err := s.insertOrg(ctx, o); err != nil {
 		return nil, storeError("create org", err, atelier.Code{}, atelier.CodeOrgExists)
 	}
 	ev.Target = o.ID
@@ -139,7 +139,7 @@ func (s *Service) UpdateOrg(ctx context.Context, id string, name, parentID *stri
 		}
 	}
 	now := s.now()
-	o, err = s.st.UpdateOrg(ctx, o.ID, func(o *atelier.Organization) error {
+	o, err = s.updateOrg(ctx, o.ID, now, func(o *atelier.Organization) error {
 		if name != nil {
 			o.Name = *name
 		}
@@ -192,7 +192,7 @@ func (s *Service) DeleteOrg(ctx context.Context, id string) (err error) {
 	if err := mayManage(p, o.TenantID, orgNotFound(id)); err != nil {
 		return err
 	}
-	if err := s.st.DeleteOrg(ctx, o.ID); err != nil {
+	if err := s.deleteOrg(ctx, o.ID, s.now()); err != nil {
 		if errors.Is(err, store.ErrNotEmpty) {
 			return atelier.CodeOrgNotEmpty.Errorf("The organization %s still has sub-organizations or users; move or delete them first.", o.ID)
 		}

@@ -144,7 +144,7 @@ func (s *Service) CreateUser(ctx context.Context, tenantID string, spec atelier.
 		UpdatedAt:         now,
 	}
 	applyUserSpec(u, spec)
-	if err := s.st.CreateUser(ctx, u); err != nil {
+	if err := s.insertUser(ctx, u); err != nil {
 		return nil, storeError("create user", err, atelier.Code{}, atelier.CodeUserExists)
 	}
 	ev.Target = u.ID
@@ -282,7 +282,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, spec atelier.UserSp
 		}
 	}
 	now := s.now()
-	u, err = s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+	u, err = s.updateUser(ctx, u.ID, now, func(u *atelier.User) error {
 		applyUserSpec(u, spec)
 		u.UpdatedAt = now
 		return nil
@@ -327,7 +327,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string) (err error) {
 	if err := s.checkNotLastAdmin(ctx, u); err != nil {
 		return err
 	}
-	if err := s.st.DeleteUser(ctx, u.ID); err != nil {
+	if err := s.deleteUser(ctx, u.ID, s.now()); err != nil {
 		return storeError("delete user", err, atelier.CodeUserNotFound, atelier.Code{})
 	}
 	return nil
@@ -352,7 +352,7 @@ func (s *Service) ResetPassword(ctx context.Context, id, password string) (err e
 		return err
 	}
 	now := s.now()
-	if _, err := s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+	if _, err := s.updateUser(ctx, u.ID, now, func(u *atelier.User) error {
 		applyPassword(u, hash, policy, now)
 		u.MustChangePassword = true
 		return nil
@@ -389,7 +389,7 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 		return err
 	}
 	now := s.now()
-	if _, err := s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+	if _, err := s.updateUser(ctx, u.ID, now, func(u *atelier.User) error {
 		applyPassword(u, hash, policy, now)
 		return nil
 	}); err != nil {
@@ -412,7 +412,7 @@ func (s *Service) UnlockUser(ctx context.Context, id string) (err error) {
 	}
 	ev.Target, ev.TenantID = u.ID, u.TenantID
 	now := s.now()
-	if _, err := s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+	if _, err := s.updateUser(ctx, u.ID, now, func(u *atelier.User) error {
 		u.FailedLogins = 0
 		u.LockedUntil = time.Time{}
 		u.UpdatedAt = now
@@ -446,7 +446,7 @@ func (s *Service) EnrollTOTP(ctx context.Context) (_ *atelier.TOTPEnrolment, err
 		return nil, err
 	}
 	now := s.now()
-	if _, err := s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+	if _, err := s.updateUser(ctx, u.ID, now, func(u *atelier.User) error {
 		if u.TOTPEnabled {
 			return atelier.CodeInvalidParam.Errorf("An authenticator app is already enrolled; remove it first.").WithField("totp")
 		}
@@ -487,7 +487,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, code string) (err error) {
 		return atelier.CodeBadOTP.Errorf("The code is wrong; check the authenticator app's clock and try the current code.").WithField("code")
 	}
 	sealed, now := u.TOTPSecret, s.now()
-	if _, err := s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+	if _, err := s.updateUser(ctx, u.ID, now, func(u *atelier.User) error {
 		if u.TOTPSecret != sealed { // enrolled again meanwhile: the code was for the old seed
 			return atelier.CodeBadOTP.Errorf("The enrolment changed meanwhile; use a code of the newest one.").WithField("code")
 		}
@@ -520,7 +520,7 @@ func (s *Service) DisableTOTP(ctx context.Context, userID string) (err error) {
 		}
 	}
 	now := s.now()
-	if _, err := s.st.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
+	if _, err := s.updateUser(ctx, u.ID, now, func(u *atelier.User) error {
 		u.TOTPSecret, u.TOTPEnabled = "", false
 		u.UpdatedAt = now
 		return nil

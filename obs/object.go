@@ -98,15 +98,18 @@ func (s *Service) upload(ctx context.Context, b *atelier.Bucket, key string,
 		s.abandon(ctx, u)
 		return nil, err
 	}
+	// The bytes are written: the object dates from now, and so does the
+	// deletion of the blob it replaces.
+	now = s.now()
 	o := &atelier.Object{
 		BucketID: b.ID, Bucket: b.Name, Key: key, BlobKey: u.BlobKey,
-		LastModified: s.now(),
+		LastModified: now,
 	}
 	describe(o)
 	// Once the bytes are complete, the commit is not cut short by a client
 	// that goes away: a commit that lands after a cancellation would leave
 	// the outcome unknown.
-	replaced, err := s.st.CommitUpload(context.WithoutCancel(ctx), u.ID, o)
+	replaced, err := s.st.CommitUpload(context.WithoutCancel(ctx), u.ID, o, now)
 	if err != nil {
 		s.abandon(ctx, u)
 		if errors.Is(err, store.ErrNotFound) {
@@ -154,7 +157,7 @@ func (s *Service) abandon(ctx context.Context, u *store.Upload) {
 	ctx = context.WithoutCancel(ctx)
 	if err := s.be.Delete(ctx, u.BlobKey); err != nil {
 		s.log.WarnContext(ctx, "obs: delete blob of failed upload", "blob", u.BlobKey, "err", err)
-		if err := s.st.QueueBlobDeletion(ctx, u.BlobKey); err != nil && !errors.Is(err, store.ErrConflict) {
+		if err := s.st.QueueBlobDeletion(ctx, u.BlobKey, s.now()); err != nil && !errors.Is(err, store.ErrConflict) {
 			s.log.ErrorContext(ctx, "obs: queue blob deletion", "blob", u.BlobKey, "err", err)
 		}
 	}
@@ -393,7 +396,7 @@ func (s *Service) DeleteObject(ctx context.Context, bucket, key string) error {
 	if err != nil {
 		return err
 	}
-	blobKey, err := s.st.DeleteObject(ctx, b.ID, key)
+	blobKey, err := s.st.DeleteObject(ctx, b.ID, key, s.now())
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errNoObject(key)

@@ -59,7 +59,7 @@ func (s *Service) Sweep(ctx context.Context, all bool) error {
 // is gone, a late CommitUpload of a server that was only slow fails instead
 // of committing a deleted blob.
 func (s *Service) sweepUpload(ctx context.Context, u *store.Upload) error {
-	if err := s.st.QueueBlobDeletion(ctx, u.BlobKey); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := s.st.QueueBlobDeletion(ctx, u.BlobKey, s.now()); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("obs: sweep upload %s: queue blob: %w", u.ID, err)
 	}
 	if err := s.st.AbortUpload(ctx, u.ID); err != nil {

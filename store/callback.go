@@ -10,15 +10,17 @@ import (
 // CallbackStore keeps the transactional outbox of events, apps' callback
 // subscriptions and the deliveries of events to them.
 //
-// The store itself appends the events of the changes it makes, in the same
-// transaction as the change: CREATE_/DELETE_USER and _ORGANIZATION on
-// CreateUser, DeleteUser, CreateOrg, DeleteOrg; UPDATE_USER and
-// UPDATE_ORGANIZATION on UpdateUser and UpdateOrg when the event's data
-// (atelier.NewUserEvent, NewOrgEvent, without updatedAt) changed, so that
-// login counters make no events; TRAINING_JOB_STATE_CHANGED on CreateJob,
-// CreateVersion and every UpdateVersion that changes the state.
+// The store appends no event by itself: the domain packages decide which
+// change emits which event, build it with their clock and append it with
+// AppendEvent inside the InTx that makes the change (identity for users and
+// organizations, training for job versions; see docs/events.md).
 type CallbackStore interface {
-	// AppendEvent writes e to the outbox on its own and sets e.ID.
+	// AppendEvent writes e to the outbox and sets e.ID; e.CreatedAt, the
+	// caller's time (the store reads no clock), is replaced by its stored
+	// form. Inside InTx it runs in that transaction: the event commits
+	// with the changes made there or not at all, its id follows the
+	// transaction's earlier appends, and EventSignal fires only after the
+	// outermost commit. Outside InTx it commits on its own.
 	AppendEvent(ctx context.Context, e *atelier.Event) error
 	// EventSignal returns a channel that receives, coalesced and without
 	// ever blocking a writer, after a transaction of this process that

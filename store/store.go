@@ -12,14 +12,19 @@
 //   - any other failure is returned wrapped with the operation's name.
 //
 // Domain packages turn these into *atelier.Error with their own codes.
-// Times are stored in UTC with microsecond precision.
+// Times are stored in UTC with microsecond precision. Every time a backend
+// stores comes from its caller: backends read no clock, so that the domain's
+// injected clock decides every time (layout_test.go checks it).
+//
+// The store decides no events either: a domain package appends the outbox
+// event of a change it makes (CallbackStore.AppendEvent) in the same InTx.
 //
 // # Transactions
 //
 // Store.InTx runs a function in one transaction and hands it a Store, not a
 // narrower Tx type: every method runs in that transaction, so that a change,
-// the events it appends and the queue items it inserts (QueueStore) commit
-// together, and code that takes a Store works the same on the pools and
+// the events its caller appends (AppendEvent) and the queue items it inserts
+// (QueueStore) commit together, and code that takes a Store works the same on the pools and
 // inside a caller's transaction (river's Executor and ExecutorTx share their
 // methods for the same reason). A nested InTx joins the outer transaction
 // under a savepoint; a method that fails inside InTx leaves nothing of
@@ -97,10 +102,11 @@ type TenantStore interface {
 // UserStore keeps users. Emails are stored lower-case by the caller; they and
 // user names are unique within a tenant.
 type UserStore interface {
-	// CreateUser inserts u; ErrConflict on a duplicate email or name in the
-	// tenant; ErrNotFound when u.OrgID names no organization of the tenant
-	// (checked in the same transaction, as UpdateUser does when the org
-	// changes, so that DeleteOrg never leaves a user in a deleted org).
+	// CreateUser inserts u and replaces its times by their stored forms;
+	// ErrConflict on a duplicate email or name in the tenant; ErrNotFound
+	// when u.OrgID names no organization of the tenant (checked in the same
+	// transaction, as UpdateUser does when the org changes, so that
+	// DeleteOrg never leaves a user in a deleted org).
 	CreateUser(ctx context.Context, u *atelier.User) error
 	GetUser(ctx context.Context, id string) (*atelier.User, error)
 	GetUserByEmail(ctx context.Context, tenantID, email string) (*atelier.User, error)
@@ -109,22 +115,26 @@ type UserStore interface {
 	FindUsersByEmail(ctx context.Context, email string) ([]*atelier.User, error)
 	ListUsers(ctx context.Context, tenantID string) ([]*atelier.User, error)
 	// UpdateUser reads the user, calls fn on it inside one transaction and
-	// writes it back; fn may run more than once and must not have side
-	// effects. An error from fn aborts the update and is returned as is.
+	// writes it back, returning it as stored; fn may run more than once and
+	// must not have side effects. An error from fn aborts the update and is
+	// returned as is.
 	UpdateUser(ctx context.Context, id string, fn func(u *atelier.User) error) (*atelier.User, error)
 	// CountUsers returns how many users exist in all tenants.
 	CountUsers(ctx context.Context) (int, error)
 	// DeleteUser deletes the user with its tokens, API keys and app grants
-	// in one transaction; ErrNotFound when missing.
-	DeleteUser(ctx context.Context, id string) error
+	// in one transaction and returns the user as it was deleted (read
+	// under the row's lock, so no concurrent update slips in between);
+	// ErrNotFound when missing.
+	DeleteUser(ctx context.Context, id string) (*atelier.User, error)
 }
 
 // OrgStore keeps organizations, a tree per tenant. Names are unique among
 // the children of one parent.
 type OrgStore interface {
-	// CreateOrg inserts o; ErrConflict on a taken name under the parent or
-	// an org that is its own parent; ErrNotFound when the parent is not an
-	// org of the same tenant. Deeper cycles are the caller's to prevent.
+	// CreateOrg inserts o and replaces its times by their stored forms;
+	// ErrConflict on a taken name under the parent or an org that is its
+	// own parent; ErrNotFound when the parent is not an org of the same
+	// tenant. Deeper cycles are the caller's to prevent.
 	CreateOrg(ctx context.Context, o *atelier.Organization) error
 	GetOrg(ctx context.Context, id string) (*atelier.Organization, error)
 	// ListOrgs returns a tenant's organizations ordered by name.
@@ -133,9 +143,9 @@ type OrgStore interface {
 	// in one transaction; ErrNotFound, ErrConflict.
 	UpdateOrg(ctx context.Context, id string, fn func(o *atelier.Organization) error) (*atelier.Organization, error)
 	// DeleteOrg deletes an organization that has no children and no users,
-	// checked in the same transaction: ErrNotEmpty otherwise, ErrNotFound
-	// when missing.
-	DeleteOrg(ctx context.Context, id string) error
+	// checked in the same transaction, and returns it as it was deleted:
+	// ErrNotEmpty otherwise, ErrNotFound when missing.
+	DeleteOrg(ctx context.Context, id string) (*atelier.Organization, error)
 }
 
 // AppStore keeps registered apps.
@@ -302,8 +312,10 @@ type JobStore interface {
 	// UpdateVersion reads the version, calls fn and writes it back in one
 	// transaction; when fn changed State it also appends a JobEvent
 	// (State, Reason, time now) in the same transaction, so that no
-	// transition is ever lost or recorded without its change. fn may run
-	// more than once and must not have side effects.
+	// transition is ever lost or recorded without its change. A JobEvent
+	// is the version's own history, not an outbox event: the caller
+	// appends TRAINING_JOB_STATE_CHANGED (CallbackStore.AppendEvent) in the
+	// same InTx. fn may run more than once and must not have side effects.
 	UpdateVersion(ctx context.Context, jobID string, n int64, now time.Time, fn func(v *atelier.JobVersion) error) (*atelier.JobVersion, error)
 	// ListEvents returns a version's transitions in order.
 	ListEvents(ctx context.Context, jobID string, n int64) ([]*atelier.JobEvent, error)
@@ -411,7 +423,8 @@ type Upload struct {
 }
 
 // ObjectStore keeps object metadata, pending uploads and the queue of blobs
-// to delete. Keys are compared byte-wise (binary collation) everywhere.
+// to delete. Keys are compared byte-wise (binary collation) everywhere. The
+// times of the deletion queue are the caller's: the store reads no clock.
 type ObjectStore interface {
 	// BeginUpload records a pending upload before any byte is written.
 	BeginUpload(ctx context.Context, u *Upload) error
@@ -419,9 +432,10 @@ type ObjectStore interface {
 	TouchUpload(ctx context.Context, id string, now time.Time) error
 	// CommitUpload makes o visible in one transaction: it deletes the pending
 	// upload, inserts or replaces the object (BucketID, Key) and, when an
-	// object was replaced, queues its blob for deletion and returns its blob
-	// key (else ""). ErrNotFound when the upload or the bucket is gone.
-	CommitUpload(ctx context.Context, uploadID string, o *atelier.Object) (replacedBlobKey string, err error)
+	// object was replaced, queues its blob for deletion at now and returns
+	// its blob key (else ""). ErrNotFound when the upload or the bucket is
+	// gone.
+	CommitUpload(ctx context.Context, uploadID string, o *atelier.Object, now time.Time) (replacedBlobKey string, err error)
 	// AbortUpload deletes a pending upload record; unknown ids are not an error.
 	AbortUpload(ctx context.Context, id string) error
 	// StaleUploads returns pending uploads whose heartbeat is older than before.
@@ -429,18 +443,20 @@ type ObjectStore interface {
 
 	// GetObject returns ErrNotFound when the key is absent.
 	GetObject(ctx context.Context, bucketID, key string) (*atelier.Object, error)
-	// DeleteObject removes the object and queues its blob for deletion in one
-	// transaction, returning the blob key; ErrNotFound when absent.
-	DeleteObject(ctx context.Context, bucketID, key string) (blobKey string, err error)
+	// DeleteObject removes the object and queues its blob for deletion at
+	// now in one transaction, returning the blob key; ErrNotFound when
+	// absent.
+	DeleteObject(ctx context.Context, bucketID, key string, now time.Time) (blobKey string, err error)
 	// ListObjects returns up to limit objects whose key starts with prefix and
 	// sorts strictly after after (byte order), ascending.
 	ListObjects(ctx context.Context, bucketID, prefix, after string, limit int) ([]*atelier.Object, error)
 	// CountObjects returns the number of objects in a bucket.
 	CountObjects(ctx context.Context, bucketID string) (int64, error)
 
-	// QueueBlobDeletion records that a blob must be deleted (used when an
-	// upload is abandoned and its immediate delete fails).
-	QueueBlobDeletion(ctx context.Context, blobKey string) error
+	// QueueBlobDeletion records, at now, that a blob must be deleted (used
+	// when an upload is abandoned and its immediate delete fails); a key
+	// already queued keeps its entry and time.
+	QueueBlobDeletion(ctx context.Context, blobKey string, now time.Time) error
 	// PendingBlobDeletions returns up to limit queued blob keys, oldest first.
 	PendingBlobDeletions(ctx context.Context, limit int) ([]string, error)
 	// DoneBlobDeletion removes a blob key from the queue; unknown keys are not

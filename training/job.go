@@ -54,7 +54,7 @@ func (s *Service) SubmitJob(ctx context.Context, name, desc string, spec atelier
 		JobID: j.ID, TenantID: tenant, Name: versionName(1), Desc: desc,
 		Spec: spec, State: atelier.JobCreating, CreatedAt: now,
 	}
-	if err := s.st.CreateJob(ctx, j, v); err != nil {
+	if err := s.createJob(ctx, j, v); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, nil, atelier.CodeJobExists.Errorf("A training job named %q already exists.", name).WithField("job_name")
 		}
@@ -103,21 +103,13 @@ func (s *Service) CreateJobVersion(ctx context.Context, jobID string, pre int64,
 		JobID: jobID, TenantID: tenant, Name: versionName(j.LatestVersion + 1), Desc: desc,
 		Spec: merged, State: atelier.JobCreating, CreatedAt: s.now(),
 	}
-	if err := s.st.CreateVersion(ctx, v); err != nil {
+	// The store numbers and names the version (a version created
+	// concurrently takes the next number and its name).
+	if err := s.createVersion(ctx, v); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errNoJob(jobID)
 		}
 		return nil, fmt.Errorf("training: create version: %w", err)
-	}
-	if v.Name != versionName(v.VersionID) {
-		// Another version was created concurrently: fix the display name.
-		want := versionName(v.VersionID)
-		if nv, err := s.st.UpdateVersion(ctx, jobID, v.VersionID, s.now(), func(x *atelier.JobVersion) error {
-			x.Name = want
-			return nil
-		}); err == nil {
-			v = nv
-		}
 	}
 	s.emitFirst(ctx, v)
 	s.launch(ctx, v, userOf(p))

@@ -329,18 +329,11 @@ func (s *Service) ListEvents(ctx context.Context, jobID string, n int64) ([]*ate
 	return evs, nil
 }
 
-// transition updates version n of a job with fn in one store transaction
-// and publishes the event when fn changed the state.
+// transition updates version n of a job with fn in one store transaction,
+// with the transition's events when fn changed the state (updateVersion),
+// and then tells OnEvent.
 func (s *Service) transition(ctx context.Context, jobID string, n int64, fn func(v *atelier.JobVersion) error) (*atelier.JobVersion, error) {
-	var changed bool
-	v, err := s.st.UpdateVersion(ctx, jobID, n, s.now(), func(v *atelier.JobVersion) error {
-		prev := v.State
-		if err := fn(v); err != nil {
-			return err
-		}
-		changed = v.State != prev
-		return nil
-	})
+	v, changed, err := s.updateVersion(ctx, jobID, n, s.now(), fn)
 	if err != nil {
 		return nil, err
 	}

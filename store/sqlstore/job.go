@@ -132,9 +132,8 @@ func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, jobID string, version
 	return err
 }
 
-// CreateJob inserts j and its first version v with v's first event, and
-// appends v's TRAINING_JOB_STATE_CHANGED event, in one transaction;
-// ErrConflict when the tenant has a job of that name or the id
+// CreateJob inserts j and its first version v with v's first event, in one
+// transaction; ErrConflict when the tenant has a job of that name or the id
 // is taken. It sets v's JobID, TenantID, VersionID (1) and Name ("V0001")
 // and fills j's derived fields as GetJob would; both records' times and
 // v.Spec are replaced by their stored forms.
@@ -154,15 +153,11 @@ func (db *DB) CreateJob(ctx context.Context, j *atelier.TrainingJob, v *atelier.
 		if err != nil {
 			return err
 		}
-		if err := db.insertVersion(ctx, tx, v, spec); err != nil {
-			return err
-		}
-		return db.appendEvent(ctx, tx, atelier.NewJobStateEvent(j.Name, v, "", v.CreatedAt))
+		return db.insertVersion(ctx, tx, v, spec)
 	})
 	if err != nil {
 		return db.wrap(op, err)
 	}
-	db.signalEvents()
 	v.Spec = stored
 	j.LatestVersion, j.VersionCount, j.State = v.VersionID, 1, v.State
 	j.UpdatedAt = fromUSZ(max(usz(j.UpdatedAt), us(v.CreatedAt)))
@@ -230,7 +225,7 @@ func (db *DB) DeleteJob(ctx context.Context, tenantID, jobID string) error {
 }
 
 // CreateVersion inserts v as the next version of job v.JobID, with its
-// first event and its TRAINING_JOB_STATE_CHANGED event, in one transaction that locks the job row, so concurrent
+// first event, in one transaction that locks the job row, so concurrent
 // calls get consecutive numbers; ErrNotFound when the job is gone. It sets
 // v's TenantID (the job's), VersionID and Name; v's times and Spec are
 // replaced by their stored forms.
@@ -242,9 +237,9 @@ func (db *DB) CreateVersion(ctx context.Context, v *atelier.JobVersion) error {
 	}
 	roundVersionTimes(v)
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		var tenantID, jobName string
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT tenant_id, name FROM training_jobs WHERE id = ?`+db.flavor.ForUpdate),
-			v.JobID).Scan(&tenantID, &jobName); err != nil {
+		var tenantID string
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT tenant_id FROM training_jobs WHERE id = ?`+db.flavor.ForUpdate),
+			v.JobID).Scan(&tenantID); err != nil {
 			return err
 		}
 		var n int64
@@ -253,15 +248,11 @@ func (db *DB) CreateVersion(ctx context.Context, v *atelier.JobVersion) error {
 			return err
 		}
 		v.TenantID, v.VersionID, v.Name = tenantID, n+1, versionName(n+1)
-		if err := db.insertVersion(ctx, tx, v, spec); err != nil {
-			return err
-		}
-		return db.appendEvent(ctx, tx, atelier.NewJobStateEvent(jobName, v, "", v.CreatedAt))
+		return db.insertVersion(ctx, tx, v, spec)
 	})
 	if err != nil {
 		return db.wrap(op, err)
 	}
-	db.signalEvents()
 	v.Spec = stored
 	return nil
 }
@@ -291,17 +282,17 @@ func (db *DB) ListVersions(ctx context.Context, jobID string) ([]*atelier.JobVer
 // UpdateVersion reads version n of the job (0: the latest), calls fn on it
 // and writes back its description, spec, state, reason, exit code, handle,
 // start and finish times, in one transaction that locks the row. When fn
-// changed State, the transaction also appends the version's next event
-// (State, Reason, now) and a TRAINING_JOB_STATE_CHANGED event from the old
-// state. The ids, name and creation time cannot change. An
-// error from fn aborts the update and is returned as is; ErrNotFound when
-// the version is missing, without calling fn.
+// changed State, the transaction also appends the version's next JobEvent
+// (State, Reason, now): the version's history is part of the version, kept
+// under its lock, so that no transition is lost or recorded without its
+// change (the outbox event is the caller's, appended in the same InTx). The
+// ids, name and creation time cannot change. An error from fn aborts the
+// update and is returned as is; ErrNotFound when the version is missing,
+// without calling fn.
 func (db *DB) UpdateVersion(ctx context.Context, jobID string, n int64, now time.Time, fn func(v *atelier.JobVersion) error) (*atelier.JobVersion, error) {
 	var out *atelier.JobVersion
-	var appended bool
 	query, args := versionQuery(jobID, n)
 	err := db.update(ctx, "update job version", func(tx *sql.Tx) error {
-		appended = false
 		v, err := scanVersion(tx.QueryRowContext(ctx, db.q(query+db.flavor.ForUpdate), args...))
 		if err != nil {
 			return err
@@ -336,18 +327,6 @@ func (db *DB) UpdateVersion(ctx context.Context, jobID string, n int64, now time
 			if err := db.insertEvent(ctx, tx, v.JobID, v.VersionID, seq+1, v.State, v.Reason, at); err != nil {
 				return err
 			}
-			// A version without its job cannot be read under the lock
-			// (DeleteJob deletes both in one transaction), but an empty
-			// name is better than a failed transition.
-			var jobName string
-			if err := tx.QueryRowContext(ctx, db.q(`SELECT COALESCE((SELECT name FROM training_jobs WHERE id = ?), '')`),
-				v.JobID).Scan(&jobName); err != nil {
-				return err
-			}
-			if err := db.appendEvent(ctx, tx, atelier.NewJobStateEvent(jobName, v, old.State, fromUS(at))); err != nil {
-				return err
-			}
-			appended = true
 		}
 		v.Spec = stored
 		out = v
@@ -355,9 +334,6 @@ func (db *DB) UpdateVersion(ctx context.Context, jobID string, n int64, now time
 	})
 	if err != nil {
 		return nil, err
-	}
-	if appended {
-		db.signalEvents()
 	}
 	return out, nil
 }

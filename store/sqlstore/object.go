@@ -58,9 +58,9 @@ var errGone = errors.New("upload or bucket gone")
 
 // CommitUpload makes o visible in one transaction: it deletes the pending
 // upload, inserts or replaces the object and queues the replaced blob for
-// deletion, returning its key. ErrNotFound when the upload or the bucket is
-// gone.
-func (db *DB) CommitUpload(ctx context.Context, uploadID string, o *atelier.Object) (string, error) {
+// deletion at now, returning its key. ErrNotFound when the upload or the
+// bucket is gone.
+func (db *DB) CommitUpload(ctx context.Context, uploadID string, o *atelier.Object, now time.Time) (string, error) {
 	const op = "commit upload"
 	var replaced string
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
@@ -110,7 +110,7 @@ func (db *DB) CommitUpload(ctx context.Context, uploadID string, o *atelier.Obje
 				return err
 			}
 			if old != o.BlobKey {
-				if err := db.queueTx(ctx, tx, old); err != nil {
+				if err := db.queueTx(ctx, tx, old, now); err != nil {
 					return err
 				}
 				replaced = old
@@ -149,9 +149,9 @@ func (db *DB) GetObject(ctx context.Context, bucketID, key string) (*atelier.Obj
 		`SELECT `+objectCols+objectFrom+`WHERE o.bucket_id = ? AND o.object_key = ?`, bucketID, key)
 }
 
-// DeleteObject removes the object and queues its blob for deletion in one
-// transaction, returning the blob key; ErrNotFound when absent.
-func (db *DB) DeleteObject(ctx context.Context, bucketID, key string) (string, error) {
+// DeleteObject removes the object and queues its blob for deletion at now in
+// one transaction, returning the blob key; ErrNotFound when absent.
+func (db *DB) DeleteObject(ctx context.Context, bucketID, key string, now time.Time) (string, error) {
 	var blobKey string
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, db.q(`DELETE FROM objects WHERE bucket_id = ? AND object_key = ? RETURNING blob_key`),
@@ -159,7 +159,7 @@ func (db *DB) DeleteObject(ctx context.Context, bucketID, key string) (string, e
 		if err != nil {
 			return err
 		}
-		return db.queueTx(ctx, tx, blobKey)
+		return db.queueTx(ctx, tx, blobKey, now)
 	})
 	if err != nil {
 		return "", db.wrap("delete object", err)
@@ -233,15 +233,16 @@ func (db *DB) CountObjects(ctx context.Context, bucketID string) (int64, error) 
 
 const queueBlob = `INSERT INTO blob_deletions (blob_key, queued_at) VALUES (?, ?) ON CONFLICT (blob_key) DO NOTHING`
 
-func (db *DB) queueTx(ctx context.Context, tx *sql.Tx, blobKey string) error {
-	_, err := tx.ExecContext(ctx, db.q(queueBlob), blobKey, us(time.Now()))
+// queueTx queues blobKey for deletion at now inside tx.
+func (db *DB) queueTx(ctx context.Context, tx *sql.Tx, blobKey string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, db.q(queueBlob), blobKey, us(now))
 	return err
 }
 
-// QueueBlobDeletion records that a blob must be deleted; queueing a key
-// twice keeps one entry.
-func (db *DB) QueueBlobDeletion(ctx context.Context, blobKey string) error {
-	_, err := db.exec(ctx, "queue blob deletion", queueBlob, blobKey, us(time.Now()))
+// QueueBlobDeletion records at now that a blob must be deleted; queueing a
+// key twice keeps one entry, with its first time.
+func (db *DB) QueueBlobDeletion(ctx context.Context, blobKey string, now time.Time) error {
+	_, err := db.exec(ctx, "queue blob deletion", queueBlob, blobKey, us(now))
 	return err
 }
 

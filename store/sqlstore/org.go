@@ -1,11 +1,9 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/store"
@@ -24,12 +22,13 @@ func scanOrg(s scanner) (*atelier.Organization, error) {
 	return &o, nil
 }
 
-// CreateOrg inserts o and appends its CREATE_ORGANIZATION event, in one
-// transaction; ErrConflict on a taken id or a taken name under the parent. A
-// child is inserted in the transaction that checks that its parent exists in
-// the tenant, ErrNotFound when it does not, so that a concurrent DeleteOrg
-// of the parent cannot leave an orphan.
+// CreateOrg inserts o and replaces its times by their stored forms;
+// ErrConflict on a taken id or a taken name under the parent. A child is
+// inserted in the transaction that checks that its parent exists in the
+// tenant, ErrNotFound when it does not, so that a concurrent DeleteOrg of
+// the parent cannot leave an orphan.
 func (db *DB) CreateOrg(ctx context.Context, o *atelier.Organization) error {
+	o.CreatedAt, o.UpdatedAt = fromUS(us(o.CreatedAt)), fromUS(us(o.UpdatedAt))
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if o.ParentID != "" {
 			if err := db.checkOrg(ctx, tx, o.TenantID, o.ParentID); err != nil {
@@ -38,32 +37,9 @@ func (db *DB) CreateOrg(ctx context.Context, o *atelier.Organization) error {
 		}
 		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO orgs (`+orgCols+`) VALUES (?, ?, ?, ?, ?, ?)`),
 			o.ID, o.TenantID, o.ParentID, o.Name, us(o.CreatedAt), us(o.UpdatedAt))
-		if err != nil {
-			return err
-		}
-		return db.appendEvent(ctx, tx, orgEvent(atelier.EventCreateOrganization, o, o.CreatedAt))
+		return err
 	})
-	if err != nil {
-		return db.wrap("create org", err)
-	}
-	db.signalEvents()
-	return nil
-}
-
-// orgEvent is atelier.NewOrgEvent with o's times as the store keeps them.
-func orgEvent(typ string, o *atelier.Organization, at time.Time) *atelier.Event {
-	c := *o
-	c.CreatedAt, c.UpdatedAt = fromUS(us(o.CreatedAt)), fromUS(us(o.UpdatedAt))
-	return atelier.NewOrgEvent(typ, &c, fromUS(us(at)))
-}
-
-// orgEventChanged reports whether the UPDATE_ORGANIZATION event data of a
-// and b differ other than in updatedAt.
-func orgEventChanged(a, b *atelier.Organization) bool {
-	x, y := *a, *b
-	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
-	return !bytes.Equal(orgEvent(atelier.EventUpdateOrganization, &x, time.Time{}).Data,
-		orgEvent(atelier.EventUpdateOrganization, &y, time.Time{}).Data)
+	return db.wrap("create org", err)
 }
 
 // GetOrg returns the organization with the id, or ErrNotFound.
@@ -83,21 +59,17 @@ func (db *DB) ListOrgs(ctx context.Context, tenantID string) ([]*atelier.Organiz
 // from fn is returned as is. ErrNotFound when the organization or its new
 // parent (in the tenant) is missing, ErrConflict on a taken name under the
 // parent. The store does not look for cycles beyond an organization being
-// its own parent, which is ErrConflict; the caller checks deeper ones. When
-// the name or parent changed, the transaction appends an
-// UPDATE_ORGANIZATION event at the new UpdatedAt.
+// its own parent, which is ErrConflict; the caller checks deeper ones. It
+// returns the organization as stored.
 func (db *DB) UpdateOrg(ctx context.Context, id string, fn func(o *atelier.Organization) error) (*atelier.Organization, error) {
 	const op = "update org"
 	var out *atelier.Organization
-	var appended bool
 	err := db.update(ctx, op, func(tx *sql.Tx) error {
-		appended = false
 		o, err := scanOrg(tx.QueryRowContext(ctx,
 			db.q(`SELECT `+orgCols+` FROM orgs WHERE id = ?`+db.flavor.ForUpdate), id))
 		if err != nil {
 			return err
 		}
-		before := *o
 		tenantID, parentID, created := o.TenantID, o.ParentID, o.CreatedAt
 		if err := fn(o); err != nil {
 			return fnError{err}
@@ -117,20 +89,11 @@ func (db *DB) UpdateOrg(ctx context.Context, id string, fn func(o *atelier.Organ
 		if err != nil {
 			return err
 		}
-		if orgEventChanged(&before, o) {
-			if err := db.appendEvent(ctx, tx, orgEvent(atelier.EventUpdateOrganization, o, o.UpdatedAt)); err != nil {
-				return err
-			}
-			appended = true
-		}
 		out = o
 		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	if appended {
-		db.signalEvents()
 	}
 	return out, nil
 }
@@ -139,10 +102,10 @@ func (db *DB) UpdateOrg(ctx context.Context, id string, fn func(o *atelier.Organ
 // ErrNotEmpty otherwise, ErrNotFound when missing. It locks the row first,
 // and CreateUser, UpdateUser, CreateOrg and UpdateOrg check a referenced
 // organization with a share lock, so no user or child can be added between
-// the check and the delete. The transaction appends the organization's
-// DELETE_ORGANIZATION event.
-func (db *DB) DeleteOrg(ctx context.Context, id string) error {
+// the check and the delete. It returns the organization as it was deleted.
+func (db *DB) DeleteOrg(ctx context.Context, id string) (*atelier.Organization, error) {
 	const op = "delete org"
+	var out *atelier.Organization
 	err := db.update(ctx, op, func(tx *sql.Tx) error {
 		o, err := scanOrg(tx.QueryRowContext(ctx,
 			db.q(`SELECT `+orgCols+` FROM orgs WHERE id = ?`+db.flavor.ForUpdate), id))
@@ -161,11 +124,11 @@ func (db *DB) DeleteOrg(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM orgs WHERE id = ?`), id); err != nil {
 			return err
 		}
-		return db.appendEvent(ctx, tx, orgEvent(atelier.EventDeleteOrganization, o, time.Now()))
+		out = o
+		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	db.signalEvents()
-	return nil
+	return out, nil
 }

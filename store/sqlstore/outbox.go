@@ -7,14 +7,6 @@ import (
 	"github.com/atelier-dev/atelier"
 )
 
-// appendEvent writes e to the outbox inside tx and sets e.ID. The caller
-// calls db.signalEvents once tx committed.
-func (db *DB) appendEvent(ctx context.Context, tx *sql.Tx, e *atelier.Event) error {
-	return tx.QueryRowContext(ctx, db.q(`INSERT INTO outbox (tenant_id, event_type, subject, data, created_at)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`),
-		e.TenantID, e.Type, e.Subject, string(e.Data), us(e.CreatedAt)).Scan(&e.ID)
-}
-
 // signalEvents wakes a waiter on EventSignal without ever blocking. Inside
 // InTx it only notes that the signal is due: InTx sends it once the
 // outermost transaction committed.
@@ -33,12 +25,22 @@ func (db *DB) signalEvents() {
 // process that appended events committed; signals coalesce.
 func (db *DB) EventSignal() <-chan struct{} { return db.events }
 
-// AppendEvent writes e to the outbox on its own and sets e.ID.
+// AppendEvent writes e to the outbox, sets e.ID and replaces e.CreatedAt by
+// its stored form. Inside InTx it runs in InTx's transaction (under a
+// savepoint, so that a failure leaves the transaction usable) and the
+// signal waits for the outermost commit.
 func (db *DB) AppendEvent(ctx context.Context, e *atelier.Event) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error { return db.appendEvent(ctx, tx, e) })
+	at := us(e.CreatedAt)
+	var id int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, db.q(`INSERT INTO outbox (tenant_id, event_type, subject, data, created_at)
+			VALUES (?, ?, ?, ?, ?) RETURNING id`),
+			e.TenantID, e.Type, e.Subject, string(e.Data), at).Scan(&id)
+	})
 	if err != nil {
 		return db.wrap("append event", err)
 	}
+	e.ID, e.CreatedAt = id, fromUS(at)
 	db.signalEvents()
 	return nil
 }

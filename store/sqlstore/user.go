@@ -1,10 +1,8 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"time"
 
 	"github.com/atelier-dev/atelier"
 )
@@ -44,13 +42,13 @@ func (db *DB) checkOrg(ctx context.Context, tx *sql.Tx, tenantID, orgID string) 
 		orgID, tenantID).Scan(&one)
 }
 
-// CreateUser inserts u and appends its CREATE_USER event, in one
-// transaction; ErrConflict on a duplicate id, or email or name in the
-// tenant. A user with an OrgID is inserted in the transaction that checks
-// that the organization exists in the tenant: ErrNotFound when it does not,
-// so that a concurrent DeleteOrg cannot leave the user pointing at a
-// deleted organization.
+// CreateUser inserts u and replaces its times by their stored forms;
+// ErrConflict on a duplicate id, or email or name in the tenant. A user with
+// an OrgID is inserted in the transaction that checks that the organization
+// exists in the tenant: ErrNotFound when it does not, so that a concurrent
+// DeleteOrg cannot leave the user pointing at a deleted organization.
 func (db *DB) CreateUser(ctx context.Context, u *atelier.User) error {
+	roundUserTimes(u)
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if u.OrgID != "" {
 			if err := db.checkOrg(ctx, tx, u.TenantID, u.OrgID); err != nil {
@@ -61,34 +59,18 @@ func (db *DB) CreateUser(ctx context.Context, u *atelier.User) error {
 			u.ID, u.TenantID, u.Email, u.Name, u.DisplayName, u.Mobile, u.Role, u.Status, u.OrgID, u.PasswordHash,
 			us(u.PasswordChangedAt), jsonStrings(u.PasswordHistory), u.MustChangePassword, u.MFA, u.TOTPSecret,
 			u.TOTPEnabled, int64(u.FailedLogins), usz(u.LockedUntil), us(u.CreatedAt), us(u.UpdatedAt))
-		if err != nil {
-			return err
-		}
-		return db.appendEvent(ctx, tx, userEvent(atelier.EventCreateUser, u, u.CreatedAt))
+		return err
 	})
-	if err != nil {
-		return db.wrap("create user", err)
-	}
-	db.signalEvents()
-	return nil
+	return db.wrap("create user", err)
 }
 
-// userEvent is atelier.NewUserEvent with u's times as the store keeps them,
-// so that the event's data matches what a read of the user gives.
-func userEvent(typ string, u *atelier.User, at time.Time) *atelier.Event {
-	c := *u
-	c.CreatedAt, c.UpdatedAt = fromUS(us(u.CreatedAt)), fromUS(us(u.UpdatedAt))
-	return atelier.NewUserEvent(typ, &c, fromUS(us(at)))
-}
-
-// userEventChanged reports whether the UPDATE_USER event data of a and b
-// differ other than in updatedAt: changes to secrets, login counters and
-// lock times make no event.
-func userEventChanged(a, b *atelier.User) bool {
-	x, y := *a, *b
-	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
-	return !bytes.Equal(userEvent(atelier.EventUpdateUser, &x, time.Time{}).Data,
-		userEvent(atelier.EventUpdateUser, &y, time.Time{}).Data)
+// roundUserTimes replaces u's times by what the store keeps of them, so
+// that what a write returns equals what a later read gives.
+func roundUserTimes(u *atelier.User) {
+	u.PasswordChangedAt = fromUS(us(u.PasswordChangedAt))
+	u.LockedUntil = fromUSZ(usz(u.LockedUntil))
+	u.CreatedAt = fromUS(us(u.CreatedAt))
+	u.UpdatedAt = fromUS(us(u.UpdatedAt))
 }
 
 // GetUser returns the user with the id, or ErrNotFound.
@@ -139,22 +121,18 @@ type fnError struct{ err error }
 func (e fnError) Error() string { return e.err.Error() }
 
 // UpdateUser reads the user, calls fn on it and writes it back, all in one
-// transaction that locks the row. The id and tenant cannot change. An error
-// from fn aborts the update and is returned as is. Moving the user to an
-// organization that does not exist in the tenant gives ErrNotFound. When
-// the user's event data (atelier.NewUserEvent, updatedAt aside) changed,
-// the transaction appends an UPDATE_USER event at the new UpdatedAt.
+// transaction that locks the row, and returns it as stored. The id and
+// tenant cannot change. An error from fn aborts the update and is returned
+// as is. Moving the user to an organization that does not exist in the
+// tenant gives ErrNotFound.
 func (db *DB) UpdateUser(ctx context.Context, id string, fn func(u *atelier.User) error) (*atelier.User, error) {
 	var out *atelier.User
-	var appended bool
 	err := db.update(ctx, "update user", func(tx *sql.Tx) error {
-		appended = false
 		u, err := scanUser(tx.QueryRowContext(ctx,
 			db.q(`SELECT `+userCols+` FROM users WHERE id = ?`+db.flavor.ForUpdate), id))
 		if err != nil {
 			return err
 		}
-		before := *u
 		tenantID, orgID := u.TenantID, u.OrgID
 		if err := fn(u); err != nil {
 			return fnError{err}
@@ -165,10 +143,7 @@ func (db *DB) UpdateUser(ctx context.Context, id string, fn func(u *atelier.User
 				return err
 			}
 		}
-		u.PasswordChangedAt = fromUS(us(u.PasswordChangedAt))
-		u.LockedUntil = fromUSZ(usz(u.LockedUntil))
-		u.CreatedAt = fromUS(us(u.CreatedAt))
-		u.UpdatedAt = fromUS(us(u.UpdatedAt))
+		roundUserTimes(u)
 		if u.PasswordHistory == nil {
 			u.PasswordHistory = []string{}
 		}
@@ -183,28 +158,20 @@ func (db *DB) UpdateUser(ctx context.Context, id string, fn func(u *atelier.User
 		if err != nil {
 			return err
 		}
-		if userEventChanged(&before, u) {
-			if err := db.appendEvent(ctx, tx, userEvent(atelier.EventUpdateUser, u, u.UpdatedAt)); err != nil {
-				return err
-			}
-			appended = true
-		}
 		out = u
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if appended {
-		db.signalEvents()
-	}
 	return out, nil
 }
 
-// DeleteUser deletes the user with its tokens, API keys and app grants and
-// appends its DELETE_USER event, in one transaction; ErrNotFound when
-// missing.
-func (db *DB) DeleteUser(ctx context.Context, id string) error {
+// DeleteUser deletes the user with its tokens, API keys and app grants in
+// one transaction and returns the user as it was, read under the row's
+// lock; ErrNotFound when missing.
+func (db *DB) DeleteUser(ctx context.Context, id string) (*atelier.User, error) {
+	var out *atelier.User
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		u, err := scanUser(tx.QueryRowContext(ctx,
 			db.q(`SELECT `+userCols+` FROM users WHERE id = ?`+db.flavor.ForUpdate), id))
@@ -223,11 +190,11 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		return db.appendEvent(ctx, tx, userEvent(atelier.EventDeleteUser, u, time.Now()))
+		out = u
+		return nil
 	})
 	if err != nil {
-		return db.wrap("delete user", err)
+		return nil, db.wrap("delete user", err)
 	}
-	db.signalEvents()
-	return nil
+	return out, nil
 }

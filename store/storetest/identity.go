@@ -209,8 +209,17 @@ func testDeleteUser(t *testing.T, s store.Store) {
 		must(t, s.GrantApp(ctx, app.ID, u.ID, epoch), "GrantApp")
 	}
 
-	must(t, s.DeleteUser(ctx, ann.ID), "DeleteUser")
-	_, err := s.GetUser(ctx, ann.ID)
+	// DeleteUser returns the user as it was deleted, with a change made
+	// just before.
+	upd, err := s.UpdateUser(ctx, ann.ID, func(u *atelier.User) error {
+		u.DisplayName, u.UpdatedAt = "Ann", epoch.Add(time.Hour)
+		return nil
+	})
+	must(t, err, "UpdateUser")
+	gone, err := s.DeleteUser(ctx, ann.ID)
+	must(t, err, "DeleteUser")
+	wantEqual(t, gone, upd, "DeleteUser's user")
+	_, err = s.GetUser(ctx, ann.ID)
 	wantErr(t, err, store.ErrNotFound, "GetUser after delete")
 	for _, tk := range annTokens {
 		_, err := s.GetToken(ctx, tk.Hash)
@@ -242,7 +251,8 @@ func testDeleteUser(t *testing.T, s store.Store) {
 	must(t, err, "ListAppGrants")
 	wantEqual(t, grants, []string{bob.ID}, "ListAppGrants after deleting ann")
 
-	wantErr(t, s.DeleteUser(ctx, ann.ID), store.ErrNotFound, "DeleteUser twice")
+	_, err = s.DeleteUser(ctx, ann.ID)
+	wantErr(t, err, store.ErrNotFound, "DeleteUser twice")
 	// The email is free again.
 	MustUser(t, s, tn.ID, "ann")
 }
@@ -348,15 +358,21 @@ func testDeleteOrg(t *testing.T, s store.Store) {
 	_, err := s.UpdateUser(ctx, u.ID, func(x *atelier.User) error { x.OrgID = child.ID; return nil })
 	must(t, err, "UpdateUser into the child org")
 
-	wantErr(t, s.DeleteOrg(ctx, root.ID), store.ErrNotEmpty, "DeleteOrg with a child")
-	wantErr(t, s.DeleteOrg(ctx, child.ID), store.ErrNotEmpty, "DeleteOrg with a user")
+	_, err = s.DeleteOrg(ctx, root.ID)
+	wantErr(t, err, store.ErrNotEmpty, "DeleteOrg with a child")
+	_, err = s.DeleteOrg(ctx, child.ID)
+	wantErr(t, err, store.ErrNotEmpty, "DeleteOrg with a user")
 	_, err = s.UpdateUser(ctx, u.ID, func(x *atelier.User) error { x.OrgID = ""; return nil })
 	must(t, err, "UpdateUser out of the org")
-	must(t, s.DeleteOrg(ctx, child.ID), "DeleteOrg of an empty org")
+	gone, err := s.DeleteOrg(ctx, child.ID)
+	must(t, err, "DeleteOrg of an empty org")
+	wantEqual(t, gone, child, "DeleteOrg's organization")
 	_, err = s.GetOrg(ctx, child.ID)
 	wantErr(t, err, store.ErrNotFound, "GetOrg after delete")
-	wantErr(t, s.DeleteOrg(ctx, child.ID), store.ErrNotFound, "DeleteOrg twice")
-	must(t, s.DeleteOrg(ctx, root.ID), "DeleteOrg once its child is gone")
+	_, err = s.DeleteOrg(ctx, child.ID)
+	wantErr(t, err, store.ErrNotFound, "DeleteOrg twice")
+	_, err = s.DeleteOrg(ctx, root.ID)
+	must(t, err, "DeleteOrg once its child is gone")
 	// Users of a deleted org cannot be created.
 	bad := &atelier.User{ID: atelier.NewID(), TenantID: tn.ID, Email: "b@example.com", Name: "b",
 		Role: atelier.RoleMember, Status: atelier.UserActive, OrgID: root.ID, CreatedAt: epoch, UpdatedAt: epoch}
@@ -880,7 +896,7 @@ func testDeleteOrgRacesCreateUser(t *testing.T, s store.Store) {
 		parallel(3, func(i int) {
 			switch i {
 			case 0:
-				delErr = s.DeleteOrg(ctx, org.ID)
+				_, delErr = s.DeleteOrg(ctx, org.ID)
 			case 1:
 				userErr = s.CreateUser(ctx, u)
 			case 2:

@@ -196,7 +196,7 @@ func MustPut(t testing.TB, s store.Store, bucketID, key string) *atelier.Object 
 	t.Helper()
 	u := MustBegin(t, s, bucketID, key)
 	o := objectFor(u, int64(len(key)))
-	if _, err := s.CommitUpload(ctxFor(t), u.ID, o); err != nil {
+	if _, err := s.CommitUpload(ctxFor(t), u.ID, o, epoch); err != nil {
 		t.Fatalf("CommitUpload(%q): %v", key, err)
 	}
 	return o
@@ -497,7 +497,7 @@ func testObjects(t *testing.T, s store.Store) {
 	u := MustBegin(t, s, b.ID, "dir/cat.jpg")
 	o := objectFor(u, 1234)
 	o.ContentType = "image/jpeg"
-	replaced, err := s.CommitUpload(ctx, u.ID, o)
+	replaced, err := s.CommitUpload(ctx, u.ID, o, epoch)
 	must(t, err, "CommitUpload")
 	if replaced != "" {
 		t.Errorf("CommitUpload of a new key replaced %q", replaced)
@@ -516,11 +516,11 @@ func testObjects(t *testing.T, s store.Store) {
 	if n != 1 {
 		t.Errorf("CountObjects = %d, want 1", n)
 	}
-	_, err = s.CommitUpload(ctx, u.ID, o)
+	_, err = s.CommitUpload(ctx, u.ID, o, epoch)
 	wantErr(t, err, store.ErrNotFound, "CommitUpload of a committed upload")
-	_, err = s.CommitUpload(ctx, "nope", o)
+	_, err = s.CommitUpload(ctx, "nope", o, epoch)
 	wantErr(t, err, store.ErrNotFound, "CommitUpload(unknown upload)")
-	_, err = s.DeleteObject(ctx, b.ID, "dir/dog.jpg")
+	_, err = s.DeleteObject(ctx, b.ID, "dir/dog.jpg", epoch)
 	wantErr(t, err, store.ErrNotFound, "DeleteObject(unknown key)")
 	list, err := s.ListObjects(ctx, b.ID, "", "", 10)
 	must(t, err, "ListObjects")
@@ -667,7 +667,7 @@ func testUploads(t *testing.T, s store.Store) {
 		t.Errorf("StaleUploads(limit 2) = %d uploads", len(stale))
 	}
 	// A committed upload is no longer pending.
-	_, err = s.CommitUpload(ctx, old.ID, objectFor(old, 1))
+	_, err = s.CommitUpload(ctx, old.ID, objectFor(old, 1), epoch)
 	must(t, err, "CommitUpload")
 	stale, err = s.StaleUploads(ctx, epoch.Add(time.Minute), 10)
 	must(t, err, "StaleUploads")
@@ -679,9 +679,9 @@ func testUploads(t *testing.T, s store.Store) {
 func testBlobDeletionQueue(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
 	for _, k := range []string{"b3", "b1", "b2"} {
-		must(t, s.QueueBlobDeletion(ctx, k), "QueueBlobDeletion")
+		must(t, s.QueueBlobDeletion(ctx, k, epoch), "QueueBlobDeletion")
 	}
-	must(t, s.QueueBlobDeletion(ctx, "b3"), "QueueBlobDeletion of a queued key")
+	must(t, s.QueueBlobDeletion(ctx, "b3", epoch), "QueueBlobDeletion of a queued key")
 	got, err := s.PendingBlobDeletions(ctx, 10)
 	must(t, err, "PendingBlobDeletions")
 	if want := []string{"b3", "b1", "b2"}; !slices.Equal(got, want) {
@@ -713,6 +713,21 @@ func testTimesRoundTrip(t *testing.T, s store.Store) {
 	if !got.CreatedAt.Equal(want) || got.CreatedAt.Location() != time.UTC {
 		t.Errorf("CreatedAt = %v (%v), want %v in UTC", got.CreatedAt, got.CreatedAt.Location(), want)
 	}
+	// CreateUser and CreateOrg replace the times they are given by what a
+	// read gives back, so that an event built from the record matches it.
+	nu := &atelier.User{ID: atelier.NewID(), TenantID: tn.ID, Email: "ns@example.com", Name: "ns",
+		Role: atelier.RoleMember, Status: atelier.UserActive, PasswordHash: "x", PasswordHistory: []string{},
+		PasswordChangedAt: in, LockedUntil: in, CreatedAt: in, UpdatedAt: in}
+	must(t, s.CreateUser(ctx, nu), "CreateUser")
+	gu, err := s.GetUser(ctx, nu.ID)
+	must(t, err, "GetUser")
+	wantEqual(t, nu, gu, "CreateUser's user next to a read of it")
+	no := &atelier.Organization{ID: atelier.NewID(), TenantID: tn.ID, Name: "ns", CreatedAt: in, UpdatedAt: in}
+	must(t, s.CreateOrg(ctx, no), "CreateOrg")
+	gotOrg, err := s.GetOrg(ctx, no.ID)
+	must(t, err, "GetOrg")
+	wantEqual(t, no, gotOrg, "CreateOrg's organization next to a read of it")
+
 	// The zero time survives too: callers test it with IsZero.
 	u := MustUser(t, s, tn.ID, "zero")
 	_, err = s.UpdateUser(ctx, u.ID, func(u *atelier.User) error {
@@ -720,7 +735,7 @@ func testTimesRoundTrip(t *testing.T, s store.Store) {
 		return nil
 	})
 	must(t, err, "UpdateUser")
-	gu, err := s.GetUser(ctx, u.ID)
+	gu, err = s.GetUser(ctx, u.ID)
 	must(t, err, "GetUser")
 	if !gu.PasswordChangedAt.IsZero() {
 		t.Errorf("zero PasswordChangedAt came back as %v", gu.PasswordChangedAt)
@@ -800,7 +815,7 @@ func testCommitReplaces(t *testing.T, s store.Store) {
 	u := MustBegin(t, s, b.ID, "k")
 	second := objectFor(u, 99)
 	second.LastModified = epoch.Add(time.Minute)
-	replaced, err := s.CommitUpload(ctx, u.ID, second)
+	replaced, err := s.CommitUpload(ctx, u.ID, second, epoch)
 	must(t, err, "CommitUpload over an existing key")
 	if replaced != first.BlobKey {
 		t.Errorf("CommitUpload replaced %q, want %q", replaced, first.BlobKey)
@@ -827,14 +842,14 @@ func testDeleteObjectQueuesBlob(t *testing.T, s store.Store) {
 	tn := MustTenant(t, s, "t")
 	b := MustBucket(t, s, tn.ID, "b")
 	o := MustPut(t, s, b.ID, "k")
-	blobKey, err := s.DeleteObject(ctx, b.ID, "k")
+	blobKey, err := s.DeleteObject(ctx, b.ID, "k", epoch)
 	must(t, err, "DeleteObject")
 	if blobKey != o.BlobKey {
 		t.Errorf("DeleteObject = %q, want %q", blobKey, o.BlobKey)
 	}
 	_, err = s.GetObject(ctx, b.ID, "k")
 	wantErr(t, err, store.ErrNotFound, "GetObject after delete")
-	_, err = s.DeleteObject(ctx, b.ID, "k")
+	_, err = s.DeleteObject(ctx, b.ID, "k", epoch)
 	wantErr(t, err, store.ErrNotFound, "DeleteObject twice")
 	pending, err := s.PendingBlobDeletions(ctx, 10)
 	must(t, err, "PendingBlobDeletions")
@@ -851,12 +866,12 @@ func testDeleteBucketNotEmpty(t *testing.T, s store.Store) {
 	wantErr(t, s.DeleteBucket(ctx, tn.ID, "b"), store.ErrNotEmpty, "DeleteBucket of a bucket with objects")
 	_, err := s.GetBucket(ctx, tn.ID, "b")
 	must(t, err, "GetBucket after a refused delete")
-	_, err = s.DeleteObject(ctx, b.ID, "k")
+	_, err = s.DeleteObject(ctx, b.ID, "k", epoch)
 	must(t, err, "DeleteObject")
 	// A pending upload does not keep a bucket; its commit then fails.
 	u := MustBegin(t, s, b.ID, "late")
 	must(t, s.DeleteBucket(ctx, tn.ID, "b"), "DeleteBucket once empty")
-	_, err = s.CommitUpload(ctx, u.ID, objectFor(u, 1))
+	_, err = s.CommitUpload(ctx, u.ID, objectFor(u, 1), epoch)
 	wantErr(t, err, store.ErrNotFound, "CommitUpload into a deleted bucket")
 }
 
@@ -909,7 +924,7 @@ func testCommitConcurrentDistinct(t *testing.T, s store.Store) {
 		ups[i] = MustBegin(t, s, b.ID, fmt.Sprintf("k%02d", i))
 	}
 	errs := make([]error, n)
-	parallel(n, func(i int) { _, errs[i] = s.CommitUpload(ctx, ups[i].ID, objectFor(ups[i], int64(i))) })
+	parallel(n, func(i int) { _, errs[i] = s.CommitUpload(ctx, ups[i].ID, objectFor(ups[i], int64(i)), epoch) })
 	for _, err := range errs {
 		must(t, err, "concurrent CommitUpload")
 	}
@@ -931,7 +946,7 @@ func testCommitConcurrentSameKey(t *testing.T, s store.Store) {
 	}
 	errs := make([]error, n)
 	replaced := make([]string, n)
-	parallel(n, func(i int) { replaced[i], errs[i] = s.CommitUpload(ctx, ups[i].ID, objectFor(ups[i], int64(i))) })
+	parallel(n, func(i int) { replaced[i], errs[i] = s.CommitUpload(ctx, ups[i].ID, objectFor(ups[i], int64(i)), epoch) })
 	for _, err := range errs {
 		must(t, err, "concurrent CommitUpload of one key")
 	}
@@ -974,7 +989,7 @@ func testDeleteBucketRace(t *testing.T, s store.Store) {
 			if i == 0 {
 				delErr = s.DeleteBucket(ctx, tn.ID, name)
 			} else {
-				_, commitErr = s.CommitUpload(ctx, u.ID, objectFor(u, 1))
+				_, commitErr = s.CommitUpload(ctx, u.ID, objectFor(u, 1), epoch)
 			}
 		})
 		_, getErr := s.GetBucket(ctx, tn.ID, name)
@@ -1078,7 +1093,7 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 			if err := s.BeginUpload(ctx, u); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := s.CommitUpload(ctx, u.ID, objectFor(u, 1)); err != nil {
+			if _, err := s.CommitUpload(ctx, u.ID, objectFor(u, 1), epoch); err != nil {
 				b.Fatal(err)
 			}
 			i++

@@ -33,6 +33,9 @@ func testTxCommit(t *testing.T, s store.Store) {
 	err := s.InTx(ctx, func(tx store.Store) error {
 		tn = MustTenant(t, tx, "tx")
 		u = MustUser(t, tx, tn.ID, "alice")
+		if err := tx.AppendEvent(ctx, newEvent(tn.ID, u.ID, epoch)); err != nil {
+			return err
+		}
 		// Reads go through the transaction and see its writes.
 		got, err := tx.GetUserByEmail(ctx, tn.ID, u.Email)
 		if err != nil {
@@ -56,7 +59,7 @@ func testTxCommit(t *testing.T, s store.Store) {
 	if _, err := s.GetUser(ctx, u.ID); err != nil {
 		t.Fatalf("user after commit: %v", err)
 	}
-	evs.want("CreateUser in InTx", atelier.EventCreateUser)
+	evs.want("CreateUser and AppendEvent in InTx", u.ID)
 }
 
 // testTxRollback checks that fn's error rolls back every change with its
@@ -69,6 +72,7 @@ func testTxRollback(t *testing.T, s store.Store) {
 	err := s.InTx(ctx, func(tx store.Store) error {
 		tn = MustTenant(t, tx, "tx")
 		u = MustUser(t, tx, tn.ID, "alice")
+		must(t, tx.AppendEvent(ctx, newEvent(tn.ID, u.ID, epoch)), "AppendEvent")
 		return errTxBoom
 	})
 	if err != errTxBoom {
@@ -77,7 +81,7 @@ func testTxRollback(t *testing.T, s store.Store) {
 	wantErr(t, getTenantErr(t, s, tn.ID), store.ErrNotFound, "GetTenant after rollback")
 	_, err = s.GetUser(ctx, u.ID)
 	wantErr(t, err, store.ErrNotFound, "GetUser after rollback")
-	evs.want("a rolled back CreateUser")
+	evs.want("a rolled back CreateUser and AppendEvent")
 	// The name is free again.
 	MustTenant(t, s, "tx")
 }
