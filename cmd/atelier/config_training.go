@@ -22,6 +22,10 @@ import (
 	"github.com/atelier-dev/atelier/executor/localexec"
 )
 
+// CgroupOff is ATELIER_TRAINING_CGROUP_DIR's value that turns the
+// automatic use of a delegated cgroup v2 hierarchy off.
+const CgroupOff = "off"
+
 // Defaults of the training settings.
 const (
 	DefaultExecutor       = "local"
@@ -58,8 +62,9 @@ type TrainingConfig struct {
 	LocalNoSharedFS bool
 	// CgroupDir is a cgroup v2 directory delegated to the server
 	// (ATELIER_TRAINING_CGROUP_DIR, e.g. systemd's Delegate=yes): each
-	// worker then gets cpu.max and memory.max. Unset: memory is limited with
-	// ulimit -v and CPU share is not limited.
+	// worker then gets memory.max, cpu.max and pids.max. Unset: the one the
+	// server runs in when it is delegated (localexec.DetectCgroup); "off":
+	// none, memory limited by RLIMIT_AS and CPU share not limited.
 	CgroupDir string
 }
 
@@ -175,7 +180,7 @@ func (c TrainingConfig) validate() []error {
 	if c.MaxRun < time.Minute {
 		errs = append(errs, fmt.Errorf("ATELIER_TRAINING_MAX_RUN: must be at least 1m, not %s", c.MaxRun))
 	}
-	if c.CgroupDir != "" {
+	if c.CgroupDir != "" && c.CgroupDir != CgroupOff {
 		if _, err := os.Stat(filepath.Join(c.CgroupDir, "cgroup.controllers")); err != nil {
 			errs = append(errs, fmt.Errorf("ATELIER_TRAINING_CGROUP_DIR: %q is not a cgroup v2 directory (no cgroup.controllers)", c.CgroupDir))
 		} else if unix.Access(c.CgroupDir, unix.W_OK) != nil {

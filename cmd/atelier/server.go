@@ -385,6 +385,25 @@ var executorDrivers = map[string]func(ctx context.Context, m *Main, cfg ServerCo
 	localexec.Name: openLocalDriver,
 }
 
+// cgroupDir is the delegated cgroup v2 directory of the local driver:
+// ATELIER_TRAINING_CGROUP_DIR, else the one found where the server runs
+// (localexec.DetectCgroup), none with "off".
+func (m *Main) cgroupDir(ctx context.Context, set string) string {
+	switch set {
+	case CgroupOff:
+		return ""
+	case "":
+		dir, why := localexec.DetectCgroup(localexec.CgroupFiles{})
+		if dir == "" {
+			m.log.InfoContext(ctx, "no delegated cgroup v2 hierarchy: tasks are limited with rlimits only (no CPU share, no out-of-memory reports)", "why", why)
+			return ""
+		}
+		m.log.InfoContext(ctx, "tasks get cgroups in the delegated cgroup v2 hierarchy the server runs in", "dir", dir)
+		return dir
+	}
+	return set
+}
+
 // openLocalDriver opens the local driver: tasks in bubblewrap sandboxes
 // under <data-dir>/executor/local, unless ATELIER_SANDBOX=none.
 func openLocalDriver(ctx context.Context, m *Main, cfg ServerConfig, gpus []driver.GPU) (driver.Driver, error) {
@@ -402,7 +421,7 @@ func openLocalDriver(ctx context.Context, m *Main, cfg ServerConfig, gpus []driv
 		SearchRoots:   []string{cfg.DataDir},
 		GPUs:          gpus,
 		Limits:        driver.Limits{Processes: tc.Processes, TmpBytes: tc.TmpBytes},
-		CgroupDir:     tc.CgroupDir,
+		CgroupDir:     m.cgroupDir(ctx, tc.CgroupDir),
 		Clock:         m.Clock,
 		Logger:        m.log,
 	})
