@@ -8,8 +8,10 @@
 // theirs but the store: one loop, one interval, one set of retention
 // settings, run on one server of many (its Run is a leader.Loop).
 //
-// Pending uploads and blobs are not its business: obs sweeps them, since
-// deleting a blob needs the object backend.
+// What needs more than the store — abandoned uploads and the blobs queued
+// for deletion, which the object backend must delete — comes in as a
+// Sweeper of the package that owns it (obs.Service.Sweep), run in the same
+// pass, so that there is still one collector and one leader loop.
 package gc
 
 import (
@@ -52,6 +54,16 @@ type Options struct {
 	QueueDeadRetention time.Duration
 	// Batch bounds one delete of queue items (default 1000).
 	Batch int
+	// Sweepers run at the end of every pass, each on its own (a failure
+	// of one does not keep the others from running).
+	Sweepers []Sweeper
+}
+
+// Sweeper is garbage collection another package does itself, because it
+// needs more than the store.
+type Sweeper struct {
+	Name  string // for the log, e.g. "stale uploads"
+	Sweep func(ctx context.Context) error
 }
 
 // Result counts what one pass deleted.
@@ -139,6 +151,9 @@ func (c *Collector) Collect(ctx context.Context) (Result, error) {
 		n, err := c.pruneQueue(ctx, p.state, now.Add(-p.keep))
 		*p.n += n
 		fail(p.state+" queue items", err)
+	}
+	for _, sw := range c.o.Sweepers {
+		fail(sw.Name, sw.Sweep(ctx))
 	}
 	if r != (Result{}) {
 		c.o.Logger.InfoContext(ctx, "gc: deleted", "tokens", r.Tokens, "challenges", r.Challenges,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,5 +217,26 @@ func TestRun(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not end with its context")
+	}
+}
+
+// TestSweepers: a pass runs the sweepers after the store's parts, each on
+// its own, and reports their failures by name.
+func TestSweepers(t *testing.T) {
+	st := MustOpenStore(t)
+	var ran []string
+	c, err := gc.New(gc.Options{Store: st, Sweepers: []gc.Sweeper{
+		{Name: "first", Sweep: func(context.Context) error { ran = append(ran, "first"); return errors.New("disk on fire") }},
+		{Name: "second", Sweep: func(context.Context) error { ran = append(ran, "second"); return nil }},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Collect(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "first") || !strings.Contains(err.Error(), "disk on fire") {
+		t.Errorf("Collect = %v, want the first sweeper's failure by name", err)
+	}
+	if strings.Join(ran, " ") != "first second" {
+		t.Errorf("ran %v, want both in order", ran)
 	}
 }

@@ -319,7 +319,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
 
-	m.objects.Start(ctx)
 	m.datasets.Start(ctx)
 	m.training.Start(ctx)
 	g, gctx := errgroup.WithContext(ctx)
@@ -371,7 +370,10 @@ func (m *Main) newBackground(cfg ServerConfig, reg prometheus.Registerer) error 
 		return err
 	}
 	collector, err := gc.New(gc.Options{Store: m.store, Clock: m.Clock, Logger: m.log, Every: bg.GCInterval,
-		CallbackRetention: cfg.Callback.Retention, QueueRetention: bg.RetentionQueue, QueueDeadRetention: bg.RetentionQueueDead})
+		CallbackRetention: cfg.Callback.Retention, QueueRetention: bg.RetentionQueue, QueueDeadRetention: bg.RetentionQueueDead,
+		// obs deletes blobs through the object backend: its sweep of
+		// abandoned uploads and queued blob deletions is the collector's too.
+		Sweepers: []gc.Sweeper{{Name: "stale uploads and queued blob deletions", Sweep: func(ctx context.Context) error { return m.objects.Sweep(ctx, false) }}}})
 	if err != nil {
 		return err
 	}
