@@ -63,9 +63,11 @@ func (s *Service) step(ctx context.Context, wg *sync.WaitGroup, slots chan struc
 	if free == 0 {
 		return fanned == fanOutBatch
 	}
+	s.claimMu.Lock()
 	paused, probing := s.breaker.state(now)
 	claims, err := s.o.Store.ClaimDeliveries(ctx, store.Claim{
 		Now: now, LeaseUntil: now.Add(s.lease()), Limit: free, MaxPerApp: s.o.PerApp, SkipApps: paused, ProbeApps: probing})
+	s.claimMu.Unlock()
 	if err != nil {
 		if ctx.Err() == nil {
 			s.o.Logger.Error("callback claim failed", "err", err)
@@ -112,11 +114,13 @@ func (s *Service) deliver(ctx context.Context, c *store.ClaimedDelivery) {
 		o.State = atelier.DeliveryPending
 		o.NextAttemptAt = now.Add(s.backoff(d.Attempts))
 	}
+	s.claimMu.Lock()
 	if s.breaker.record(d.ClientID, a.OK, now, s.backoff) {
 		s.o.Logger.Warn("callback receiver keeps failing; its deliveries are paused", "client_id", d.ClientID,
 			"failures_in_a_row", breakerThreshold, "last_error", a.Error)
 	}
 	err = s.o.Store.FinishAttempt(ctx, d.ID, c.LeaseToken, a, o)
+	s.claimMu.Unlock()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		s.o.Logger.Warn("callback lease lost; the delivery will be attempted again", "delivery_id", d.ID)

@@ -110,6 +110,12 @@ type Service struct {
 	metrics *metrics
 	wake    chan struct{}
 	breaker *breaker
+	// claimMu orders the breaker's snapshot and the claim that uses it
+	// against recording an attempt's outcome (the breaker, then the store),
+	// so that no claim uses a snapshot older than an outcome the store
+	// already shows: a receiver's failures pause its app before another of
+	// its deliveries is claimed.
+	claimMu sync.Mutex
 
 	keysMu sync.Mutex
 	keys   map[string]*atelier.CallbackKeys // sealed string → keys
