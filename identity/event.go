@@ -28,7 +28,28 @@ import (
 // and must have no side effects but through tx; its error, or the store's,
 // comes back as is.
 func (s *Service) changeUser(ctx context.Context, now time.Time, change func(tx store.Store) (before, after *atelier.User, err error)) error {
-	return s.st.InTx(ctx, func(tx store.Store) error {
+	return changeWithEvent(ctx, s.st, now, userEvents, change)
+}
+
+// eventKinds are one aggregate's event types and projection.
+type eventKinds[T any] struct {
+	create, update, remove string
+	event                  func(typ string, v *T, at time.Time) *atelier.Event
+	// unstamp clears what changes without being a change (updatedAt).
+	unstamp func(v T) T
+}
+
+var (
+	userEvents = eventKinds[atelier.User]{atelier.EventCreateUser, atelier.EventUpdateUser, atelier.EventDeleteUser,
+		atelier.NewUserEvent, func(u atelier.User) atelier.User { u.UpdatedAt = time.Time{}; return u }}
+	orgEvents = eventKinds[atelier.Organization]{atelier.EventCreateOrganization, atelier.EventUpdateOrganization, atelier.EventDeleteOrganization,
+		atelier.NewOrgEvent, func(o atelier.Organization) atelier.Organization { o.UpdatedAt = time.Time{}; return o }}
+)
+
+// changeWithEvent is changeUser and changeOrg: change, then the event it
+// calls for, in one transaction.
+func changeWithEvent[T any](ctx context.Context, st store.Store, now time.Time, k eventKinds[T], change func(tx store.Store) (before, after *T, err error)) error {
+	return st.InTx(ctx, func(tx store.Store) error {
 		before, after, err := change(tx)
 		if err != nil {
 			return err
@@ -36,11 +57,11 @@ func (s *Service) changeUser(ctx context.Context, now time.Time, change func(tx 
 		var e *atelier.Event
 		switch {
 		case before == nil:
-			e = atelier.NewUserEvent(atelier.EventCreateUser, after, now)
+			e = k.event(k.create, after, now)
 		case after == nil:
-			e = atelier.NewUserEvent(atelier.EventDeleteUser, before, now)
-		case userEventChanged(before, after):
-			e = atelier.NewUserEvent(atelier.EventUpdateUser, after, now)
+			e = k.event(k.remove, before, now)
+		case k.changed(before, after):
+			e = k.event(k.update, after, now)
 		default:
 			return nil
 		}
@@ -48,12 +69,11 @@ func (s *Service) changeUser(ctx context.Context, now time.Time, change func(tx 
 	})
 }
 
-// userEventChanged reports whether the user event data of a and b differ
-// other than in updatedAt.
-func userEventChanged(a, b *atelier.User) bool {
-	x, y := *a, *b
-	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
-	return !bytes.Equal(atelier.NewUserEvent("", &x, time.Time{}).Data, atelier.NewUserEvent("", &y, time.Time{}).Data)
+// changed reports whether the event data of a and b differ other than in
+// what unstamp clears.
+func (k eventKinds[T]) changed(a, b *T) bool {
+	x, y := k.unstamp(*a), k.unstamp(*b)
+	return !bytes.Equal(k.event("", &x, time.Time{}).Data, k.event("", &y, time.Time{}).Data)
 }
 
 // insertUser stores the new user u (its times become their stored forms)
@@ -97,32 +117,7 @@ func (s *Service) deleteUser(ctx context.Context, id string, now time.Time) erro
 // changeOrg is changeUser for organizations: CREATE_, UPDATE_ (when the
 // name or parent changed) and DELETE_ORGANIZATION.
 func (s *Service) changeOrg(ctx context.Context, now time.Time, change func(tx store.Store) (before, after *atelier.Organization, err error)) error {
-	return s.st.InTx(ctx, func(tx store.Store) error {
-		before, after, err := change(tx)
-		if err != nil {
-			return err
-		}
-		var e *atelier.Event
-		switch {
-		case before == nil:
-			e = atelier.NewOrgEvent(atelier.EventCreateOrganization, after, now)
-		case after == nil:
-			e = atelier.NewOrgEvent(atelier.EventDeleteOrganization, before, now)
-		case orgEventChanged(before, after):
-			e = atelier.NewOrgEvent(atelier.EventUpdateOrganization, after, now)
-		default:
-			return nil
-		}
-		return tx.AppendEvent(ctx, e)
-	})
-}
-
-// orgEventChanged reports whether the organization event data of a and b
-// differ other than in updatedAt.
-func orgEventChanged(a, b *atelier.Organization) bool {
-	x, y := *a, *b
-	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
-	return !bytes.Equal(atelier.NewOrgEvent("", &x, time.Time{}).Data, atelier.NewOrgEvent("", &y, time.Time{}).Data)
+	return changeWithEvent(ctx, s.st, now, orgEvents, change)
 }
 
 // insertOrg stores the new organization o (its times become their stored
