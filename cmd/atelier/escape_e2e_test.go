@@ -103,9 +103,7 @@ print("victim done", flush=True)
 // /tmp and to fork without bound. Every attempt is refused, the job's log
 // says so, and the server and the other tenant's job carry on.
 func TestEscapeAttempts(t *testing.T) {
-	if testSandbox() != "bwrap" {
-		t.Skip("bubblewrap is not installed: the sandbox cannot be tested here (CI sets ATELIER_REQUIRE_SANDBOX)")
-	}
+	requireSandbox(t, "the sandbox cannot be tested")
 	dir := t.TempDir()
 	const awsSecret = "aws-secret-in-the-servers-environment"
 	srv := MustStartProcess(t, dir, append(trainingEnv(t),

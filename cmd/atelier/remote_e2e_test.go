@@ -36,9 +36,7 @@ import (
 // task-stage` (TestMain sends that argument to run).
 func MustStager(t *testing.T, dataDir string) string {
 	t.Helper()
-	if testSandbox() != "bwrap" {
-		t.Skip("staging without a shared filesystem needs the bubblewrap sandbox (apt-get install bubblewrap)")
-	}
+	requireSandbox(t, "staging without a shared filesystem needs the sandbox")
 	dir := filepath.Join(filepath.Dir(dataDir), "stager")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

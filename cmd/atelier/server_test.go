@@ -73,6 +73,18 @@ func testSandbox() string {
 	return "none"
 }
 
+// requireSandbox skips a test that needs bubblewrap where it is not
+// installed; with ATELIER_REQUIRE_SANDBOX set (CI) that is a failure.
+func requireSandbox(t *testing.T, why string) {
+	t.Helper()
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		if os.Getenv("ATELIER_REQUIRE_SANDBOX") != "" {
+			t.Fatalf("ATELIER_REQUIRE_SANDBOX is set but bubblewrap is not installed (%s)", why)
+		}
+		t.Skipf("bubblewrap is not installed (apt-get install bubblewrap): %s", why)
+	}
+}
+
 func startServer(t *testing.T, dir string, with ...func(*ServerConfig)) (*testServer, error) {
 	t.Helper()
 	m := NewMain()

@@ -48,15 +48,24 @@ func TestTypeName(t *testing.T) {
 	}
 }
 
-// TestDetectWithoutDriver: where no NVIDIA driver is loaded (this
-// machine, CI), the configured inventory is used and the note says why.
-func TestDetectWithoutDriver(t *testing.T) {
+// TestDetect: where no NVIDIA driver is loaded (this machine, CI) the
+// configured inventory is used and the note says why; where one is, NVML's
+// inventory is used and passes the suite.
+func TestDetect(t *testing.T) {
 	conf := gpu.Static{{Index: 0, Type: "nvidia-t4", MemoryMB: 16384}}
 	inv, note := gpu.Detect(t.Context(), conf)
-	if inv.Source() == "nvml" {
-		t.Skip("an NVIDIA driver is loaded here: NVML is used (see TestNVMLMachine)")
-	}
-	if inv.Source() != "configured" || note == "" {
-		t.Errorf("Detect = %s, %q; want the configured inventory and a note", inv.Source(), note)
+	switch inv.Source() {
+	case "nvml":
+		if note != "" {
+			t.Errorf("NVML used with the note %q", note)
+		}
+		gputest.Run(t, inv, -1)
+	case "configured":
+		if note == "" {
+			t.Error("the configured inventory is used without a note saying why")
+		}
+		gputest.Run(t, inv, 1)
+	default:
+		t.Errorf("Detect = %s", inv.Source())
 	}
 }

@@ -46,6 +46,11 @@ func TestGrantGroupSearch(t *testing.T) {
 	for range 2 {
 		fi, _ = os.Stat(dir)
 		if err := grantGroupSearch(dir, fi, gid); err != nil {
+			// The sandbox needs ACLs where a data directory's parent is
+			// private: CI requires them.
+			if os.Getenv("ATELIER_REQUIRE_SANDBOX") != "" {
+				t.Fatalf("no POSIX ACLs on this filesystem: %v", err)
+			}
 			t.Skipf("no POSIX ACLs on this filesystem: %v", err)
 		}
 	}
