@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,26 +51,7 @@ func TestEveryKindSurvivesSIGKILL(t *testing.T) {
 	})
 
 	// Two jobs on one slot: the first runs, the second queues.
-	submit := func(name string) (*core.TrainingJob, string) {
-		t.Helper()
-		job, _, err := c.SubmitJob(ctx, name, "", core.JobSpec{UserCommand: restartCommand, Flavor: e2eFlavor, InstanceCount: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		work := filepath.Join(dir, "training", job.ID, "v1")
-		t.Cleanup(func() { _ = os.WriteFile(filepath.Join(work, "marker"), nil, 0o644) })
-		return job, work
-	}
-	first, firstDir := submit("first")
-	waitFor(t, "the first job to run", func() bool {
-		v, err := c.GetVersion(ctx, first.ID, 1)
-		return err == nil && v.State == core.JobRunning
-	})
-	second, secondDir := submit("second")
-	waitFor(t, "the second job to queue", func() bool {
-		v, err := c.GetVersion(ctx, second.ID, 1)
-		return err == nil && v.State == core.JobQueued
-	})
+	first, second := runningAndQueued(t, c, dir)
 	// A publish and an export, accepted, then the kill.
 	v2, err := c.CreateDatasetVersion(ctx, d.ID, core.VersionSpec{})
 	if err != nil {
@@ -116,25 +95,5 @@ func TestEveryKindSurvivesSIGKILL(t *testing.T) {
 	if m := mustObject(t, c, "kinds", "export/V001.manifest"); len(m) == 0 {
 		t.Error("the exported manifest is empty")
 	}
-	if err := os.WriteFile(filepath.Join(firstDir, "marker"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if v := mustFinal(t, c, first.ID); v.State != core.JobCompleted {
-		t.Fatalf("first job ended %s: %s", v.State, v.Reason)
-	}
-	waitFor(t, "the second job to run", func() bool {
-		v, err := c.GetVersion(ctx, second.ID, 1)
-		return err == nil && v.State == core.JobRunning
-	})
-	if err := os.WriteFile(filepath.Join(secondDir, "marker"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if v := mustFinal(t, c, second.ID); v.State != core.JobCompleted {
-		t.Fatalf("second job ended %s: %s", v.State, v.Reason)
-	}
-	for _, w := range []string{firstDir, secondDir} {
-		if b, err := os.ReadFile(filepath.Join(w, "starts")); err != nil || string(b) != "started\n" {
-			t.Errorf("%s started %q (%v), want once", w, b, err)
-		}
-	}
+	mustRunInTurn(t, c, first, second)
 }

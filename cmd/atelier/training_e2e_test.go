@@ -365,6 +365,72 @@ func TestTrainingExitCode(t *testing.T) {
 	}
 }
 
+// markerJob is a job running restartCommand in its working directory dir,
+// which the test releases by writing dir/marker.
+type markerJob struct {
+	*core.TrainingJob
+	dir string
+}
+
+// runningAndQueued submits two marker jobs to a one-slot server whose data
+// directory is dataDir and returns once the first runs and the second
+// waits in the executor's queue. Whatever happens, both are released at
+// cleanup.
+func runningAndQueued(t *testing.T, c *sdk.Client, dataDir string) (first, second markerJob) {
+	t.Helper()
+	submit := func(name string) markerJob {
+		t.Helper()
+		job, _, err := c.SubmitJob(t.Context(), name, "", core.JobSpec{UserCommand: restartCommand, Flavor: e2eFlavor, InstanceCount: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := markerJob{job, filepath.Join(dataDir, "training", job.ID, "v1")}
+		t.Cleanup(func() { _ = os.WriteFile(filepath.Join(j.dir, "marker"), nil, 0o644) })
+		return j
+	}
+	waitState := func(j markerJob, state string) {
+		t.Helper()
+		waitFor(t, "job "+j.Name+" "+state, func() bool {
+			v, err := c.GetVersion(t.Context(), j.ID, 1)
+			return err == nil && v.State == state
+		})
+	}
+	first = submit("first")
+	waitState(first, core.JobRunning)
+	second = submit("second")
+	waitState(second, core.JobQueued)
+	return first, second
+}
+
+// mustRunInTurn checks, on a server restarted after runningAndQueued, that
+// the second job is still queued; releases the first, which completes,
+// then the second, which runs and completes; and that each started once.
+func mustRunInTurn(t *testing.T, c *sdk.Client, first, second markerJob) {
+	t.Helper()
+	if v, err := c.GetVersion(t.Context(), second.ID, 1); err != nil || v.State != core.JobQueued {
+		t.Fatalf("after the restart the queued job is %+v (%v), want QUEUED", v, err)
+	}
+	for i, j := range []markerJob{first, second} {
+		if i > 0 {
+			waitFor(t, "the second job to run", func() bool {
+				v, err := c.GetVersion(t.Context(), j.ID, 1)
+				return err == nil && v.State == core.JobRunning
+			})
+		}
+		if err := os.WriteFile(filepath.Join(j.dir, "marker"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if v := mustFinal(t, c, j.ID); v.State != core.JobCompleted {
+			t.Fatalf("job %s ended %s: %s", j.Name, v.State, v.Reason)
+		}
+	}
+	for _, j := range []markerJob{first, second} {
+		if b, err := os.ReadFile(filepath.Join(j.dir, "starts")); err != nil || string(b) != "started\n" {
+			t.Errorf("job %s started %q (%v), want once", j.Name, b, err)
+		}
+	}
+}
+
 // TestTrainingQueuedSurvivesSIGKILL SIGKILLs the server while one job
 // holds the only slot and another waits in the executor's queue: after a
 // restart the running one is re-adopted and the queued one runs after it,
@@ -373,64 +439,8 @@ func TestTrainingQueuedSurvivesSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	env := append(trainingEnv(t), "ATELIER_TRAINING_SLOTS=1")
 	srv := MustStartProcess(t, dir, env...)
-	c := mustSDK(t, srv)
-	ctx := t.Context()
-	if _, err := c.CreateBucket(ctx, "queue"); err != nil {
-		t.Fatal(err)
-	}
-	submit := func(name string) *core.TrainingJob {
-		t.Helper()
-		job, _, err := c.SubmitJob(ctx, name, "", core.JobSpec{
-			UserCommand: restartCommand, LogURL: "obs://queue/logs/", Flavor: e2eFlavor, InstanceCount: 1,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return job
-	}
-	first := submit("first")
-	firstDir := filepath.Join(dir, "training", first.ID, "v1")
-	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(firstDir, "marker"), nil, 0o644) })
-	waitFor(t, "the first job to run", func() bool {
-		v, err := c.GetVersion(ctx, first.ID, 1)
-		return err == nil && v.State == core.JobRunning
-	})
-	second := submit("second")
-	secondDir := filepath.Join(dir, "training", second.ID, "v1")
-	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(secondDir, "marker"), nil, 0o644) })
-	waitFor(t, "the second job to queue", func() bool {
-		v, err := c.GetVersion(ctx, second.ID, 1)
-		return err == nil && v.State == core.JobQueued
-	})
+	first, second := runningAndQueued(t, mustSDK(t, srv), dir)
 	srv.kill()
-
 	srv = MustStartProcess(t, dir, env...)
-	c = mustSDK(t, srv)
-	if v, err := c.GetVersion(ctx, second.ID, 1); err != nil || v.State != core.JobQueued {
-		t.Fatalf("after the restart the queued job is %+v (%v), want QUEUED", v, err)
-	}
-	// The first still holds the slot; released, it completes and the
-	// second runs.
-	if err := os.WriteFile(filepath.Join(firstDir, "marker"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if v := mustFinal(t, c, first.ID); v.State != core.JobCompleted {
-		t.Fatalf("first job ended %s: %s", v.State, v.Reason)
-	}
-	waitFor(t, "the second job to run", func() bool {
-		v, err := c.GetVersion(ctx, second.ID, 1)
-		return err == nil && v.State == core.JobRunning
-	})
-	if err := os.WriteFile(filepath.Join(secondDir, "marker"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if v := mustFinal(t, c, second.ID); v.State != core.JobCompleted {
-		t.Fatalf("second job ended %s: %s", v.State, v.Reason)
-	}
-	for _, d := range []string{firstDir, secondDir} {
-		starts, err := os.ReadFile(filepath.Join(d, "starts"))
-		if err != nil || string(starts) != "started\n" {
-			t.Errorf("%s started %q (%v), want once", d, starts, err)
-		}
-	}
+	mustRunInTurn(t, mustSDK(t, srv), first, second)
 }
