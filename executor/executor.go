@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -341,12 +342,7 @@ func cloneSpec(s *Spec) Spec {
 	c.Command = slices.Clone(s.Command)
 	c.Mounts = slices.Clone(s.Mounts)
 	c.Ports = slices.Clone(s.Ports)
-	if s.Env != nil {
-		c.Env = make(map[string]string, len(s.Env))
-		for k, v := range s.Env {
-			c.Env[k] = v
-		}
-	}
+	c.Env = maps.Clone(s.Env)
 	if s.Readiness != nil {
 		r := *s.Readiness
 		c.Readiness = &r
@@ -401,9 +397,11 @@ func (e *Executor) validate(s *Spec) error {
 		return fmt.Errorf("executor: %d workers, %d slots: %w", s.Workers, e.opts.Slots, ErrTooLarge)
 	}
 	if s.GPUs > 0 || s.GPUMemoryMB > 0 {
-		empty := make([]gpuBin, len(e.gpus))
-		for i, g := range e.gpus {
-			empty[i] = gpuBin{GPU: g.GPU, freeMB: g.MemoryMB}
+		// Against every GPU free: from the fingerprint, which no one
+		// changes (e.gpus is the scheduler's, under mu).
+		empty := make([]gpuBin, len(e.fp.GPUs))
+		for i, g := range e.fp.GPUs {
+			empty[i] = gpuBin{GPU: g, freeMB: g.MemoryMB}
 		}
 		if _, ok := place(empty, s); !ok {
 			return fmt.Errorf("executor: %d workers × %s: %w", s.Workers, gpuAsk(s), ErrTooLarge)
@@ -525,19 +523,12 @@ func (e *Executor) release(r *record) {
 	if !e.caps.Queue {
 		e.used -= r.Spec.Workers
 	}
-	for _, w := range r.Placement {
-		for _, a := range w {
-			for i := range e.gpus {
-				if e.gpus[i].Index != a.Index {
-					continue
-				}
-				e.gpus[i].freeMB = min(e.gpus[i].freeMB+a.ShareMB, e.gpus[i].MemoryMB)
-				if a.ShareMB >= e.gpus[i].MemoryMB {
-					e.gpus[i].exclusive = false
-				}
-			}
+	e.eachPlaced(r, func(b *gpuBin, share int64) {
+		b.freeMB = min(b.freeMB+share, b.MemoryMB)
+		if share >= b.MemoryMB {
+			b.exclusive = false
 		}
-	}
+	})
 }
 
 // occupy marks a recovered task's placement as used. Caller holds mu.
@@ -545,12 +536,22 @@ func (e *Executor) occupy(r *record) {
 	if !e.caps.Queue {
 		e.used += r.Spec.Workers
 	}
+	e.eachPlaced(r, func(b *gpuBin, share int64) {
+		b.freeMB = max(b.freeMB-share, 0)
+		if share >= b.MemoryMB {
+			b.exclusive = true
+		}
+	})
+}
+
+// eachPlaced calls fn with the GPU bin and the share of every GPU placed
+// for r's workers. Caller holds mu.
+func (e *Executor) eachPlaced(r *record, fn func(b *gpuBin, share int64)) {
 	for _, w := range r.Placement {
 		for _, a := range w {
 			for i := range e.gpus {
 				if e.gpus[i].Index == a.Index {
-					e.gpus[i].freeMB = max(e.gpus[i].freeMB-a.ShareMB, 0)
-					e.gpus[i].exclusive = e.gpus[i].exclusive || a.ShareMB >= e.gpus[i].MemoryMB
+					fn(&e.gpus[i], a.ShareMB)
 				}
 			}
 		}
@@ -675,7 +676,7 @@ func (e *Executor) taskConfig(r *record) *driver.TaskConfig {
 	s := &r.Spec
 	return &driver.TaskConfig{
 		ID: s.ID, Tenant: s.Tenant, Kind: s.Kind, Workers: s.Workers,
-		Command: slices.Clone(s.Command), Env: cloneSpec(s).Env, Dir: s.Dir,
+		Command: slices.Clone(s.Command), Env: maps.Clone(s.Env), Dir: s.Dir,
 		Mounts:     slices.Clone(s.Mounts),
 		Resources:  driver.Resources{CPU: s.CPU, MemoryBytes: s.MemoryBytes},
 		WorkerGPUs: r.Placement,

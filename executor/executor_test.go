@@ -82,9 +82,25 @@ func (e *env) started() string {
 	}
 }
 
-// noneStarted checks that nothing more starts now: every decision is
-// taken synchronously in Submit and at exits, so a start would be
-// signalled before the executor answers Status.
+// running waits until the executor has recorded h's start (the driver
+// signals Started before it returns the handle).
+func (e *env) running(h *executor.Handle) {
+	e.t.Helper()
+	c, err := e.ex.Started(h)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	select {
+	case <-c:
+	case <-time.After(deadline):
+		e.t.Fatalf("%s never ran", h.ID)
+	}
+}
+
+// noneStarted checks that the driver has been asked to start nothing more
+// so far. The decision is taken in Submit or at an exit, but the driver is
+// called from a goroutine, so a wrong start can show later: the tests then
+// check the exact order of the starts that follow, which it would break.
 func (e *env) noneStarted() {
 	e.t.Helper()
 	select {
@@ -118,11 +134,13 @@ func TestFIFOAndFairness(t *testing.T) {
 	if id := e.started(); id != "a1" {
 		t.Fatalf("started %s", id)
 	}
+	// Every task takes both slots, so that one runs at a time and the
+	// order of the driver's starts is the scheduler's.
 	for _, id := range []string{"a2", "a3"} {
-		e.submit(id, "a", 1)
+		e.submit(id, "a", 2)
 	}
 	e.submit("b1", "b", 2)
-	e.submit("b2", "b", 1)
+	e.submit("b2", "b", 2)
 	e.noneStarted()
 	var order []string
 	exit := func(id string) {
@@ -214,6 +232,7 @@ func TestTimeoutOnFakeClock(t *testing.T) {
 	e := newEnv(t, 2, fakeexec.Options{})
 	h := e.submit("slow", "a", 1, func(s *executor.Spec) { s.Timeout = time.Minute })
 	e.started()
+	e.running(h)
 	e.clock.Advance(59 * time.Second)
 	if st, _ := e.ex.Status(t.Context(), h); st.State != executor.Running {
 		t.Fatalf("before its timeout: %+v", st)
