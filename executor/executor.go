@@ -998,7 +998,8 @@ func (e *Executor) restore(ctx context.Context, r record) *task {
 		case errors.Is(err, ErrNotFound):
 			r.State, r.Placement = Queued, nil // it never started: start it later
 		default:
-			lost = err
+			// It started and the driver lost it: never queue it again.
+			r.State, lost = starting, err
 		}
 	case Running:
 		if err := e.d.RecoverTask(ctx, r.Handle); err != nil {

@@ -2,9 +2,12 @@ package executor_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -359,6 +362,48 @@ func TestRecoverJournal(t *testing.T) {
 	if err := e.ex.Recover(t.Context(), &executor.Handle{Driver: fakeexec.Name, Version: 1, ID: "q2"}); !errors.Is(err, executor.ErrNotFound) {
 		t.Errorf("Recover of an old handle version = %v, want ErrNotFound", err)
 	}
+}
+
+// TestRecoverQueuedRecordLost: a journal record still says queued (only
+// the submission is synced) but the task had started and the driver lost
+// it: it ends lost, it is not queued to run again.
+func TestRecoverQueuedRecordLost(t *testing.T) {
+	e := newEnv(t, 1, fakeexec.Options{})
+	h := e.submit("x", "a", 1)
+	e.started()
+	e.running(h)
+	if err := e.ex.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Turn the record back to queued, as a crash before the unsynced
+	// write reached the disk would leave it.
+	path := filepath.Join(e.state, "x.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec["state"] = executor.Queued
+	delete(rec, "handle")
+	if b, err = json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.d.Vanish("x")
+	e.d = e.d.Reopen()
+	e.open()
+	if err := e.ex.Recover(t.Context(), h); !errors.Is(err, executor.ErrLost) {
+		t.Errorf("Recover = %v, want ErrLost", err)
+	}
+	if st, _ := e.ex.Status(t.Context(), h); st.Exit == nil || st.Exit.Kind != driver.ExitLost {
+		t.Errorf("status = %+v, want exited lost", st)
+	}
+	e.noneStarted()
 }
 
 func TestSubmitDuplicateAndClosed(t *testing.T) {
