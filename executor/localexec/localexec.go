@@ -462,12 +462,18 @@ type handleData struct {
 }
 
 // prepare picks the task's host user and ports and gives the user its
-// working directory. Caller holds mu.
-func (e *Executor) prepare(t *task) error {
+// working directory. Caller holds mu. On an error it leaves no user
+// taken.
+func (e *Executor) prepare(t *task) (err error) {
 	c := &t.st.Config
+	defer func() {
+		if err != nil {
+			e.freeUID(t)
+		}
+	}()
+	work := e.workDir(c)
 	if e.opts.NoSharedFS {
 		// Empty, like a fresh node's: nothing of an earlier start stays.
-		work := e.workDir(c)
 		if err := os.RemoveAll(work); err != nil {
 			return fmt.Errorf("localexec: work dir: %w", err)
 		}
@@ -481,32 +487,28 @@ func (e *Executor) prepare(t *task) error {
 			return fmt.Errorf("localexec: all %d task users are in use", e.opts.UIDCount-1)
 		}
 		t.st.UID = uid
-		dirs := []string{e.workDir(c)}
+		// bubblewrap reaches every directory as the task's user; the user
+		// owns what it may write.
+		reach, own := []string{work}, []string{work}
 		for _, m := range c.Mounts {
-			dirs = append(dirs, m.Source)
+			reach = append(reach, m.Source)
+			if !m.ReadOnly {
+				own = append(own, m.Source)
+			}
 		}
-		for _, d := range dirs {
+		for _, d := range reach {
 			if err := e.ensureSearchable(d); err != nil {
-				e.freeUID(t)
 				return err
 			}
 		}
-		dirs = dirs[:1]
-		for _, m := range c.Mounts {
-			if !m.ReadOnly {
-				dirs = append(dirs, m.Source)
-			}
-		}
-		for _, d := range dirs {
+		for _, d := range own {
 			if err := chownTree(d, uid, uid); err != nil {
-				e.freeUID(t)
 				return fmt.Errorf("localexec: give the task its directory: %w", err)
 			}
 		}
 	}
 	port, err := freePort()
 	if err != nil {
-		e.freeUID(t)
 		return fmt.Errorf("localexec: master port: %w", err)
 	}
 	t.st.MasterPort = port
@@ -516,7 +518,6 @@ func (e *Executor) prepare(t *task) error {
 			for range c.Ports {
 				p, err := freePort()
 				if err != nil {
-					e.freeUID(t)
 					return fmt.Errorf("localexec: port: %w", err)
 				}
 				t.st.Ports[w] = append(t.st.Ports[w], p)
