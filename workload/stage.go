@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/atelier-dev/atelier"
 )
@@ -417,6 +418,21 @@ func UploadDir(ctx context.Context, objects atelier.ObjectService, dir string, d
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
+	return WalkFiles(dir, func(p, rel string) error {
+		f, size, err := OpenRegular(p)
+		if err != nil || f == nil {
+			return err
+		}
+		defer f.Close()
+		_, err = objects.PutObject(ctx, dst.Bucket, prefix+rel, f, atelier.PutOptions{Size: size})
+		return err
+	})
+}
+
+// WalkFiles calls fn with every regular file under dir and its
+// slash-separated path relative to dir, in lexical order. Links and other
+// kinds of file are skipped; a missing dir holds nothing.
+func WalkFiles(dir string, fn func(path, rel string) error) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && p == dir {
@@ -431,16 +447,25 @@ func UploadDir(ctx context.Context, objects atelier.ObjectService, dir string, d
 		if err != nil {
 			return err
 		}
-		f, err := os.OpenFile(p, os.O_RDONLY|unixNoFollow, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil || !fi.Mode().IsRegular() {
-			return err
-		}
-		_, err = objects.PutObject(ctx, dst.Bucket, prefix+filepath.ToSlash(rel), f, atelier.PutOptions{Size: fi.Size()})
-		return err
+		return fn(p, filepath.ToSlash(rel))
 	})
+}
+
+// OpenRegular opens a regular file for reading without following a link
+// and returns it with its size; the file is nil (and the error too) when
+// path is no longer a regular file, e.g. it became a link.
+func OpenRegular(path string) (*os.File, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unixNoFollow, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, 0, nil
+		}
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
 }

@@ -468,26 +468,16 @@ func (s *stager) uploadDir(ctx context.Context, o workload.StageOutput) error {
 	_, prefix, _ := strings.Cut(strings.TrimPrefix(u.Path, "/v1/obs/"), "/")
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(stageParallel)
-	walkErr := filepath.WalkDir(o.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p == o.Dir {
-				return nil
-			}
-			return err
-		}
-		if !d.Type().IsRegular() || gctx.Err() != nil {
+	walkErr := workload.WalkFiles(o.Dir, func(p, rel string) error {
+		if gctx.Err() != nil {
 			return nil
 		}
-		rel, err := filepath.Rel(o.Dir, p)
-		if err != nil {
-			return err
-		}
-		segs := strings.Split(filepath.ToSlash(rel), "/")
+		segs := strings.Split(rel, "/")
 		for i, seg := range segs {
 			segs[i] = url.PathEscape(seg)
 		}
 		target := base + strings.Join(segs, "/") + "?" + u.RawQuery
-		key := prefix + filepath.ToSlash(rel)
+		key := prefix + rel
 		g.Go(func() error { return s.upload(gctx, p, target, key) })
 		return nil
 	})
@@ -498,19 +488,15 @@ func (s *stager) uploadDir(ctx context.Context, o workload.StageOutput) error {
 // regular file is skipped).
 func (s *stager) upload(ctx context.Context, file, raw, key string) error {
 	return s.retry(ctx, func() error {
-		f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		f, size, err := workload.OpenRegular(file)
 		if err != nil {
-			if errors.Is(err, syscall.ELOOP) {
-				return nil // became a link
-			}
 			return permanent(err)
 		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil || !fi.Mode().IsRegular() {
-			return err
+		if f == nil {
+			return nil // became a link, or another kind of file
 		}
-		resp, err := s.send(ctx, http.MethodPut, raw, f, fi.Size(), "PUT "+key)
+		defer f.Close()
+		resp, err := s.send(ctx, http.MethodPut, raw, f, size, "PUT "+key)
 		if err != nil {
 			return err
 		}
