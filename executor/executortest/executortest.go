@@ -1,8 +1,11 @@
 // Package executortest is the conformance suite for executor drivers:
 // every driver that runs commands (local, Slurm, Kubernetes) runs Run from
 // its own test file with a Harness, through the portable executor.Executor,
-// and must pass every test its Capabilities declare; the suite skips the
-// others with the reason.
+// and must pass every test of the capabilities its Harness says it has.
+// The harness, not the driver, names them (Harness.Want), and the suite
+// fails when the driver reports others, so a driver cannot pass by
+// claiming less; the tests of capabilities the harness leaves out are not
+// run.
 //
 // Workers in the suite are tiny sh and python3 scripts. Each test gets a
 // fresh working directory (t.TempDir) per task and runs in parallel with
@@ -18,8 +21,7 @@
 // code, Recover returns an error wrapping executor.ErrLost and the task is
 // exited with driver.ExitLost.
 //
-// Isolation contract (CONTRACT §9), for drivers whose Capabilities say
-// IsolationNamespaces: a worker sees its working directory, its mounts and
+// Isolation contract (CONTRACT §9), for drivers with IsolationNamespaces: a worker sees its working directory, its mounts and
 // the system's read-only files, and nothing else of the host; its
 // environment holds only what the driver documents; /proc shows only its
 // own processes; it cannot create user namespaces; /tmp is private and
@@ -65,8 +67,12 @@ type Harness struct {
 	// check they are gone and kill them behind the executor's back.
 	Groups func(t *testing.T, stateDir, taskID string) []int
 	// GPUs says that the driver's fingerprint lists these (configured)
-	// GPUs, so that the placement tests run.
+	// GPUs; with Want.GPUs the placement test needs two of equal memory,
+	// at least 4 GiB each.
 	GPUs []driver.GPU
+	// Want is what the driver must report as its Capabilities, exactly.
+	// Each capability's tests run where it is set.
+	Want driver.Capabilities
 }
 
 // Deadline bounds every wait in the suite.
@@ -74,38 +80,56 @@ const Deadline = 30 * time.Second
 
 // Run runs the suite; newHarness is called once per test.
 func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
+	always := func(driver.Capabilities, *Harness) bool { return true }
 	tests := []struct {
 		name string
 		fn   func(*testing.T, *Harness)
+		// runs says whether the harness's driver has what the test needs.
+		runs func(driver.Capabilities, *Harness) bool
 	}{
-		{"SubmitExit", testSubmitExit},
-		{"GangFailure", testGangFailure},
-		{"Signaled", testSignaled},
-		{"DistributedEnv", testDistributedEnv},
-		{"LogsOffsetFollow", testLogsOffsetFollow},
-		{"LogsLarge", testLogsLarge},
-		{"StopRunning", testStopRunning},
-		{"StopQueued", testStopQueued},
-		{"Timeout", testTimeout},
-		{"Queue", testQueue},
-		{"Fairness", testFairness},
-		{"Validation", testValidation},
-		{"NotFound", testNotFound},
-		{"WaitContext", testWaitContext},
-		{"MemoryLimit", testMemoryLimit},
-		{"Recover", testRecover},
-		{"RecoverLost", testRecoverLost},
-		{"Forget", testForget},
-		{"Service", testService},
-		{"GPUPlacement", testGPUPlacement},
-		{"Isolation", testIsolation},
-		{"ProcessLimit", testProcessLimit},
+		{"Capabilities", testCapabilities, always},
+		{"SubmitExit", testSubmitExit, always},
+		{"GangFailure", testGangFailure, always},
+		{"Signaled", testSignaled, always},
+		{"DistributedEnv", testDistributedEnv, always},
+		{"LogsOffsetFollow", testLogsOffsetFollow, always},
+		{"LogsLarge", testLogsLarge, always},
+		{"StopRunning", testStopRunning, always},
+		{"StopQueued", testStopQueued, always},
+		{"Timeout", testTimeout, always},
+		{"Queue", testQueue, always},
+		{"Fairness", testFairness, always},
+		{"Validation", testValidation, always},
+		{"NotFound", testNotFound, always},
+		{"WaitContext", testWaitContext, always},
+		{"Forget", testForget, always},
+		{"MemoryLimit", testMemoryLimit, func(c driver.Capabilities, _ *Harness) bool { return c.MemoryLimit }},
+		{"Recover", testRecover, func(c driver.Capabilities, _ *Harness) bool { return c.Recover }},
+		// Killing a task behind the executor's back needs its host
+		// process groups.
+		{"RecoverLost", testRecoverLost, func(c driver.Capabilities, h *Harness) bool { return c.Recover && h.Groups != nil }},
+		{"Service", testService, func(c driver.Capabilities, _ *Harness) bool { return c.LongRunning && c.Ports }},
+		{"GPUPlacement", testGPUPlacement, func(c driver.Capabilities, _ *Harness) bool { return c.GPUs }},
+		{"Isolation", testIsolation, func(c driver.Capabilities, _ *Harness) bool { return c.Isolation == driver.IsolationNamespaces }},
+		{"ProcessLimit", testProcessLimit, func(c driver.Capabilities, _ *Harness) bool { return c.ProcessLimit }},
 	}
+	h := newHarness(t)
 	for _, tc := range tests {
+		if !tc.runs(h.Want, h) {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(t, newHarness(t))
 		})
+	}
+}
+
+// testCapabilities: the driver reports what its harness says it has, so
+// the tests Run leaves out are the ones the driver is known to lack.
+func testCapabilities(t *testing.T, h *Harness) {
+	if got := MustNew(t, h).Capabilities(); got != h.Want {
+		t.Fatalf("Capabilities() = %+v, the harness wants %+v", got, h.Want)
 	}
 }
 

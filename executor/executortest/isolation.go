@@ -18,9 +18,6 @@ import (
 
 func testService(t *testing.T, h *Harness) {
 	ex := MustNew(t, h)
-	if c := ex.Capabilities(); !c.LongRunning || !c.Ports {
-		t.Skip("the driver runs no long-running tasks with ports (Capabilities.LongRunning, Ports)")
-	}
 	s := spec(t, 1, sh(python()+` -m http.server --bind 127.0.0.1 "$PORT_HTTP"`))
 	s.Kind = driver.KindService
 	s.Ports = []string{"http"}
@@ -64,8 +61,8 @@ func testService(t *testing.T, h *Harness) {
 func testGPUPlacement(t *testing.T, h *Harness) {
 	ex := MustNew(t, h)
 	gpus := ex.Capacity().GPUs
-	if !ex.Capabilities().GPUs || len(gpus) < 2 || gpus[0].MemoryMB != gpus[1].MemoryMB || gpus[0].MemoryMB < 4096 {
-		t.Skip("needs a driver with GPUs and a harness with two GPUs of equal memory, at least 4 GiB each")
+	if len(gpus) < 2 || gpus[0].MemoryMB != gpus[1].MemoryMB || gpus[0].MemoryMB < 4096 {
+		t.Fatalf("GPUs %+v: a harness with Want.GPUs needs two GPUs of equal memory, at least 4 GiB each", gpus)
 	}
 	mem := gpus[0].MemoryMB
 	run := func(name string, share int64, whole int) (*executor.Spec, *executor.Handle) {
@@ -158,9 +155,6 @@ with open("probe.json", "w") as f:
 // host, the server or the neighbour.
 func testIsolation(t *testing.T, h *Harness) {
 	ex := MustNew(t, h)
-	if ex.Capabilities().Isolation != driver.IsolationNamespaces {
-		t.Skip("the driver does not isolate tasks with namespaces (Capabilities.Isolation)")
-	}
 	secretDir := t.TempDir()
 	secret := filepath.Join(secretDir, "secret.key")
 	if err := os.WriteFile(secret, []byte("the server's key"), 0o644); err != nil {
@@ -242,9 +236,6 @@ func testIsolation(t *testing.T, h *Harness) {
 // machine, ran out.
 func testProcessLimit(t *testing.T, h *Harness) {
 	ex := MustNew(t, h)
-	if !ex.Capabilities().ProcessLimit {
-		t.Skip("the driver does not limit processes (Capabilities.ProcessLimit)")
-	}
 	s := spec(t, 1, []string{python(), "-c", `
 import os, time
 n = 0

@@ -270,9 +270,6 @@ func testWaitContext(t *testing.T, h *Harness) {
 
 func testMemoryLimit(t *testing.T, h *Harness) {
 	ex := MustNew(t, h)
-	if !ex.Capabilities().MemoryLimit {
-		t.Skip("the driver does not enforce memory limits (Capabilities.MemoryLimit)")
-	}
 	const limit = 256 << 20
 	run := func(alloc int) *executor.Status {
 		s := spec(t, 1, []string{python(), "-c", fmt.Sprintf("b = bytearray(%d); print(len(b))", alloc)})
@@ -302,13 +299,11 @@ func roundTrip(t *testing.T, hd *executor.Handle) *executor.Handle {
 }
 
 func testRecover(t *testing.T, h *Harness) {
-	if !MustNew(t, h).Capabilities().Recover {
-		t.Skip("the driver cannot recover tasks (Capabilities.Recover)")
-	}
 	for _, releaseWhileClosed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("releaseWhileClosed=%v", releaseWhileClosed), func(t *testing.T) {
 			t.Parallel()
-			h := &Harness{NewDriver: h.NewDriver, Slots: h.Slots, Groups: h.Groups, GPUs: h.GPUs}
+			c := *h // a harness of its own: a state directory of its own
+			h := &c
 			ex1 := MustNew(t, h)
 			n := ex1.Capacity().Slots
 			// Worker 1 fails with code 4 after worker 0 has finished, so the
@@ -385,9 +380,6 @@ exit 4`))
 
 func testRecoverLost(t *testing.T, h *Harness) {
 	ex1 := MustNew(t, h)
-	if !ex1.Capabilities().Recover || h.Groups == nil {
-		t.Skip("needs Capabilities.Recover and Harness.Groups to kill a task behind the executor's back")
-	}
 	s := spec(t, 2, sh(`touch up-$RANK; exec sleep 1000`))
 	hd := MustSubmit(t, ex1, s)
 	waitFile(t, filepath.Join(s.Dir, "up-0"))
