@@ -22,12 +22,9 @@ package leader
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -54,8 +51,9 @@ type Options struct {
 	// Name is the lease's name: the servers that compete (default
 	// "atelier").
 	Name string
-	// ID names this server as the lease's holder; default host name,
-	// process id and a random suffix.
+	// ID names this server as the lease's holder; default
+	// startstop.ProcessID (host name, process id, random suffix), the
+	// same for the leader elector and the queue's client.
 	ID string
 	// TTL is how long a lease lasts without renewal (default 30 s).
 	TTL time.Duration
@@ -105,7 +103,7 @@ func New(o Options) (*Elector, error) {
 	}
 	o.Name = cmp.Or(o.Name, DefaultName)
 	if o.ID == "" {
-		o.ID = defaultID()
+		o.ID = startstop.ProcessID()
 	}
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL
@@ -130,14 +128,6 @@ func New(o Options) (*Elector, error) {
 		}
 	}
 	return e, nil
-}
-
-// defaultID is host-pid-random: unique per process, readable in the lease.
-func defaultID() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return fmt.Sprintf("%s-%d-%s", cmp.Or(host, "atelier"), os.Getpid(), hex.EncodeToString(b))
 }
 
 // ID returns the name this server holds the lease under.

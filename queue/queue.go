@@ -25,14 +25,11 @@ package queue
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -79,8 +76,9 @@ type Options struct {
 	Store  store.Store // required
 	Clock  clock.Clock // default clock.Real
 	Logger *slog.Logger
-	// ID names this client in leases (LeaseOwner); default host name,
-	// process id and a random suffix.
+	// ID names this client in leases (LeaseOwner); default
+	// startstop.ProcessID (host name, process id, random suffix), the
+	// same for the leader elector and the queue's client.
 	ID string
 	// Queues are the queues this client claims from, default
 	// [DefaultQueue]. Each claim starts at the next one in turn, so that
@@ -167,7 +165,7 @@ func New(o Options) (*Client, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.ID == "" {
-		o.ID = defaultID()
+		o.ID = startstop.ProcessID()
 	}
 	if len(o.Queues) == 0 {
 		o.Queues = []string{DefaultQueue}
@@ -194,14 +192,6 @@ func setDefault[T int | time.Duration](v *T, d T) {
 	if *v <= 0 {
 		*v = d
 	}
-}
-
-// defaultID is host-pid-random: unique per process, readable in listings.
-func defaultID() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return fmt.Sprintf("%s-%d-%s", cmp.Or(host, "atelier"), os.Getpid(), hex.EncodeToString(b))
 }
 
 // ID returns the name this client leases items under.

@@ -2,13 +2,29 @@
 // leader elector, the garbage collector) one lifecycle, after river's
 // rivershared/startstop: Start(ctx) starts the service's loop in the
 // background and returns, Stop() ends it and waits for it, and both
-// tolerate being called in any order and more than once.
+// tolerate being called in any order and more than once. ProcessID is
+// the name they hold their leases under.
 package startstop
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
 	"sync"
 )
+
+// ProcessID is host-pid-random, the same for every call in one process:
+// unique per server process and readable in leases and listings, so the
+// leader lease and the queue's leases name a server alike.
+var ProcessID = sync.OnceValue(func() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return fmt.Sprintf("%s-%d-%s", cmp.Or(host, "atelier"), os.Getpid(), hex.EncodeToString(b))
+})
 
 // Base runs one background loop at a time. Embed it, or keep one, in a
 // service and call Run from the service's Start. The zero Base is ready to

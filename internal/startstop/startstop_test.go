@@ -2,6 +2,9 @@ package startstop_test
 
 import (
 	"context"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,4 +89,15 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-f.stopped
+}
+
+// TestProcessID: one name per process, with its pid in it.
+func TestProcessID(t *testing.T) {
+	id := startstop.ProcessID()
+	if id != startstop.ProcessID() {
+		t.Errorf("ProcessID changed between calls: %q, %q", id, startstop.ProcessID())
+	}
+	if !strings.Contains(id, "-"+strconv.Itoa(os.Getpid())+"-") {
+		t.Errorf("ProcessID = %q, want the process id in it", id)
+	}
 }
