@@ -1,7 +1,6 @@
 package identity_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"github.com/atelier-dev/atelier/internal/pgtest"
 	"github.com/atelier-dev/atelier/store"
 	"github.com/atelier-dev/atelier/store/pgstore"
+	"github.com/atelier-dev/atelier/store/storetest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -318,33 +318,13 @@ func TestOrgEvents(t *testing.T) {
 	})
 }
 
-// failingOutbox is a store whose AppendEvent fails while fail is set, in
-// and out of its transactions.
-type failingOutbox struct {
-	store.Store
-	fail *atomic.Bool
-}
-
-var errOutbox = errors.New("outbox unavailable")
-
-func (f failingOutbox) InTx(ctx context.Context, fn func(tx store.Store) error) error {
-	return f.Store.InTx(ctx, func(tx store.Store) error { return fn(failingOutbox{tx, f.fail}) })
-}
-
-func (f failingOutbox) AppendEvent(ctx context.Context, e *atelier.Event) error {
-	if f.fail.Load() {
-		return errOutbox
-	}
-	return f.Store.AppendEvent(ctx, e)
-}
-
 // TestNoChangeWithoutEvent checks that a change whose event cannot be
 // appended does not happen: the change and its event are one transaction.
 func TestNoChangeWithoutEvent(t *testing.T) {
 	t.Parallel()
 	forBackends(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		fail := new(atomic.Bool)
-		e := mustEnvOn(t, failingOutbox{open(t), fail})
+		e := mustEnvOn(t, storetest.FailingOutbox{Store: open(t), Fail: fail})
 		def := e.MustTenant(t, atelier.DefaultTenant)
 		admin, err := e.st.GetUserByEmail(t.Context(), def, adminEmail)
 		if err != nil {
@@ -364,7 +344,7 @@ func TestNoChangeWithoutEvent(t *testing.T) {
 
 		wantInternal := func(what string, err error) {
 			t.Helper()
-			if !errors.Is(err, errOutbox) {
+			if !errors.Is(err, storetest.ErrOutbox) {
 				t.Errorf("%s with a failing outbox = %v, want its error", what, err)
 			}
 		}

@@ -1,7 +1,6 @@
 package training
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/atelier-dev/atelier/store"
 	"github.com/atelier-dev/atelier/store/pgstore"
 	"github.com/atelier-dev/atelier/store/sqlitestore"
+	"github.com/atelier-dev/atelier/store/storetest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -275,25 +275,6 @@ func TestVersionEventsInOrder(t *testing.T) {
 	})
 }
 
-// failingOutbox is a store whose AppendEvent fails while fail is set.
-type failingOutbox struct {
-	store.Store
-	fail *atomic.Bool
-}
-
-var errOutbox = errors.New("outbox unavailable")
-
-func (f failingOutbox) InTx(ctx context.Context, fn func(tx store.Store) error) error {
-	return f.Store.InTx(ctx, func(tx store.Store) error { return fn(failingOutbox{tx, f.fail}) })
-}
-
-func (f failingOutbox) AppendEvent(ctx context.Context, e *atelier.Event) error {
-	if f.fail.Load() {
-		return errOutbox
-	}
-	return f.Store.AppendEvent(ctx, e)
-}
-
 // TestNoTransitionWithoutEvent checks that a transition whose event cannot
 // be appended does not happen, nor enters the version's history.
 func TestNoTransitionWithoutEvent(t *testing.T) {
@@ -301,7 +282,7 @@ func TestNoTransitionWithoutEvent(t *testing.T) {
 	forBackends(t, func(t *testing.T, st store.Store) {
 		ctx := t.Context()
 		fail := new(atomic.Bool)
-		s, _ := newEventService(t, failingOutbox{st, fail})
+		s, _ := newEventService(t, storetest.FailingOutbox{Store: st, Fail: fail})
 		j, v := newJob("tenant-a", "train", s.now())
 		if err := s.createJob(ctx, j, v); err != nil {
 			t.Fatal(err)
@@ -310,7 +291,7 @@ func TestNoTransitionWithoutEvent(t *testing.T) {
 		if _, err := s.transition(ctx, j.ID, 1, func(x *atelier.JobVersion) error {
 			x.State = atelier.JobQueued
 			return nil
-		}); !errors.Is(err, errOutbox) {
+		}); !errors.Is(err, storetest.ErrOutbox) {
 			t.Fatalf("transition with a failing outbox = %v", err)
 		}
 		got, err := st.GetVersion(ctx, j.ID, 1)
@@ -321,13 +302,13 @@ func TestNoTransitionWithoutEvent(t *testing.T) {
 			t.Errorf("history after a transition without its event: %+v, %v", history, err)
 		}
 		k, kv := newJob("tenant-a", "other", s.now())
-		if err := s.createJob(ctx, k, kv); !errors.Is(err, errOutbox) {
+		if err := s.createJob(ctx, k, kv); !errors.Is(err, storetest.ErrOutbox) {
 			t.Fatalf("createJob with a failing outbox = %v", err)
 		}
 		if _, err := st.GetJob(ctx, "tenant-a", k.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a job created without its event: %v", err)
 		}
-		if err := s.createVersion(ctx, &atelier.JobVersion{JobID: j.ID, State: atelier.JobCreating, CreatedAt: s.now()}); !errors.Is(err, errOutbox) {
+		if err := s.createVersion(ctx, &atelier.JobVersion{JobID: j.ID, State: atelier.JobCreating, CreatedAt: s.now()}); !errors.Is(err, storetest.ErrOutbox) {
 			t.Fatalf("createVersion with a failing outbox = %v", err)
 		}
 		if vs, err := st.ListVersions(ctx, j.ID); err != nil || len(vs) != 1 {
