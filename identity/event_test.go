@@ -43,38 +43,21 @@ func forBackends(t *testing.T, fn func(t *testing.T, open func(t testing.TB) sto
 	}
 }
 
-// outbox reads back the events appended to a store's outbox, through
-// GetEvent on increasing ids (they start at 1 on a fresh store and may
-// skip a few after a rollback).
+// outbox reads back the events appended to a store's outbox.
 type outbox struct {
-	t    *testing.T
-	st   store.Store
-	next int64
+	*storetest.Outbox
+	t *testing.T
 }
 
-func (o *outbox) read() []*atelier.Event {
-	o.t.Helper()
-	var out []*atelier.Event
-	for id, missing := o.next, 0; missing < 8; id++ {
-		e, err := o.st.GetEvent(o.t.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
-			missing++
-			continue
-		}
-		if err != nil {
-			o.t.Fatalf("GetEvent(%d): %v", id, err)
-		}
-		out = append(out, e)
-		missing, o.next = 0, id+1
-	}
-	return out
+func newOutbox(t *testing.T, st store.Store) *outbox {
+	return &outbox{storetest.NewOutbox(t, st), t}
 }
 
 // want reads the events appended since the last read and fails unless
 // their types are types, in order.
 func (o *outbox) want(what string, types ...string) []*atelier.Event {
 	o.t.Helper()
-	evs := o.read()
+	evs := o.Read()
 	got := make([]string, len(evs))
 	for i, e := range evs {
 		got[i] = e.Type
@@ -167,7 +150,7 @@ func TestUserEvents(t *testing.T) {
 	t.Parallel()
 	forBackends(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := mustEnvOn(t, open(t))
-		ob := &outbox{t: t, st: e.st, next: 1}
+		ob := newOutbox(t, e.st)
 		def := e.MustTenant(t, atelier.DefaultTenant)
 		admin, err := e.st.GetUserByEmail(t.Context(), def, adminEmail)
 		if err != nil {
@@ -180,7 +163,7 @@ func TestUserEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ob.read()
+		ob.Read()
 
 		e.clock.Advance(time.Minute + 1500*time.Nanosecond) // the store keeps microseconds
 		drainSignal(e.st)
@@ -256,14 +239,14 @@ func TestOrgEvents(t *testing.T) {
 	t.Parallel()
 	forBackends(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		e := mustEnvOn(t, open(t))
-		ob := &outbox{t: t, st: e.st, next: 1}
+		ob := newOutbox(t, e.st)
 		def := e.MustTenant(t, atelier.DefaultTenant)
 		admin, err := e.st.GetUserByEmail(t.Context(), def, adminEmail)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx := asUser(t, admin, true)
-		ob.read()
+		ob.Read()
 
 		e.clock.Advance(time.Minute)
 		root, err := e.svc.CreateOrg(ctx, "", "root", "")

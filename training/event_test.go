@@ -64,26 +64,15 @@ func newEventService(t *testing.T, st store.Store) (*Service, *clock.Fake) {
 // in id order, with their data.
 func jobEvents(t *testing.T, st store.Store) ([]*atelier.Event, []atelier.JobStateEventData) {
 	t.Helper()
-	var evs []*atelier.Event
-	var data []atelier.JobStateEventData
-	for id, missing := int64(1), 0; missing < 8; id++ {
-		e, err := st.GetEvent(t.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
-			missing++
-			continue
-		}
-		if err != nil {
-			t.Fatalf("GetEvent(%d): %v", id, err)
-		}
-		missing = 0
+	evs := storetest.NewOutbox(t, st).Read()
+	data := make([]atelier.JobStateEventData, len(evs))
+	for i, e := range evs {
 		if e.Type != atelier.EventTrainingJobState {
-			t.Fatalf("event %d is a %s", id, e.Type)
+			t.Fatalf("event %d is a %s", e.ID, e.Type)
 		}
-		var d atelier.JobStateEventData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			t.Fatalf("event %d data %s: %v", id, e.Data, err)
+		if err := json.Unmarshal(e.Data, &data[i]); err != nil {
+			t.Fatalf("event %d data %s: %v", e.ID, e.Data, err)
 		}
-		evs, data = append(evs, e), append(data, d)
 	}
 	return evs, data
 }

@@ -28,20 +28,23 @@ func eventTests() []test {
 // sequence may skip ids (PostgreSQL's after a rolled back insert).
 const maxEventGap = 8
 
-// eventReader reads back, through GetEvent on increasing ids, the outbox
-// events that a test's changes appended. Ids start at 1 on a fresh store.
-type eventReader struct {
-	t    *testing.T
+// Outbox reads back, through GetEvent on increasing ids, the events that
+// a test's changes appended: for this suite and for the domain packages'
+// tests of which change appends which event. Ids start at 1 on a fresh
+// store.
+type Outbox struct {
+	t    testing.TB
 	s    store.Store
 	next int64 // the id after the last event read
 }
 
-func newEventReader(t *testing.T, s store.Store) *eventReader {
-	return &eventReader{t: t, s: s, next: 1}
+// NewOutbox reads s's outbox from its first event.
+func NewOutbox(t testing.TB, s store.Store) *Outbox {
+	return &Outbox{t: t, s: s, next: 1}
 }
 
-// read returns the events appended since the last read, in id order.
-func (r *eventReader) read() []*atelier.Event {
+// Read returns the events appended since the last read, in id order.
+func (r *Outbox) Read() []*atelier.Event {
 	r.t.Helper()
 	var out []*atelier.Event
 	for id, missing := r.next, 0; missing < maxEventGap; id++ {
@@ -62,9 +65,9 @@ func (r *eventReader) read() []*atelier.Event {
 
 // want reads the events appended since the last read and fails unless
 // their subjects are subjects, in order.
-func (r *eventReader) want(what string, subjects ...string) []*atelier.Event {
+func (r *Outbox) want(what string, subjects ...string) []*atelier.Event {
 	r.t.Helper()
-	evs := r.read()
+	evs := r.Read()
 	got := make([]string, len(evs))
 	for i, e := range evs {
 		got[i] = e.Subject
@@ -122,7 +125,7 @@ func newEvent(tenantID, subject string, at time.Time) *atelier.Event {
 // store's precision.
 func testAppendEvent(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
-	r := newEventReader(t, s)
+	r := NewOutbox(t, s)
 	drainSignal(s)
 	// A time with nanoseconds: the store keeps microseconds and says so.
 	at := epoch.Add(time.Hour + 1234*time.Nanosecond)
@@ -151,7 +154,7 @@ func testAppendEvent(t *testing.T, s store.Store) {
 // the change, in append order, and signal only after the commit.
 func testAppendEventCommits(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
-	r := newEventReader(t, s)
+	r := NewOutbox(t, s)
 	tn := MustTenant(t, s, "t")
 	drainSignal(s)
 	var u *atelier.User
@@ -188,7 +191,7 @@ func testAppendEventCommits(t *testing.T, s store.Store) {
 // after the append, rolls the event back with the change.
 func testAppendEventRollsBack(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
-	r := newEventReader(t, s)
+	r := NewOutbox(t, s)
 	tn := MustTenant(t, s, "t")
 	taken := MustUser(t, s, tn.ID, "taken")
 	drainSignal(s)
@@ -224,7 +227,7 @@ func testAppendEventRollsBack(t *testing.T, s store.Store) {
 // and those of a nested InTx that succeeds commit.
 func testAppendEventNested(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
-	r := newEventReader(t, s)
+	r := NewOutbox(t, s)
 	err := s.InTx(ctx, func(tx store.Store) error {
 		must(t, tx.AppendEvent(ctx, newEvent("t1", "outer", epoch)), "AppendEvent")
 		err := tx.InTx(ctx, func(tx store.Store) error {
@@ -245,7 +248,7 @@ func testAppendEventNested(t *testing.T, s store.Store) {
 // them, and an event of the store's own would reach receivers twice.
 func testNoStoreEvents(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
-	r := newEventReader(t, s)
+	r := NewOutbox(t, s)
 	drainSignal(s)
 	tn := MustTenant(t, s, "t")
 	org := MustOrg(t, s, tn.ID, "", "eng")

@@ -26,7 +26,7 @@ var errTxBoom = errors.New("storetest: boom")
 // after the commit.
 func testTxCommit(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
-	evs := newEventReader(t, s)
+	evs := NewOutbox(t, s)
 	drainSignal(s)
 	var tn *atelier.Tenant
 	var u *atelier.User
@@ -66,7 +66,7 @@ func testTxCommit(t *testing.T, s store.Store) {
 // events and comes back as is.
 func testTxRollback(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
-	evs := newEventReader(t, s)
+	evs := NewOutbox(t, s)
 	var tn *atelier.Tenant
 	var u *atelier.User
 	err := s.InTx(ctx, func(tx store.Store) error {
