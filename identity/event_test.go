@@ -10,38 +10,11 @@ import (
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/internal/pgtest"
 	"github.com/atelier-dev/atelier/store"
-	"github.com/atelier-dev/atelier/store/pgstore"
 	"github.com/atelier-dev/atelier/store/storetest"
+	"github.com/atelier-dev/atelier/store/storetest/backends"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// backends open a fresh store of each backend: the tests of the events
-// identity appends run on both, as the store's suite does.
-var backends = []struct {
-	name string
-	open func(t testing.TB) store.Store
-}{
-	{"sqlite", MustOpenStore},
-	{"postgres", func(t testing.TB) store.Store {
-		st, err := pgstore.Open(t.Context(), pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatalf("open store: %v", err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-		return st
-	}},
-}
-
-// forBackends runs fn as a parallel subtest on each backend.
-func forBackends(t *testing.T, fn func(t *testing.T, open func(t testing.TB) store.Store)) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, b.open)
-		})
-	}
-}
 
 // outbox reads back the events appended to a store's outbox.
 type outbox struct {
@@ -148,8 +121,8 @@ func wantSignal(t *testing.T, st store.Store, what string) {
 // user's data as stored and the service clock's time.
 func TestUserEvents(t *testing.T) {
 	t.Parallel()
-	forBackends(t, func(t *testing.T, open func(t testing.TB) store.Store) {
-		e := mustEnvOn(t, open(t))
+	backends.Each(t, func(t *testing.T, st store.Store) {
+		e := mustEnvOn(t, st)
 		ob := newOutbox(t, e.st)
 		def := e.MustTenant(t, atelier.DefaultTenant)
 		admin, err := e.st.GetUserByEmail(t.Context(), def, adminEmail)
@@ -237,8 +210,8 @@ func drainSignal(st store.Store) {
 // TestOrgEvents checks which organization changes append which event.
 func TestOrgEvents(t *testing.T) {
 	t.Parallel()
-	forBackends(t, func(t *testing.T, open func(t testing.TB) store.Store) {
-		e := mustEnvOn(t, open(t))
+	backends.Each(t, func(t *testing.T, st store.Store) {
+		e := mustEnvOn(t, st)
 		ob := newOutbox(t, e.st)
 		def := e.MustTenant(t, atelier.DefaultTenant)
 		admin, err := e.st.GetUserByEmail(t.Context(), def, adminEmail)
@@ -305,9 +278,9 @@ func TestOrgEvents(t *testing.T) {
 // appended does not happen: the change and its event are one transaction.
 func TestNoChangeWithoutEvent(t *testing.T) {
 	t.Parallel()
-	forBackends(t, func(t *testing.T, open func(t testing.TB) store.Store) {
+	backends.Each(t, func(t *testing.T, st store.Store) {
 		fail := new(atomic.Bool)
-		e := mustEnvOn(t, storetest.FailingOutbox{Store: open(t), Fail: fail})
+		e := mustEnvOn(t, storetest.FailingOutbox{Store: st, Fail: fail})
 		def := e.MustTenant(t, atelier.DefaultTenant)
 		admin, err := e.st.GetUserByEmail(t.Context(), def, adminEmail)
 		if err != nil {

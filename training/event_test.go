@@ -3,7 +3,6 @@ package training
 import (
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,42 +13,11 @@ import (
 	"github.com/atelier-dev/atelier/internal/clock"
 	"github.com/atelier-dev/atelier/internal/pgtest"
 	"github.com/atelier-dev/atelier/store"
-	"github.com/atelier-dev/atelier/store/pgstore"
-	"github.com/atelier-dev/atelier/store/sqlitestore"
 	"github.com/atelier-dev/atelier/store/storetest"
+	"github.com/atelier-dev/atelier/store/storetest/backends"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// backends open a fresh store of each backend: the tests of the events
-// training appends run on both, as the store's suite does.
-var backends = []struct {
-	name string
-	open func(t *testing.T) (store.Store, error)
-}{
-	{"sqlite", func(t *testing.T) (store.Store, error) {
-		return sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "db"))
-	}},
-	{"postgres", func(t *testing.T) (store.Store, error) {
-		return pgstore.Open(t.Context(), pgtest.NewDatabase(t))
-	}},
-}
-
-// forBackends runs fn as a parallel subtest on each backend with a fresh
-// store.
-func forBackends(t *testing.T, fn func(t *testing.T, st store.Store)) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			st, err := b.open(t)
-			if err != nil {
-				t.Fatalf("open store: %v", err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			fn(t, st)
-		})
-	}
-}
 
 var eventsT0 = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 
@@ -111,7 +79,7 @@ func newJob(tenant, name string, at time.Time) (*atelier.TrainingJob, *atelier.J
 // order, at the service clock's time, and that nothing else does.
 func TestVersionEvents(t *testing.T) {
 	t.Parallel()
-	forBackends(t, func(t *testing.T, st store.Store) {
+	backends.Each(t, func(t *testing.T, st store.Store) {
 		ctx := t.Context()
 		s, clk := newEventService(t, st)
 		seen := 0
@@ -213,7 +181,7 @@ func ptrTo[T any](v T) *T { return &v }
 // event before it, and the events follow the version's own history.
 func TestVersionEventsInOrder(t *testing.T) {
 	t.Parallel()
-	forBackends(t, func(t *testing.T, st store.Store) {
+	backends.Each(t, func(t *testing.T, st store.Store) {
 		ctx := t.Context()
 		s, _ := newEventService(t, st)
 		j, v := newJob("tenant-a", "busy", s.now())
@@ -268,7 +236,7 @@ func TestVersionEventsInOrder(t *testing.T) {
 // be appended does not happen, nor enters the version's history.
 func TestNoTransitionWithoutEvent(t *testing.T) {
 	t.Parallel()
-	forBackends(t, func(t *testing.T, st store.Store) {
+	backends.Each(t, func(t *testing.T, st store.Store) {
 		ctx := t.Context()
 		fail := new(atomic.Bool)
 		s, _ := newEventService(t, storetest.FailingOutbox{Store: st, Fail: fail})
