@@ -27,10 +27,7 @@ func mustBenchEnv(b *testing.B) *env {
 func BenchmarkLogin(b *testing.B) {
 	e := mustBenchEnv(b)
 	ctx := b.Context()
-	admin, err := e.st.GetUserByEmail(ctx, e.MustTenant(b, atelier.DefaultTenant), adminEmail)
-	if err != nil {
-		b.Fatal(err)
-	}
+	admin := e.MustAdmin(b)
 	params, _, err := identity.ParsePHC(admin.PasswordHash)
 	if err != nil {
 		b.Fatal(err)

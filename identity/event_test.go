@@ -124,11 +124,7 @@ func TestUserEvents(t *testing.T) {
 	backends.Each(t, func(t *testing.T, st store.Store) {
 		e := mustEnvOn(t, st)
 		ob := newOutbox(t, e.st)
-		def := e.MustTenant(t, atelier.DefaultTenant)
-		admin, err := e.st.GetUserByEmail(t.Context(), def, adminEmail)
-		if err != nil {
-			t.Fatal(err)
-		}
+		admin := e.MustAdmin(t)
 		wantUserEvent(t, ob.want("Bootstrap", atelier.EventCreateUser)[0], atelier.EventCreateUser,
 			mustStoredUser(t, e.st, admin.ID), e.clock.Now())
 		ctx := asUser(t, admin, true)
@@ -213,11 +209,7 @@ func TestOrgEvents(t *testing.T) {
 	backends.Each(t, func(t *testing.T, st store.Store) {
 		e := mustEnvOn(t, st)
 		ob := newOutbox(t, e.st)
-		def := e.MustTenant(t, atelier.DefaultTenant)
-		admin, err := e.st.GetUserByEmail(t.Context(), def, adminEmail)
-		if err != nil {
-			t.Fatal(err)
-		}
+		admin := e.MustAdmin(t)
 		ctx := asUser(t, admin, true)
 		ob.Read()
 
@@ -281,11 +273,7 @@ func TestNoChangeWithoutEvent(t *testing.T) {
 	backends.Each(t, func(t *testing.T, st store.Store) {
 		fail := new(atomic.Bool)
 		e := mustEnvOn(t, storetest.FailingOutbox{Store: st, Fail: fail})
-		def := e.MustTenant(t, atelier.DefaultTenant)
-		admin, err := e.st.GetUserByEmail(t.Context(), def, adminEmail)
-		if err != nil {
-			t.Fatal(err)
-		}
+		admin := e.MustAdmin(t)
 		ctx := asUser(t, admin, true)
 		pw := "a-long-password-1"
 		u, err := e.svc.CreateUser(ctx, "", atelier.UserSpec{Email: ptr("bob@example.com"), Password: &pw})
@@ -306,7 +294,7 @@ func TestNoChangeWithoutEvent(t *testing.T) {
 		}
 		_, err = e.svc.CreateUser(ctx, "", atelier.UserSpec{Email: ptr("cy@example.com"), Password: &pw})
 		wantInternal("CreateUser", err)
-		if _, err := e.st.GetUserByEmail(t.Context(), def, "cy@example.com"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := e.st.GetUserByEmail(t.Context(), admin.TenantID, "cy@example.com"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a user created without its event: %v", err)
 		}
 		_, err = e.svc.UpdateUser(ctx, u.ID, atelier.UserSpec{DisplayName: ptr("Bob")})
@@ -319,7 +307,7 @@ func TestNoChangeWithoutEvent(t *testing.T) {
 
 		_, err = e.svc.CreateOrg(ctx, "", "ops", "")
 		wantInternal("CreateOrg", err)
-		orgs, err := e.st.ListOrgs(t.Context(), def)
+		orgs, err := e.st.ListOrgs(t.Context(), admin.TenantID)
 		if err != nil || len(orgs) != 1 {
 			t.Errorf("organizations after a CreateOrg without its event: %d, %v", len(orgs), err)
 		}

@@ -91,6 +91,16 @@ func (e *env) MustTenant(t testing.TB, name string) string {
 	return tn.ID
 }
 
+// MustAdmin returns the bootstrapped admin as the store keeps it.
+func (e *env) MustAdmin(t testing.TB) *atelier.User {
+	t.Helper()
+	u, err := e.st.GetUserByEmail(t.Context(), e.MustTenant(t, atelier.DefaultTenant), adminEmail)
+	if err != nil {
+		t.Fatalf("get the admin: %v", err)
+	}
+	return u
+}
+
 // MustLogin logs in by email through the CLI app and returns the token.
 func (e *env) MustLogin(t testing.TB, email, password string) (string, *atelier.LoginResult) {
 	t.Helper()
@@ -190,10 +200,7 @@ func TestBootstrapGeneratesPasswordOnce(t *testing.T) {
 func TestBootstrapGivenCredentials(t *testing.T) {
 	t.Parallel()
 	e := MustEnv(t)
-	u, err := e.st.GetUserByEmail(t.Context(), e.MustTenant(t, atelier.DefaultTenant), adminEmail)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := e.MustAdmin(t)
 	if u.Role != atelier.RoleAdmin || u.Status != atelier.UserActive || u.Name != "admin" {
 		t.Errorf("admin = %+v", u)
 	}
@@ -616,10 +623,7 @@ func TestStoredSecretsAreHashed(t *testing.T) {
 	t.Parallel()
 	e := MustEnv(t)
 	ctx := t.Context()
-	u, err := e.st.GetUserByEmail(ctx, e.MustTenant(t, atelier.DefaultTenant), adminEmail)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := e.MustAdmin(t)
 	if u.PasswordHash == adminPass || strings.Contains(u.PasswordHash, adminPass) || !strings.HasPrefix(u.PasswordHash, "$argon2id$v=19$m=64,t=1,p=1$") {
 		t.Errorf("stored password = %q, want an argon2id hash with the configured params", u.PasswordHash)
 	}
