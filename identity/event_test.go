@@ -16,36 +16,6 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// outbox reads back the events appended to a store's outbox.
-type outbox struct {
-	*storetest.Outbox
-	t *testing.T
-}
-
-func newOutbox(t *testing.T, st store.Store) *outbox {
-	return &outbox{storetest.NewOutbox(t, st), t}
-}
-
-// want reads the events appended since the last read and fails unless
-// their types are types, in order.
-func (o *outbox) want(what string, types ...string) []*atelier.Event {
-	o.t.Helper()
-	evs := o.Read()
-	got := make([]string, len(evs))
-	for i, e := range evs {
-		got[i] = e.Type
-	}
-	if len(got) != len(types) {
-		o.t.Fatalf("%s appended events %q, want %q", what, got, types)
-	}
-	for i := range got {
-		if got[i] != types[i] {
-			o.t.Fatalf("%s appended events %q, want %q", what, got, types)
-		}
-	}
-	return evs
-}
-
 // wantUserEvent checks e: its envelope, its time and that its data is u's,
 // u being the user as the store keeps it.
 func wantUserEvent(t *testing.T, e *atelier.Event, typ string, u *atelier.User, at time.Time) {
@@ -123,9 +93,9 @@ func TestUserEvents(t *testing.T) {
 	t.Parallel()
 	backends.Each(t, func(t *testing.T, st store.Store) {
 		e := mustEnvOn(t, st)
-		ob := newOutbox(t, e.st)
+		ob := storetest.NewOutbox(t, e.st)
 		admin := e.MustAdmin(t)
-		wantUserEvent(t, ob.want("Bootstrap", atelier.EventCreateUser)[0], atelier.EventCreateUser,
+		wantUserEvent(t, ob.Want("Bootstrap", storetest.Type, atelier.EventCreateUser)[0], atelier.EventCreateUser,
 			mustStoredUser(t, e.st, admin.ID), e.clock.Now())
 		ctx := asUser(t, admin, true)
 		eng, err := e.svc.CreateOrg(ctx, "", "eng", "")
@@ -147,24 +117,24 @@ func TestUserEvents(t *testing.T) {
 		if !u.CreatedAt.Equal(stored.CreatedAt) {
 			t.Errorf("CreateUser returned CreatedAt %v, a read gives %v", u.CreatedAt, stored.CreatedAt)
 		}
-		wantUserEvent(t, ob.want("CreateUser", atelier.EventCreateUser)[0], atelier.EventCreateUser, stored,
+		wantUserEvent(t, ob.Want("CreateUser", storetest.Type, atelier.EventCreateUser)[0], atelier.EventCreateUser, stored,
 			e.clock.Now().Truncate(time.Microsecond))
 
 		_, err = e.svc.CreateUser(ctx, "", atelier.UserSpec{Email: ptr("ann@example.com"), Password: &pw})
 		wantCode(t, err, atelier.CodeUserExists)
-		ob.want("CreateUser of a taken email")
+		ob.Want("CreateUser of a taken email", storetest.Type)
 
 		e.clock.Advance(time.Minute)
 		if _, err := e.svc.UpdateUser(ctx, u.ID, atelier.UserSpec{DisplayName: ptr("Anna"), Role: ptr(atelier.RoleAdmin)}); err != nil {
 			t.Fatal(err)
 		}
 		stored = mustStoredUser(t, e.st, u.ID)
-		wantUserEvent(t, ob.want("UpdateUser", atelier.EventUpdateUser)[0], atelier.EventUpdateUser, stored,
+		wantUserEvent(t, ob.Want("UpdateUser", storetest.Type, atelier.EventUpdateUser)[0], atelier.EventUpdateUser, stored,
 			e.clock.Now().Truncate(time.Microsecond))
 
 		_, err = e.svc.UpdateUser(ctx, u.ID, atelier.UserSpec{Email: ptr(adminEmail)})
 		wantCode(t, err, atelier.CodeUserExists)
-		ob.want("UpdateUser to a taken email")
+		ob.Want("UpdateUser to a taken email", storetest.Type)
 
 		// Secrets, login counters, lockouts and their updatedAt make no
 		// event.
@@ -177,7 +147,7 @@ func TestUserEvents(t *testing.T) {
 		if err := e.svc.UnlockUser(ctx, u.ID); err != nil {
 			t.Fatal(err)
 		}
-		ob.want("ResetPassword, a failed login and UnlockUser")
+		ob.Want("ResetPassword, a failed login and UnlockUser", storetest.Type)
 
 		// DELETE_USER carries the user as it was deleted.
 		e.clock.Advance(time.Minute)
@@ -187,10 +157,10 @@ func TestUserEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantSignal(t, e.st, "DeleteUser")
-		wantUserEvent(t, ob.want("DeleteUser", atelier.EventDeleteUser)[0], atelier.EventDeleteUser, gone,
+		wantUserEvent(t, ob.Want("DeleteUser", storetest.Type, atelier.EventDeleteUser)[0], atelier.EventDeleteUser, gone,
 			e.clock.Now().Truncate(time.Microsecond))
 		wantCode(t, e.svc.DeleteUser(ctx, u.ID), atelier.CodeUserNotFound)
-		ob.want("DeleteUser of a deleted user")
+		ob.Want("DeleteUser of a deleted user", storetest.Type)
 	})
 }
 
@@ -208,7 +178,7 @@ func TestOrgEvents(t *testing.T) {
 	t.Parallel()
 	backends.Each(t, func(t *testing.T, st store.Store) {
 		e := mustEnvOn(t, st)
-		ob := newOutbox(t, e.st)
+		ob := storetest.NewOutbox(t, e.st)
 		admin := e.MustAdmin(t)
 		ctx := asUser(t, admin, true)
 		ob.Read()
@@ -222,19 +192,19 @@ func TestOrgEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		evs := ob.want("two CreateOrg", atelier.EventCreateOrganization, atelier.EventCreateOrganization)
+		evs := ob.Want("two CreateOrg", storetest.Type, atelier.EventCreateOrganization, atelier.EventCreateOrganization)
 		wantOrgEvent(t, evs[0], atelier.EventCreateOrganization, mustStoredOrg(t, e.st, root.ID), e.clock.Now())
 		wantOrgEvent(t, evs[1], atelier.EventCreateOrganization, mustStoredOrg(t, e.st, child.ID), e.clock.Now())
 
 		_, err = e.svc.CreateOrg(ctx, "", "child", root.ID)
 		wantCode(t, err, atelier.CodeOrgExists)
-		ob.want("CreateOrg of a taken name")
+		ob.Want("CreateOrg of a taken name", storetest.Type)
 
 		e.clock.Advance(time.Minute)
 		if _, err := e.svc.UpdateOrg(ctx, child.ID, ptr("kid"), nil); err != nil {
 			t.Fatal(err)
 		}
-		wantOrgEvent(t, ob.want("UpdateOrg of the name", atelier.EventUpdateOrganization)[0],
+		wantOrgEvent(t, ob.Want("UpdateOrg of the name", storetest.Type, atelier.EventUpdateOrganization)[0],
 			atelier.EventUpdateOrganization, mustStoredOrg(t, e.st, child.ID), e.clock.Now())
 
 		// A rename to the same name changes only updatedAt: no event.
@@ -242,16 +212,16 @@ func TestOrgEvents(t *testing.T) {
 		if _, err := e.svc.UpdateOrg(ctx, child.ID, ptr("kid"), nil); err != nil {
 			t.Fatal(err)
 		}
-		ob.want("UpdateOrg to the same name")
+		ob.Want("UpdateOrg to the same name", storetest.Type)
 
 		wantCode(t, e.svc.DeleteOrg(ctx, root.ID), atelier.CodeOrgNotEmpty)
-		ob.want("DeleteOrg of a parent")
+		ob.Want("DeleteOrg of a parent", storetest.Type)
 
 		e.clock.Advance(time.Minute)
 		if _, err := e.svc.UpdateOrg(ctx, child.ID, nil, ptr("")); err != nil {
 			t.Fatal(err)
 		}
-		wantOrgEvent(t, ob.want("UpdateOrg to the top", atelier.EventUpdateOrganization)[0],
+		wantOrgEvent(t, ob.Want("UpdateOrg to the top", storetest.Type, atelier.EventUpdateOrganization)[0],
 			atelier.EventUpdateOrganization, mustStoredOrg(t, e.st, child.ID), e.clock.Now())
 
 		e.clock.Advance(time.Minute)
@@ -261,7 +231,7 @@ func TestOrgEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantSignal(t, e.st, "DeleteOrg")
-		wantOrgEvent(t, ob.want("DeleteOrg", atelier.EventDeleteOrganization)[0],
+		wantOrgEvent(t, ob.Want("DeleteOrg", storetest.Type, atelier.EventDeleteOrganization)[0],
 			atelier.EventDeleteOrganization, gone, e.clock.Now())
 	})
 }

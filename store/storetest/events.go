@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -63,25 +64,25 @@ func (r *Outbox) Read() []*atelier.Event {
 	return out
 }
 
-// want reads the events appended since the last read and fails unless
-// their subjects are subjects, in order.
-func (r *Outbox) want(what string, subjects ...string) []*atelier.Event {
+// Want reads the events appended since the last read and fails unless
+// field of each is want, in order: Want(what, Type, types...) or
+// Want(what, Subject, subjects...).
+func (r *Outbox) Want(what string, field func(*atelier.Event) string, want ...string) []*atelier.Event {
 	r.t.Helper()
 	evs := r.Read()
 	got := make([]string, len(evs))
 	for i, e := range evs {
-		got[i] = e.Subject
+		got[i] = field(e)
 	}
-	if len(got) != len(subjects) {
-		r.t.Fatalf("%s: outbox events about %q, want %q", what, got, subjects)
-	}
-	for i := range got {
-		if got[i] != subjects[i] {
-			r.t.Fatalf("%s: outbox events about %q, want %q", what, got, subjects)
-		}
+	if !slices.Equal(got, want) {
+		r.t.Fatalf("%s: outbox events %q, want %q", what, got, want)
 	}
 	return evs
 }
+
+// Type and Subject are the fields Want compares.
+func Type(e *atelier.Event) string    { return e.Type }
+func Subject(e *atelier.Event) string { return e.Subject }
 
 // drainSignal empties s's event signal, so that a later wantSignal sees
 // only what came after.
@@ -139,7 +140,7 @@ func testAppendEvent(t *testing.T, s store.Store) {
 	if !e.CreatedAt.Equal(stored) || e.CreatedAt.Location() != time.UTC {
 		t.Errorf("AppendEvent's CreatedAt = %v, want %v in UTC", e.CreatedAt, stored)
 	}
-	got := r.want("AppendEvent", "s1")[0]
+	got := r.Want("AppendEvent", Subject, "s1")[0]
 	wantEqual(t, got, e, "GetEvent of the appended event")
 
 	e2 := newEvent("t1", "s2", epoch)
@@ -147,7 +148,7 @@ func testAppendEvent(t *testing.T, s store.Store) {
 	if e2.ID <= e.ID {
 		t.Errorf("a later event has id %d, not above %d", e2.ID, e.ID)
 	}
-	r.want("a second AppendEvent", "s2")
+	r.Want("a second AppendEvent", Subject, "s2")
 }
 
 // testAppendEventCommits checks that events appended in InTx commit with
@@ -181,7 +182,7 @@ func testAppendEventCommits(t *testing.T, s store.Store) {
 	if _, err := s.GetUser(ctx, u.ID); err != nil {
 		t.Fatalf("user after commit: %v", err)
 	}
-	got := r.want("InTx with three appends", u.ID, "second", "third")
+	got := r.Want("InTx with three appends", Subject, u.ID, "second", "third")
 	for i := range got {
 		wantEqual(t, got[i], evs[i], "committed event")
 	}
@@ -204,7 +205,7 @@ func testAppendEventRollsBack(t *testing.T, s store.Store) {
 	wantErr(t, err, errTxBoom, "InTx")
 	_, err = s.GetUser(ctx, u.ID)
 	wantErr(t, err, store.ErrNotFound, "GetUser after rollback")
-	r.want("a rolled back InTx")
+	r.Want("a rolled back InTx", Subject)
 	wantNoSignal(t, s, "after a rolled back InTx")
 
 	// The event goes first, then the change fails: the caller returns the
@@ -218,7 +219,7 @@ func testAppendEventRollsBack(t *testing.T, s store.Store) {
 		return tx.CreateUser(ctx, &dup)
 	})
 	wantErr(t, err, store.ErrConflict, "InTx with a conflicting CreateUser")
-	r.want("an InTx whose change failed")
+	r.Want("an InTx whose change failed", Subject)
 	wantNoSignal(t, s, "after an InTx whose change failed")
 }
 
@@ -240,7 +241,7 @@ func testAppendEventNested(t *testing.T, s store.Store) {
 		})
 	})
 	must(t, err, "InTx")
-	r.want("InTx with a failed and a committed nested InTx", "outer", "nested")
+	r.Want("InTx with a failed and a committed nested InTx", Subject, "outer", "nested")
 }
 
 // testNoStoreEvents checks that the store's changes of users,
@@ -270,7 +271,7 @@ func testNoStoreEvents(t *testing.T, s store.Store) {
 	j, _ := MustJob(t, s, tn.ID, "train", epoch)
 	setState(t, s, j.ID, 1, atelier.JobRunning, "started", epoch.Add(time.Minute))
 	MustVersion(t, s, j.ID, atelier.JobQueued, epoch.Add(2*time.Minute))
-	r.want("changes of users, organizations and job versions")
+	r.Want("changes of users, organizations and job versions", Subject)
 	wantNoSignal(t, s, "after changes that appended no event")
 	// The version's own history is the store's: it keeps every state.
 	evs, err := s.ListEvents(ctx, j.ID, 1)

@@ -59,7 +59,7 @@ func testTxCommit(t *testing.T, s store.Store) {
 	if _, err := s.GetUser(ctx, u.ID); err != nil {
 		t.Fatalf("user after commit: %v", err)
 	}
-	evs.want("CreateUser and AppendEvent in InTx", u.ID)
+	evs.Want("CreateUser and AppendEvent in InTx", Subject, u.ID)
 }
 
 // testTxRollback checks that fn's error rolls back every change with its
@@ -81,7 +81,7 @@ func testTxRollback(t *testing.T, s store.Store) {
 	wantErr(t, getTenantErr(t, s, tn.ID), store.ErrNotFound, "GetTenant after rollback")
 	_, err = s.GetUser(ctx, u.ID)
 	wantErr(t, err, store.ErrNotFound, "GetUser after rollback")
-	evs.want("a rolled back CreateUser and AppendEvent")
+	evs.Want("a rolled back CreateUser and AppendEvent", Subject)
 	// The name is free again.
 	MustTenant(t, s, "tx")
 }
