@@ -1,9 +1,7 @@
 package training_test
 
 import (
-	"archive/zip"
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +20,7 @@ import (
 	"github.com/atelier-dev/atelier/executor"
 	"github.com/atelier-dev/atelier/executor/localexec"
 	"github.com/atelier-dev/atelier/internal/clock"
+	"github.com/atelier-dev/atelier/internal/ziptest"
 	"github.com/atelier-dev/atelier/obs"
 	"github.com/atelier-dev/atelier/obs/blobstore"
 	"github.com/atelier-dev/atelier/store"
@@ -181,28 +180,6 @@ func (h *harness) mustGet(key string) string {
 	return string(b)
 }
 
-func mustZip(t testing.TB, files map[string]string) string {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		w, err := zw.Create(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(w, files[n])
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.String()
-}
-
 // waitState polls the version until it is in state want, moving the fake
 // clock so that the service polls the executor, and fails the test after
 // a deadline or when the version ends in another state.
@@ -286,7 +263,7 @@ func (h *harness) fullSpec() atelier.JobSpec {
 	h.mustPut("code/lib/util.py", "X = 1\n")
 	h.mustPut("in/a.txt", "alpha")
 	h.mustPut("in/sub/b.txt", "beta")
-	h.mustPut("zips/ds.zip", mustZip(h.t, map[string]string{"z/c.txt": "gamma"}))
+	h.mustPut("zips/ds.zip", string(ziptest.Bytes(h.t, map[string]string{"z/c.txt": "gamma"})))
 	return atelier.JobSpec{
 		Framework: "PyTorch",
 		CodeDir:   "obs://data/code/",
@@ -604,9 +581,9 @@ func TestBadSubmissions(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.mustPut("code/train.py", "print(1)\n")
-	h.mustPut("code.zip", mustZip(t, map[string]string{"train.py": "print(1)\n"}))
+	h.mustPut("code.zip", string(ziptest.Bytes(t, map[string]string{"train.py": "print(1)\n"})))
 	h.mustPut("in/a.txt", "a")
-	h.mustPut("evil.zip", mustZip(t, map[string]string{"ok.txt": "x", "../evil": "x"}))
+	h.mustPut("evil.zip", string(ziptest.Bytes(t, map[string]string{"ok.txt": "x", "../evil": "x"})))
 	good := func() atelier.JobSpec {
 		return atelier.JobSpec{CodeDir: "obs://data/code/", BootFile: "train.py", Flavor: flavor, InstanceCount: 1}
 	}

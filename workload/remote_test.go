@@ -1,7 +1,6 @@
 package workload_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/atelier-dev/atelier/executor/driver"
 	"github.com/atelier-dev/atelier/executor/fakeexec"
 	"github.com/atelier-dev/atelier/internal/clock"
+	"github.com/atelier-dev/atelier/internal/ziptest"
 	"github.com/atelier-dev/atelier/obs"
 	"github.com/atelier-dev/atelier/obs/blobstore"
 	"github.com/atelier-dev/atelier/store/sqlitestore"
@@ -134,23 +134,6 @@ func (h *remoteHarness) waitStarted(id string) driver.TaskConfig {
 	return cfg
 }
 
-func zipOf(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	for name, content := range files {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(content))
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 func (h *remoteHarness) spec(id string) workload.Spec {
 	dir := filepath.Join(h.dir, "work", id)
 	obj := func(p string) *workload.ObjectInput {
@@ -180,7 +163,7 @@ func (h *remoteHarness) spec(id string) workload.Spec {
 func TestRemoteStaging(t *testing.T) {
 	t.Parallel()
 	h := newRemoteHarness(t, workload.Options{})
-	h.put("code.zip", zipOf(t, map[string]string{"train.py": "print(1)\n"}))
+	h.put("code.zip", ziptest.Bytes(t, map[string]string{"train.py": "print(1)\n"}))
 	h.put("in/a.txt", []byte("a"))
 	h.put("in/sub/b.txt", []byte("b"))
 	h.put("cfg.json", []byte("{}"))
@@ -294,7 +277,7 @@ func mustQuery(t *testing.T, raw string) atelier.PresignedQuery {
 func TestRemoteStagerExits(t *testing.T) {
 	t.Parallel()
 	h := newRemoteHarness(t, workload.Options{})
-	h.put("code.zip", zipOf(t, map[string]string{"train.py": "print(1)\n"}))
+	h.put("code.zip", ziptest.Bytes(t, map[string]string{"train.py": "print(1)\n"}))
 	h.put("in/a.txt", []byte("a"))
 	h.put("cfg.json", []byte("{}"))
 	for _, tc := range []struct {
@@ -350,7 +333,7 @@ func TestRemoteRefusals(t *testing.T) {
 	}
 
 	h2 := newRemoteHarness(t, workload.Options{Stager: "none"})
-	h2.put("code.zip", zipOf(t, map[string]string{"train.py": ""}))
+	h2.put("code.zip", ziptest.Bytes(t, map[string]string{"train.py": ""}))
 	res = waitResult(t, h2.launch(h2.spec("nostager")))
 	if msg := workload.SafeMessage(res.Err); !strings.Contains(msg, "presigned") {
 		t.Errorf("without a stager: %q", msg)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -20,6 +19,7 @@ import (
 	core "github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/internal/clock"
 	"github.com/atelier-dev/atelier/internal/secretbox"
+	"github.com/atelier-dev/atelier/internal/ziptest"
 	"github.com/atelier-dev/atelier/obs"
 	sdk "github.com/atelier-dev/atelier/sdk/go/atelier"
 	"github.com/atelier-dev/atelier/workload"
@@ -66,25 +66,6 @@ func remoteEnv(t *testing.T, stager string) []string {
 	return append(trainingEnv(t), "ATELIER_LOCAL_SHARED_FS=false", "ATELIER_TASK_STAGER="+stager)
 }
 
-func zipBytes(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	for name, content := range files {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(content)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 // remoteScript reads its input through the mapped local path, writes
 // outputs (one nested, one link that must not be uploaded) and reports
 // what it sees.
@@ -119,7 +100,7 @@ func TestRemoteStagingTraining(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	put("code.zip", zipBytes(t, map[string]string{"src/train.py": remoteScript}))
+	put("code.zip", ziptest.Bytes(t, map[string]string{"src/train.py": remoteScript}))
 	put("in/a.txt", []byte("alpha"))
 	put("in/sub/b.txt", []byte("beta"))
 	job, _, err := c.SubmitJob(ctx, "remote", "", core.JobSpec{
