@@ -76,13 +76,7 @@ func (e *env) submit(id, tenant string, workers int, mod ...func(*executor.Spec)
 // started waits for the driver to start the next task and returns its ID.
 func (e *env) started() string {
 	e.t.Helper()
-	select {
-	case id := <-e.d.Started():
-		return id
-	case <-time.After(deadline):
-		e.t.Fatal("no task started")
-		return ""
-	}
+	return e.d.WaitStarted(e.t, deadline)
 }
 
 // running waits until the executor has recorded h's start (the driver

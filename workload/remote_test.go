@@ -122,13 +122,8 @@ func waitResult(t *testing.T, c <-chan *workload.Result) *workload.Result {
 
 func (h *remoteHarness) waitStarted(id string) driver.TaskConfig {
 	h.t.Helper()
-	select {
-	case got := <-h.drv.Started():
-		if got != id {
-			h.t.Fatalf("task %q started, want %q", got, id)
-		}
-	case <-time.After(20 * time.Second):
-		h.t.Fatal("the task never started")
+	if got := h.drv.WaitStarted(h.t, 20*time.Second); got != id {
+		h.t.Fatalf("task %q started, want %q", got, id)
 	}
 	cfg, _ := h.drv.Task(id)
 	return cfg

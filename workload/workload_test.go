@@ -158,13 +158,7 @@ func (e *env) finished() *workload.Result {
 
 func (e *env) started() string {
 	e.t.Helper()
-	select {
-	case id := <-e.d.Started():
-		return id
-	case <-time.After(deadline):
-		e.t.Fatal("no task started")
-		return ""
-	}
+	return e.d.WaitStarted(e.t, deadline)
 }
 
 func (e *env) spec(id string) workload.Spec {

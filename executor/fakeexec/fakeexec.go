@@ -13,6 +13,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/atelier-dev/atelier/executor/driver"
@@ -85,6 +86,19 @@ func (d *Driver) Reopen() *Driver {
 
 // Started receives the ID of every task as it starts.
 func (d *Driver) Started() <-chan string { return d.tasks.started }
+
+// WaitStarted returns the ID of the next task the driver starts; t fails
+// when none starts within the given time.
+func (d *Driver) WaitStarted(t testing.TB, within time.Duration) string {
+	t.Helper()
+	select {
+	case id := <-d.tasks.started:
+		return id
+	case <-time.After(within):
+		t.Fatal("no task started")
+		return ""
+	}
+}
 
 // Stops returns the IDs StopTask was called for, in order.
 func (d *Driver) Stops() []string {
