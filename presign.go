@@ -154,15 +154,21 @@ func opName(op ObjectOp) string {
 // base URL, e.g. http://127.0.0.1:8080), each key segment percent-encoded,
 // with q's parameters when q is set.
 func ObjectURL(endpoint, bucket, key string, q PresignedQuery) string {
-	segs := strings.Split(key, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	u := strings.TrimSuffix(endpoint, "/") + "/v1/obs/" + url.PathEscape(bucket) + "/" + strings.Join(segs, "/")
+	u := strings.TrimSuffix(endpoint, "/") + "/v1/obs/" + url.PathEscape(bucket) + "/" + EscapeObjectKey(key)
 	if !q.IsZero() {
 		u += "?" + q.Encode()
 	}
 	return u
+}
+
+// EscapeObjectKey percent-encodes key for a URL path, segment by segment,
+// keeping the "/" separators (so "//" survives).
+func EscapeObjectKey(key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
 }
 
 // ListURL returns the URL listing the objects of bucket under prefix,

@@ -44,21 +44,11 @@ func BaseName(key string) string {
 	return ""
 }
 
-// escapeKey percent-encodes key for a URL path, segment by segment, keeping
-// the "/" separators (so "//" survives).
-func escapeKey(key string) string {
-	segs := strings.Split(key, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	return strings.Join(segs, "/")
-}
-
 // objectPath returns the API path of a bucket (key "") or an object.
 func objectPath(bucket, key string) string {
 	p := "/v1/obs/" + url.PathEscape(bucket)
 	if key != "" {
-		p += "/" + escapeKey(key)
+		p += "/" + core.EscapeObjectKey(key)
 	}
 	return p
 }
