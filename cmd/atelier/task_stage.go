@@ -220,7 +220,7 @@ func (s *stager) stageInputs(ctx context.Context) error {
 			err = s.unzip(ctx, in)
 		case workload.SourceObject:
 			var key string
-			if _, key, err = objectOf(in.URL); err == nil {
+			if _, _, key, err = objectURL(in.URL); err == nil {
 				err = s.download(ctx, in.URL, key, filepath.Join(in.Dir, path.Base(key)))
 			}
 		}
@@ -239,34 +239,25 @@ func (s *stager) stageInputs(ctx context.Context) error {
 	return nil
 }
 
-// objectOf returns the bucket and key of an object URL.
-func objectOf(raw string) (bucket, key string, err error) {
-	u, err := url.Parse(raw)
+// objectURL parses a manifest URL and splits its path into the bucket
+// and the key: an object's, or an output directory's prefix.
+func objectURL(raw string) (u *url.URL, bucket, key string, err error) {
+	u, err = url.Parse(raw)
 	if err != nil {
-		return "", "", errors.New("the manifest's URL does not parse")
+		return nil, "", "", errors.New("the manifest's URL does not parse")
 	}
-	rest := strings.TrimPrefix(u.Path, "/v1/obs/")
-	bucket, key, _ = strings.Cut(rest, "/")
-	return bucket, key, nil
-}
-
-// presignedOf splits a presigned URL into its origin and parameters.
-func presignedOf(raw string) (*url.URL, atelier.PresignedQuery, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, atelier.PresignedQuery{}, errors.New("the manifest's URL does not parse")
-	}
-	return u, atelier.PresignedQueryFrom(u.Query()), nil
+	bucket, key, _ = strings.Cut(strings.TrimPrefix(u.Path, "/v1/obs/"), "/")
+	return u, bucket, key, nil
 }
 
 // mirror downloads every object under a directory input's prefix, at its
 // key relative to the prefix.
 func (s *stager) mirror(ctx context.Context, in workload.StageInput) error {
-	u, q, err := presignedOf(in.URL)
+	u, bucket, _, err := objectURL(in.URL)
 	if err != nil {
 		return err
 	}
-	bucket := strings.TrimPrefix(u.Path, "/v1/obs/")
+	q := atelier.PresignedQueryFrom(u.Query())
 	prefix := u.Query().Get("prefix")
 	origin := u.Scheme + "://" + u.Host
 	g, gctx := errgroup.WithContext(ctx)
@@ -309,7 +300,7 @@ func (s *stager) mirror(ctx context.Context, in workload.StageInput) error {
 // runtime's checks (no entry outside the directory, no links, a bound on
 // the unpacked size).
 func (s *stager) unzip(ctx context.Context, in workload.StageInput) error {
-	_, key, err := objectOf(in.URL)
+	_, _, key, err := objectURL(in.URL)
 	if err != nil {
 		return err
 	}
@@ -459,13 +450,12 @@ func (s *stager) uploadOutputs(ctx context.Context) error {
 }
 
 func (s *stager) uploadDir(ctx context.Context, o workload.StageOutput) error {
-	u, err := url.Parse(o.URL)
+	u, _, prefix, err := objectURL(o.URL)
 	if err != nil {
-		return errors.New("the manifest's URL does not parse")
+		return err
 	}
 	o.Dir = filepath.Join(s.dir, filepath.FromSlash(o.Dir))
 	base := u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/") + "/"
-	_, prefix, _ := strings.Cut(strings.TrimPrefix(u.Path, "/v1/obs/"), "/")
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(stageParallel)
 	walkErr := workload.WalkFiles(o.Dir, func(p, rel string) error {
