@@ -16,6 +16,8 @@ const (
 	EventUpdateOrganization = "UPDATE_ORGANIZATION"
 	EventDeleteOrganization = "DELETE_ORGANIZATION"
 	EventTrainingJobState   = "TRAINING_JOB_STATE_CHANGED"
+	EventModelStatus        = "MODEL_STATUS_CHANGED"
+	EventServiceState       = "SERVICE_STATE_CHANGED"
 	// EventCheckURL is the handshake sent when a callback URL is set; it
 	// is never stored in the outbox nor subscribable.
 	EventCheckURL = "CHECK_URL"
@@ -26,6 +28,7 @@ var EventTypes = []string{
 	EventCreateUser, EventUpdateUser, EventDeleteUser,
 	EventCreateOrganization, EventUpdateOrganization, EventDeleteOrganization,
 	EventTrainingJobState,
+	EventModelStatus, EventServiceState,
 }
 
 // Event is one row of the outbox: a change, written in the same
@@ -108,6 +111,47 @@ func NewJobStateEvent(jobName string, v *JobVersion, previous string, at time.Ti
 	d := JobStateEventData{JobID: v.JobID, JobName: jobName, VersionID: v.VersionID, TenantID: v.TenantID,
 		State: v.State, Previous: previous, Reason: v.Reason, ExitCode: v.ExitCode, Time: at.UTC()}
 	return newEvent(EventTrainingJobState, v.TenantID, v.JobID, d, at)
+}
+
+// ModelStatusEventData is the data of MODEL_STATUS_CHANGED.
+type ModelStatusEventData struct {
+	ModelID     string    `json:"modelId"`
+	ModelName   string    `json:"modelName"`
+	Version     string    `json:"modelVersion"`
+	TenantID    string    `json:"tenantId"`
+	WorkspaceID string    `json:"workspaceId"`
+	Status      string    `json:"status"`
+	Previous    string    `json:"previousStatus,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Time        time.Time `json:"time"`
+}
+
+// NewModelStatusEvent returns the event of a model's change from previous
+// ("" for a new model) to m.Status.
+func NewModelStatusEvent(m *Model, previous string, at time.Time) *Event {
+	d := ModelStatusEventData{ModelID: m.ID, ModelName: m.Name, Version: m.Version, TenantID: m.TenantID,
+		WorkspaceID: m.WorkspaceID, Status: m.Status, Previous: previous, Reason: m.Reason, Time: at.UTC()}
+	return newEvent(EventModelStatus, m.TenantID, m.ID, d, at)
+}
+
+// ServiceStateEventData is the data of SERVICE_STATE_CHANGED.
+type ServiceStateEventData struct {
+	ServiceID   string    `json:"serviceId"`
+	ServiceName string    `json:"serviceName"`
+	TenantID    string    `json:"tenantId"`
+	Status      string    `json:"status"`
+	Previous    string    `json:"previousStatus,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Generation  int64     `json:"generation"`
+	Time        time.Time `json:"time"`
+}
+
+// NewServiceStateEvent returns the event of a service's change from
+// previous ("" for a new service) to s.Status.
+func NewServiceStateEvent(s *InferenceService, previous string, at time.Time) *Event {
+	d := ServiceStateEventData{ServiceID: s.ID, ServiceName: s.Name, TenantID: s.TenantID, Status: s.Status,
+		Previous: previous, Reason: s.Reason, Generation: s.Generation, Time: at.UTC()}
+	return newEvent(EventServiceState, s.TenantID, s.ID, d, at)
 }
 
 func newEvent(typ, tenantID, subject string, data any, at time.Time) *Event {

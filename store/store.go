@@ -62,6 +62,8 @@ type Store interface {
 	SigningKeyStore
 	AuditStore
 	JobStore
+	ModelStore
+	ServiceStore
 	DatasetStore
 	CallbackStore
 	BucketStore
@@ -323,6 +325,67 @@ type JobStore interface {
 	// not final, oldest first: the queue, and what a restarted server must
 	// re-adopt.
 	ActiveVersions(ctx context.Context) ([]*atelier.JobVersion, error)
+}
+
+// ModelStore keeps workspaces and registered models.
+type ModelStore interface {
+	// CreateWorkspace inserts w; ErrConflict when the tenant has a
+	// workspace of that name. The default workspace ("0") is implicit:
+	// never stored, always found by GetWorkspace.
+	CreateWorkspace(ctx context.Context, w *atelier.Workspace) error
+	GetWorkspace(ctx context.Context, tenantID, id string) (*atelier.Workspace, error)
+	// ListWorkspaces returns the tenant's workspaces, the default first.
+	ListWorkspaces(ctx context.Context, tenantID string) ([]*atelier.Workspace, error)
+	// CreateModel inserts m; ErrConflict when the workspace has a model of
+	// that name and version.
+	CreateModel(ctx context.Context, m *atelier.Model) error
+	// GetModel returns ErrNotFound for a model of another tenant.
+	GetModel(ctx context.Context, tenantID, id string) (*atelier.Model, error)
+	// ListModels applies f (validated by the caller: Limit in
+	// 1..MaxModelPage, SortBy and Order known, WorkspaceID set): Name and
+	// Description match substrings case-insensitively, ties of the sort
+	// key are ordered by id in the same direction; TotalCount counts every
+	// match regardless of Offset and Limit.
+	ListModels(ctx context.Context, tenantID string, f atelier.ModelFilter) (*atelier.ModelPage, error)
+	// UpdateModel reads the model, calls fn and writes it back in one
+	// transaction (fn may run more than once, without side effects).
+	UpdateModel(ctx context.Context, tenantID, id string, fn func(m *atelier.Model) error) (*atelier.Model, error)
+	// DeleteModel deletes the model; ErrNotFound when missing, and
+	// ErrConflict with the name of a service that uses it (a service's
+	// configs hold its models, enforced by the database so that a deploy
+	// racing the delete cannot win both).
+	DeleteModel(ctx context.Context, tenantID, id string) (usedBy string, err error)
+}
+
+// ServiceStore keeps inference services and their instances. A service's
+// configs are stored with it, and the models they name are referenced so
+// that a model in use cannot be deleted.
+type ServiceStore interface {
+	// CreateService inserts s; ErrConflict when the tenant has a service of
+	// that name; ErrNotFound when a config's model does not exist (in the
+	// tenant).
+	CreateService(ctx context.Context, s *atelier.InferenceService) error
+	GetService(ctx context.Context, tenantID, id string) (*atelier.InferenceService, error)
+	GetServiceByName(ctx context.Context, tenantID, name string) (*atelier.InferenceService, error)
+	// ListServices applies f, newest first (Limit defaulted by the caller).
+	ListServices(ctx context.Context, tenantID string, f atelier.ServiceFilter) (*atelier.ServicePage, error)
+	// UpdateService reads the service, calls fn and writes it back (with
+	// its configs' model references) in one transaction; ErrNotFound when
+	// a config's model does not exist. fn may run more than once.
+	UpdateService(ctx context.Context, tenantID, id string, fn func(s *atelier.InferenceService) error) (*atelier.InferenceService, error)
+	// DeleteService deletes the service with its instances.
+	DeleteService(ctx context.Context, tenantID, id string) error
+	// ActiveServices returns every service (of every tenant) whose status
+	// is not stopped, oldest first: what a restarted server re-adopts.
+	ActiveServices(ctx context.Context) ([]*atelier.InferenceService, error)
+	// PutInstance inserts or replaces one instance record (its Handle
+	// included); ErrNotFound when the service is gone.
+	PutInstance(ctx context.Context, serviceID string, in *atelier.ServiceInstance) error
+	// DeleteInstance removes one; deleting a missing one is not an error.
+	DeleteInstance(ctx context.Context, serviceID, instanceID string) error
+	// ListInstances returns the service's instance records by config, then
+	// creation.
+	ListInstances(ctx context.Context, serviceID string) ([]*atelier.ServiceInstance, error)
 }
 
 // SampleStats are the counts of a dataset's samples.
