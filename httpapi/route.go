@@ -147,6 +147,7 @@ func (s *Server) routes() []route {
 	table = append(table, s.directoryRoutes()...)
 	table = append(table, s.trainingRoutes()...)
 	table = append(table, s.datasetRoutes()...)
+	table = append(table, s.servingRoutes()...)
 	table = append(table, s.callbackRoutes()...)
 	return table
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,9 +30,11 @@ type Options struct {
 	Directory     atelier.DirectoryService
 	Verifications atelier.VerificationService
 	OIDC          atelier.OIDCProvider
-	Training      atelier.TrainingService // nil: the training routes answer 501
-	Datasets      atelier.DatasetService  // nil: the dataset routes answer 501
-	Callbacks     atelier.CallbackService // nil: the callback routes answer 501
+	Training      atelier.TrainingService   // nil: the training routes answer 501
+	Datasets      atelier.DatasetService    // nil: the dataset routes answer 501
+	Callbacks     atelier.CallbackService   // nil: the callback routes answer 501
+	Models        atelier.ModelService      // nil: the model routes answer 501
+	Services      atelier.InferenceServices // nil: the service routes answer 501
 	// Presigner verifies presigned object URLs; nil: such URLs are
 	// refused.
 	Presigner atelier.ObjectPresigner
@@ -52,6 +55,13 @@ type Options struct {
 	MaxBodyBytes   int64 // JSON bodies, default DefaultMaxBodyBytes
 	MaxObjectBytes int64 // object uploads, default DefaultMaxObjectBytes
 
+	// The gateway to services' instances: how long one request may take
+	// (default DefaultPredictTimeout) and the most bytes of a request and
+	// of an answer (default DefaultMaxPredictBytes, DefaultMaxPredictReplyBytes).
+	PredictTimeout       time.Duration
+	MaxPredictBytes      int64
+	MaxPredictReplyBytes int64
+
 	Version string // shown in the OpenAPI document
 }
 
@@ -66,6 +76,8 @@ type Server struct {
 	training  atelier.TrainingService
 	datasets  atelier.DatasetService
 	callbacks atelier.CallbackService
+	models    atelier.ModelService
+	services  atelier.InferenceServices
 	presigner atelier.ObjectPresigner
 	ready     func(ctx context.Context) error
 	log       *slog.Logger
@@ -75,6 +87,11 @@ type Server struct {
 	maxBodyBytes   int64
 	maxObjectBytes int64
 	version        string
+
+	proxy                *http.Client
+	predictTimeout       time.Duration
+	maxPredictBytes      int64
+	maxPredictReplyBytes int64
 
 	table   []route
 	mux     *http.ServeMux
@@ -95,12 +112,20 @@ func New(opts Options) *Server {
 		training:       opts.Training,
 		datasets:       opts.Datasets,
 		callbacks:      opts.Callbacks,
+		models:         opts.Models,
+		services:       opts.Services,
 		presigner:      opts.Presigner,
 		ready:          opts.Ready,
 		log:            slog.New(NewLogHandler(logger.Handler())),
 		maxBodyBytes:   cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
 		maxObjectBytes: cmp.Or(opts.MaxObjectBytes, DefaultMaxObjectBytes),
 		version:        cmp.Or(opts.Version, "dev"),
+
+		proxy: &http.Client{Transport: newProxyTransport(),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		predictTimeout:       cmp.Or(opts.PredictTimeout, DefaultPredictTimeout),
+		maxPredictBytes:      cmp.Or(opts.MaxPredictBytes, DefaultMaxPredictBytes),
+		maxPredictReplyBytes: cmp.Or(opts.MaxPredictReplyBytes, DefaultMaxPredictReplyBytes),
 	}
 	reg, gat := opts.Registerer, opts.Gatherer
 	if reg == nil && gat == nil {

@@ -374,6 +374,15 @@ func (s *Server) handleJobLog(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer rc.Close()
+	s.streamLog(w, r, rc, offset, "job_id", r.PathValue("job_id"), "task", r.PathValue("task"))
+	return nil
+}
+
+// streamLog sends a log reader as a text/plain answer from offset, each
+// piece flushed as soon as it is read, until the reader ends or the client
+// goes away; attrs name the log in the warning of a broken stream.
+func (s *Server) streamLog(w http.ResponseWriter, r *http.Request, rc io.Reader, offset int64, attrs ...any) {
+	ctx := r.Context()
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -381,7 +390,7 @@ func (s *Server) handleJobLog(w http.ResponseWriter, r *http.Request) error {
 	h.Set(headerLogOffset, strconv.FormatInt(offset, 10))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
-		return nil
+		return
 	}
 	rcon := http.NewResponseController(w)
 	// The headers go now: a follower learns the stream is open before the
@@ -393,25 +402,24 @@ func (s *Server) handleJobLog(w http.ResponseWriter, r *http.Request) error {
 		k, rerr := rc.Read(buf)
 		if k > 0 {
 			if _, werr := w.Write(buf[:k]); werr != nil {
-				return nil // the client went away
+				return // the client went away
 			}
 			if ferr := rcon.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
-				return nil
+				return
 			}
 			sent += int64(k)
 		}
 		switch {
 		case rerr == nil:
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 		case errors.Is(rerr, io.EOF):
-			return nil
+			return
 		case ctx.Err() != nil:
-			return nil // the client went away while the reader waited
+			return // the client went away while the reader waited
 		default:
-			s.log.WarnContext(ctx, "log stream interrupted", "job_id", r.PathValue("job_id"), "task", r.PathValue("task"),
-				"offset", offset, "sent", sent, "err", rerr)
+			s.log.WarnContext(ctx, "log stream interrupted", append(attrs, "offset", offset, "sent", sent, "err", rerr)...)
 			panic(http.ErrAbortHandler)
 		}
 	}

@@ -54,6 +54,7 @@ func newRootCommand() *cobra.Command {
 	addDirectoryCommands(root)
 	root.AddCommand(newJobCommand())
 	root.AddCommand(newDatasetCommand())
+	root.AddCommand(newModelCommand(), newServiceCommand())
 	root.AddCommand(newTaskStageCommand())
 	return root
 }

@@ -41,6 +41,7 @@ import (
 	"github.com/atelier-dev/atelier/obs/blobstore"
 	"github.com/atelier-dev/atelier/queue"
 	"github.com/atelier-dev/atelier/queue/queuemetrics"
+	"github.com/atelier-dev/atelier/serving"
 	"github.com/atelier-dev/atelier/store"
 	"github.com/atelier-dev/atelier/store/pgstore"
 	"github.com/atelier-dev/atelier/store/sqlitestore"
@@ -136,6 +137,8 @@ type Main struct {
 	execs     *executor.Set
 	runtime   *workload.Runtime
 	training  *training.Service
+	serving   *serving.Service
+	flavors   []*atelier.Flavor
 	datasets  *dataset.Service
 	callbacks *webhook.Service
 	queue     *queue.Client   // durable background work (dataset publishes and exports)
@@ -259,6 +262,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.newTraining(ctx, cfg); err != nil {
 		return err
 	}
+	m.serving = serving.New(m.store, m.objects, m.runtime, serving.Options{
+		Clock: m.Clock, Logger: m.log, Queue: m.queue,
+		WorkRoot: filepath.Join(cfg.DataDir, "services"),
+		Flavors:  m.flavors, // a service config's specification is a flavor
+		Jobs:     m.training,
+	})
 
 	if single {
 		// The data directory is locked: queue items a previous process was
@@ -291,6 +300,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		OIDC:           m.identity,
 		Training:       m.training,
 		Datasets:       m.datasets,
+		Models:         m.serving,
+		Services:       m.serving,
 		Callbacks:      m.callbacks,
 		Presigner:      m.presigner,
 		Ready:          m.ready,
@@ -321,6 +332,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	m.datasets.Start(ctx)
 	m.training.Start(ctx)
+	m.serving.Start(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	m.group = g
 	ln := m.ln
@@ -490,6 +502,7 @@ func (m *Main) newTraining(ctx context.Context, cfg ServerConfig) error {
 	if !ex.Capabilities().SharedFS {
 		m.log.InfoContext(ctx, "tasks share no filesystem with the server: they stage through presigned URLs", "driver", d.Name(), "stager", tc.taskStager())
 	}
+	m.flavors = flavors
 	m.training = training.New(m.store, m.objects, m.runtime, training.Options{
 		Clock:         m.Clock,
 		Logger:        m.log,
@@ -534,6 +547,9 @@ func (m *Main) Close() error {
 		}
 		if m.training != nil {
 			m.training.Stop() // running jobs go on; the next server re-adopts them
+		}
+		if m.serving != nil {
+			m.serving.Stop() // instances go on; the next server re-adopts them
 		}
 		if m.runtime != nil {
 			m.runtime.Stop()
