@@ -35,6 +35,7 @@ var layers = []struct {
 	// Domain packages reach executors through the portable executor (and its
 	// driver types), never a backend.
 	{[]string{"./training", "./workload"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/obs", module + "/httpapi", module + "/executor/localexec", module + "/executor/fakeexec", module + "/executor/gpu", module + "/executor/executortest", "gocloud.dev"}},
+	{[]string{"./serving", "./serving/pyruntime"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/obs", module + "/httpapi", module + "/executor/localexec", module + "/executor/fakeexec", module + "/executor/gpu", module + "/executor/executortest", module + "/training", "gocloud.dev"}},
 	{[]string{"./dataset", "./dataset/format"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/obs", module + "/httpapi", module + "/training", "gocloud.dev"}},
 	// webhook POSTs callbacks (net/http is its outer edge, like sender/smssender's) but stays clear of SQL and the HTTP API.
 	{[]string{"./webhook"}, []string{"database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/training", "gocloud.dev"}},
@@ -217,6 +218,10 @@ var eventWriters = map[string]string{
 	"CreateJob":     "training/event.go",
 	"CreateVersion": "training/event.go",
 	"UpdateVersion": "training/event.go",
+	"CreateModel":   "serving/model.go",
+	"UpdateModel":   "serving/model.go",
+	"CreateService": "serving/service.go",
+	"UpdateService": "serving/service.go",
 }
 
 // TestStoreWritesOfEvents fails when code other than the domain's helper

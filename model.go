@@ -321,7 +321,7 @@ var (
 	CodeInvalidService      = NewCode("ATL.SVC.0003", Invalid, "The service's configuration is invalid; the message names the field.")
 	CodeServiceNotReady     = NewCode("ATL.SVC.0004", Unavailable, "The service has no ready instance (deploying, stopped or failed); retry after Retry-After.")
 	CodeServiceTimeout      = NewCode("ATL.SVC.0005", DeadlineExceeded, "The instance did not answer within the gateway's timeout.")
-	CodeServiceResponseSize = NewCode("ATL.SVC.0006", TooLarge, "The instance's response is larger than the gateway's limit.")
+	CodeServiceResponseSize = NewCode("ATL.SVC.0006", Unavailable, "The instance's response is larger than the gateway's limit.")
 	CodeServiceBadGateway   = NewCode("ATL.SVC.0007", Unavailable, "The instance failed to answer (it crashed or closed the connection).")
 	CodeServiceState        = NewCode("ATL.SVC.0008", FailedPrecondition, "The operation does not apply in the service's state (e.g. start of a running service).")
 )

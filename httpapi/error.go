@@ -39,6 +39,10 @@ var statusByKind = map[atelier.Kind]int{
 // precise status for.
 var statusByCode = map[string]int{
 	atelier.CodeMethodNotAllowed.ID: http.StatusMethodNotAllowed,
+	// The gateway's failures of an instance are a bad gateway, not the
+	// caller's fault nor Atelier's.
+	atelier.CodeServiceBadGateway.ID:   http.StatusBadGateway,
+	atelier.CodeServiceResponseSize.ID: http.StatusBadGateway,
 }
 
 // StatusOf returns the HTTP status for err: its code's override, else its

@@ -642,9 +642,6 @@ func (s *Service) instanceSpec(ctx context.Context, svc *atelier.InferenceServic
 		argv, _ := pkg.config.argv()
 		task.Command = append([]string{"/bin/sh", "-c", `cd "$0" && exec "$@"`, modelDir}, argv...)
 	default:
-		if s.opts.WriteRuntime == nil {
-			return nil, errors.New("this server has no Python serving runtime")
-		}
 		inputs = append(inputs, workload.Input{Field: "runtime", Dir: rtDir, Stage: func(_ context.Context, dir, _ string) error {
 			return s.opts.WriteRuntime(dir)
 		}})

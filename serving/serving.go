@@ -23,6 +23,7 @@ import (
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/internal/clock"
 	"github.com/atelier-dev/atelier/queue"
+	"github.com/atelier-dev/atelier/serving/pyruntime"
 	"github.com/atelier-dev/atelier/store"
 	"github.com/atelier-dev/atelier/workload"
 )
@@ -52,8 +53,8 @@ type Options struct {
 	Flavors []*atelier.Flavor
 	// Jobs resolves source_job_id registrations; nil refuses them.
 	Jobs atelier.TrainingService
-	// WriteRuntime writes the shipped Python serving runtime into a
-	// directory (serving/pyruntime.WriteTo); nil refuses Python packages.
+	// WriteRuntime writes the Python serving runtime into a directory
+	// (default pyruntime.WriteTo: the one Atelier ships).
 	WriteRuntime func(dir string) error
 	// Python is the interpreter of the shipped runtime (default python3).
 	Python string
@@ -124,6 +125,9 @@ func New(st store.Store, objects atelier.ObjectService, rt *workload.Runtime, op
 	opts.DeployFailures = cmp.Or(opts.DeployFailures, DefaultDeployFailures)
 	opts.DrainTimeout = cmp.Or(opts.DrainTimeout, DefaultDrainTimeout)
 	opts.Python = cmp.Or(opts.Python, DefaultPython)
+	if opts.WriteRuntime == nil {
+		opts.WriteRuntime = pyruntime.WriteTo
+	}
 	if opts.WorkRoot == "" {
 		opts.WorkRoot = filepath.Join(".", "services")
 	}

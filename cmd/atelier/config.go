@@ -33,18 +33,22 @@ const (
 // ServerConfig holds the settings of `atelier server`. Precedence: default,
 // ATELIER_* environment, flag; environment values become flag defaults.
 type ServerConfig struct {
-	Addr           string        // --addr, ATELIER_ADDR
-	DataDir        string        // --data-dir, ATELIER_DATA_DIR
-	DatabaseURL    string        // --database-url, ATELIER_DATABASE_URL: sqlite://path or postgres://…
-	ObjectStore    string        // --object-store, ATELIER_OBJECT_STORE: file://dir, s3://bucket?…
-	PublicURL      string        // --public-url, ATELIER_PUBLIC_URL
-	AdminEmail     string        // ATELIER_ADMIN_EMAIL
-	AdminPassword  string        // ATELIER_ADMIN_PASSWORD; never a flag, so it stays out of ps
-	MaxBodyBytes   int64         // ATELIER_MAX_BODY_BYTES
-	MaxObjectBytes int64         // ATELIER_MAX_OBJECT_BYTES
-	SessionTTL     time.Duration // ATELIER_SESSION_TTL
-	LogLevel       string        // --log-level, ATELIER_LOG_LEVEL: debug, info, warn, error
-	LogFormat      string        // --log-format, ATELIER_LOG_FORMAT: text or json
+	Addr           string // --addr, ATELIER_ADDR
+	DataDir        string // --data-dir, ATELIER_DATA_DIR
+	DatabaseURL    string // --database-url, ATELIER_DATABASE_URL: sqlite://path or postgres://…
+	ObjectStore    string // --object-store, ATELIER_OBJECT_STORE: file://dir, s3://bucket?…
+	PublicURL      string // --public-url, ATELIER_PUBLIC_URL
+	AdminEmail     string // ATELIER_ADMIN_EMAIL
+	AdminPassword  string // ATELIER_ADMIN_PASSWORD; never a flag, so it stays out of ps
+	MaxBodyBytes   int64  // ATELIER_MAX_BODY_BYTES
+	MaxObjectBytes int64  // ATELIER_MAX_OBJECT_BYTES
+	// The gateway to model services (docs/models.md).
+	PredictTimeout       time.Duration // ATELIER_PREDICT_TIMEOUT
+	MaxPredictBytes      int64         // ATELIER_MAX_PREDICT_BYTES
+	MaxPredictReplyBytes int64         // ATELIER_MAX_PREDICT_REPLY_BYTES
+	SessionTTL           time.Duration // ATELIER_SESSION_TTL
+	LogLevel             string        // --log-level, ATELIER_LOG_LEVEL: debug, info, warn, error
+	LogFormat            string        // --log-format, ATELIER_LOG_FORMAT: text or json
 
 	// Identity settings, all from the environment (docs/operations.md).
 	Identity IdentityConfig
@@ -93,6 +97,27 @@ func configFromEnv(getenv func(string) string) ServerConfig {
 	if v := getenv("ATELIER_MAX_OBJECT_BYTES"); v != "" {
 		if c.MaxObjectBytes, err = parseSize(v); err != nil {
 			c.envErrs = append(c.envErrs, fmt.Errorf("ATELIER_MAX_OBJECT_BYTES: %w", err))
+		}
+	}
+	for _, sv := range []struct {
+		name string
+		dst  *int64
+	}{{"ATELIER_MAX_PREDICT_BYTES", &c.MaxPredictBytes}, {"ATELIER_MAX_PREDICT_REPLY_BYTES", &c.MaxPredictReplyBytes}} {
+		if v := getenv(sv.name); v != "" {
+			n, err := parseSize(v)
+			if err != nil || n < 1 {
+				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q is not a positive size such as 64MiB", sv.name, v))
+				continue
+			}
+			*sv.dst = n
+		}
+	}
+	if v := getenv("ATELIER_PREDICT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			c.envErrs = append(c.envErrs, fmt.Errorf("ATELIER_PREDICT_TIMEOUT: %q is not a positive Go duration such as 60s", v))
+		} else {
+			c.PredictTimeout = d
 		}
 	}
 	if v := getenv("ATELIER_SESSION_TTL"); v != "" {

@@ -311,6 +311,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxObjectBytes: cfg.MaxObjectBytes,
 		Version:        serverVersion(),
+
+		PredictTimeout:       cfg.PredictTimeout,
+		MaxPredictBytes:      cfg.MaxPredictBytes,
+		MaxPredictReplyBytes: cfg.MaxPredictReplyBytes,
 	})
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
