@@ -259,6 +259,15 @@ type ConfigMonitor struct {
 	Ready        int     `json:"ready_instances"`
 }
 
+// RouteQuery narrows the instances Route may pick.
+type RouteQuery struct {
+	// Exclude are instances a retry already tried.
+	Exclude []string
+	// ModelVersion, when set, picks only instances serving that model
+	// version (the KServe V2 /versions/{v} paths).
+	ModelVersion string
+}
+
 // Route is where the gateway sends one request: an instance's address, and
 // Done to call with the outcome (for the monitor and the router's view of
 // the instance's health).
@@ -303,8 +312,8 @@ type InferenceServices interface {
 	OpenServiceLog(ctx context.Context, id, instance string, offset int64, follow bool) (io.ReadCloser, error)
 	Monitor(ctx context.Context, id string) (*ServiceMonitor, error)
 	// Route picks a ready instance of the service by the configs' weights,
-	// skipping the instances in exclude (those a retry already tried).
-	Route(ctx context.Context, id string, exclude []string) (*Route, error)
+	// within what q allows.
+	Route(ctx context.Context, id string, q RouteQuery) (*Route, error)
 }
 
 // Model and service error codes.

@@ -86,7 +86,8 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 	samples := map[string]string{"bucket": "bkt-1", "key": "dir/sub/file.txt", "access_key": "AK123",
 		"channel": "email", "client_id": "app-1", "id": "x1", "user_id": "u1",
 		"job_id": "job-1", "version_id": "1", "task": "worker-0", "delivery_id": "dlv-1",
-		"dataset_id": "ds-1", "sample_id": "sm-1", "task_id": "imp-1"}
+		"dataset_id": "ds-1", "sample_id": "sm-1", "task_id": "imp-1",
+		"model_id": "m1", "service_id": "s1", "name": "svc", "version": "1", "path": "sub"}
 	var ops []string
 	for path, methods := range doc.Paths {
 		for method, op := range methods {

@@ -37,9 +37,11 @@ func TestRouteTable(t *testing.T) {
 			t.Errorf("%s documents path parameters %v, its pattern has %v", id, documented, want)
 		}
 		// /v1 needs a bearer token, except the key exchange; so do the
-		// OneAccess tenant SSO calls (an app's tenant token).
+		// OneAccess tenant SSO calls (an app's tenant token) and the Open
+		// Inference Protocol's model calls (a model name is a service of
+		// the caller's tenant); its health calls are the server's.
 		wantAuth := (strings.HasPrefix(rt.Pattern, "/v1/") && id != "POST /v1/auth/token") ||
-			strings.HasPrefix(rt.Pattern, "/api/v2/tenant/sso/")
+			strings.HasPrefix(rt.Pattern, "/api/v2/tenant/sso/") || strings.HasPrefix(rt.Pattern, "/v2/models/")
 		if rt.Auth != wantAuth {
 			t.Errorf("%s: Auth = %v, want %v", id, rt.Auth, wantAuth)
 		}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -26,6 +27,9 @@ const (
 	retryBodyBytes = 1 << 20
 	// predictAttempts is how many instances one request may try.
 	predictAttempts = 3
+	// replyPeekBytes of an answer of unknown length are read before its
+	// status is sent.
+	replyPeekBytes = 32 << 10
 )
 
 // Gateway headers of a predict answer.
@@ -116,9 +120,9 @@ func (s *Server) servingRoutes() []route {
 		{Method: "POST", Pattern: "/v1/services/{service_id}/predict/{path...}", Summary: "As /predict, forwarded to the instance's path.", Auth: true,
 			Params: []param{serviceID, predictPath}, Request: "Any body the model's handler takes.", Response: proxied, Status: 200, Handler: s.handlePredict},
 
-		{Method: "GET", Pattern: "/v2/health/live", Summary: "Open Inference Protocol: the server is live.", Auth: true,
+		{Method: "GET", Pattern: "/v2/health/live", Summary: "Open Inference Protocol: the server is live.",
 			Response: `{"live"}`, Status: 200, Handler: s.handleV2Live},
-		{Method: "GET", Pattern: "/v2/health/ready", Summary: "Open Inference Protocol: the server is ready to route inference.", Auth: true,
+		{Method: "GET", Pattern: "/v2/health/ready", Summary: "Open Inference Protocol: the server is ready to route inference.",
 			Response: `{"ready"}`, Status: 200, Handler: s.handleV2Ready},
 		v2("GET", "/v2/models/{name}", "Open Inference Protocol: model metadata (from a ready instance).", `{"name","versions","platform","inputs","outputs"}`, name),
 		v2("GET", "/v2/models/{name}/ready", "Open Inference Protocol: the model is ready (200) or not.", `{"name","ready"}`, name),
@@ -411,7 +415,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.forward(w, r, ss, r.PathValue("service_id"), "/"+r.PathValue("path"))
+	return s.forward(w, r, ss, r.PathValue("service_id"), "/"+r.PathValue("path"), "")
 }
 
 func (s *Server) handleV2Live(w http.ResponseWriter, r *http.Request) error {
@@ -428,7 +432,8 @@ func (s *Server) handleV2Ready(w http.ResponseWriter, r *http.Request) error {
 }
 
 // handleV2 forwards an Open Inference Protocol call to an instance of the
-// service of that name, at the same path.
+// service of that name, at the same path; a /versions/{v} path goes to an
+// instance serving that model version.
 func (s *Server) handleV2(w http.ResponseWriter, r *http.Request) error {
 	ss, err := s.inferenceServices()
 	if err != nil {
@@ -438,7 +443,7 @@ func (s *Server) handleV2(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.forward(w, r, ss, svc.ID, r.URL.EscapedPath())
+	return s.forward(w, r, ss, svc.ID, r.URL.EscapedPath(), r.PathValue("version"))
 }
 
 // hopHeaders are not forwarded either way (RFC 9110 §7.6.1), and neither
@@ -452,7 +457,7 @@ var hopHeaders = []string{
 // back: the gateway. A request whose instance cannot be reached goes to
 // another (up to predictAttempts) when its body was kept or not yet sent;
 // the instance is then out of rotation until its next ready probe.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, ss atelier.InferenceServices, id, path string) error {
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, ss atelier.InferenceServices, id, path, version string) error {
 	ctx, cancel := context.WithTimeout(r.Context(), s.predictTimeout)
 	defer cancel()
 	var kept []byte
@@ -475,7 +480,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, ss atelier.Infe
 	var tried []string
 	var lastErr error
 	for attempt := 0; attempt < predictAttempts; attempt++ {
-		rt, err := ss.Route(r.Context(), id, tried)
+		rt, err := ss.Route(r.Context(), id, atelier.RouteQuery{Exclude: tried, ModelVersion: version})
 		if err != nil {
 			if lastErr != nil {
 				return lastErr
@@ -533,11 +538,29 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, ss atelier.Infe
 	return lastErr
 }
 
-// relay copies an instance's answer to the client, bounded.
+// relay copies an instance's answer to the client, bounded. An answer of
+// unknown length is looked at first (up to replyPeekBytes), so that a small
+// one over the limit still gets a clear error; a longer one is cut short
+// when it passes the limit.
 func (s *Server) relay(w http.ResponseWriter, resp *http.Response, rt *atelier.Route) error {
 	defer resp.Body.Close()
+	tooLarge := func(n int64) error {
+		return atelier.CodeServiceResponseSize.Errorf("The instance's answer (%d bytes or more) is larger than the gateway's limit of %d bytes.", n, s.maxPredictReplyBytes)
+	}
 	if resp.ContentLength > s.maxPredictReplyBytes {
-		return atelier.CodeServiceResponseSize.Errorf("The instance's answer (%d bytes) is larger than the gateway's limit of %d bytes.", resp.ContentLength, s.maxPredictReplyBytes)
+		return tooLarge(resp.ContentLength)
+	}
+	body := io.Reader(resp.Body)
+	if resp.ContentLength < 0 {
+		br := bufio.NewReaderSize(resp.Body, replyPeekBytes)
+		b, err := br.Peek(replyPeekBytes)
+		if int64(len(b)) > s.maxPredictReplyBytes {
+			return tooLarge(int64(len(b)))
+		}
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+			return atelier.CodeServiceBadGateway.Errorf("The instance failed to answer: %s.", briefNetErr(err))
+		}
+		body = br
 	}
 	h := w.Header()
 	copyHeaders(h, resp.Header)
@@ -545,7 +568,7 @@ func (s *Server) relay(w http.ResponseWriter, resp *http.Response, rt *atelier.R
 	h.Set(HeaderInstance, rt.Instance)
 	h.Set(HeaderConfig, strconv.Itoa(rt.Config))
 	w.WriteHeader(resp.StatusCode)
-	n, err := io.Copy(w, io.LimitReader(resp.Body, s.maxPredictReplyBytes+1))
+	n, err := io.Copy(w, io.LimitReader(body, s.maxPredictReplyBytes+1))
 	if err != nil || n > s.maxPredictReplyBytes {
 		// The status is sent: all that is left is to cut the answer short.
 		panic(http.ErrAbortHandler)

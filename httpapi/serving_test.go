@@ -33,7 +33,8 @@ func (f *fakeServices) FindService(ctx context.Context, name string) (*atelier.I
 	return &atelier.InferenceService{ID: "svc", Name: "echo"}, nil
 }
 
-func (f *fakeServices) Route(ctx context.Context, id string, exclude []string) (*atelier.Route, error) {
+func (f *fakeServices) Route(ctx context.Context, id string, q atelier.RouteQuery) (*atelier.Route, error) {
+	exclude := q.Exclude
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if id != "svc" {
@@ -141,12 +142,14 @@ func TestPredictRetriesAnotherInstanceWhenOneIsDead(t *testing.T) {
 }
 
 func TestPredictFailures(t *testing.T) {
+	release := make(chan struct{})
 	slow := instance(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
+		case <-release:
 		}
 	})
+	t.Cleanup(func() { close(release) }) // before the instance closes
 	big := instance(t, func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 4<<10)) })
 	crash := instance(t, func(w http.ResponseWriter, r *http.Request) { panic(http.ErrAbortHandler) })
 	for _, tc := range []struct {

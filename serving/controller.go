@@ -68,6 +68,7 @@ type instance struct {
 	rec        atelier.ServiceInstance
 	handle     *executor.Handle
 	launchedAt time.Time
+	version    string // the model version it serves
 	addr       string
 	ready      bool
 	down       bool // the gateway could not reach it; until the next ready probe
@@ -135,6 +136,9 @@ func (s *Service) adopt(svc *atelier.InferenceService) {
 	}
 	for _, r := range recs {
 		in := &instance{rec: *r, launchedAt: s.clock.Now()}
+		if r.Generation == svc.Generation && r.Config < len(svc.Configs) {
+			in.version = svc.Configs[r.Config].ModelVersion
+		}
 		var h executor.Handle
 		if r.Handle == "" || json.Unmarshal([]byte(r.Handle), &h) != nil {
 			// Staging was interrupted: nothing was submitted.
@@ -300,18 +304,16 @@ func (c *controller) reconcile(ctx context.Context) bool {
 	status, reason := svc.Status, svc.Reason
 	if serving {
 		covered := true
-		anyReady := false
 		for i := range svc.Configs {
 			if readyAny[i] < want(i) && readyCur[i] < want(i) {
 				covered = false
 			}
-			anyReady = anyReady || readyAny[i] > 0
 		}
 		switch {
 		case covered:
 			status, reason = atelier.ServiceRunning, ""
 			c.everRunning = true
-		case c.everRunning || anyReady:
+		case c.everRunning:
 			status, reason = atelier.ServiceConcerning, c.failReason()
 		default:
 			status, reason = atelier.ServiceDeploying, c.failReason()
@@ -392,6 +394,7 @@ func (c *controller) newInstance(i int, now time.Time) *instance {
 			Status: atelier.InstanceStarting, CreatedAt: now.UTC().Truncate(time.Microsecond),
 		},
 		launchedAt: now,
+		version:    c.svc.Configs[i].ModelVersion,
 	}
 }
 
@@ -582,13 +585,13 @@ func (c *controller) setRecord(svc *atelier.InferenceService) {
 	if svc.Generation != c.svc.Generation || len(svc.Configs) != len(c.svc.Configs) {
 		c.failures, c.nextStart, c.lastFail = map[int]int{}, map[int]time.Time{}, map[int]string{}
 	}
-	if len(svc.Configs) != len(c.svc.Configs) {
-		c.svc = svc
-		c.resetStats()
-	}
-	c.svc = svc
 	if svc.Status == atelier.ServiceDeploying && c.svc.Status != svc.Status {
-		c.everRunning = false
+		c.everRunning = false // started again: deploying until all are ready
+	}
+	resize := len(svc.Configs) != len(c.svc.Configs)
+	c.svc = svc
+	if resize {
+		c.resetStats()
 	}
 }
 

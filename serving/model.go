@@ -98,7 +98,7 @@ func (s *Service) RegisterModel(ctx context.Context, spec atelier.ModelSpec) (*a
 	if ws == "" {
 		ws = atelier.DefaultWorkspace
 	}
-	if _, err := s.st.GetWorkspace(ctx, tenant, ws); err != nil {
+	if err := s.checkWorkspace(ctx, tenant, ws); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, atelier.CodeWorkspaceNotFound.Errorf("No workspace %q in this tenant.", ws).WithField("workspace_id")
 		}
@@ -281,6 +281,16 @@ func (s *Service) CreateWorkspace(ctx context.Context, name, desc string) (*atel
 		return nil, err
 	}
 	return w, nil
+}
+
+// checkWorkspace finds a workspace of the tenant; the default one always
+// exists.
+func (s *Service) checkWorkspace(ctx context.Context, tenant, id string) error {
+	if id == atelier.DefaultWorkspace {
+		return nil
+	}
+	_, err := s.st.GetWorkspace(ctx, tenant, id)
+	return err
 }
 
 // ListWorkspaces implements atelier.ModelService.

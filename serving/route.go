@@ -15,7 +15,7 @@ import (
 // config without a ready instance of the new generation is served by its
 // older ones; when no config of the current list can serve, any ready
 // instance does.
-func (s *Service) Route(ctx context.Context, id string, exclude []string) (*atelier.Route, error) {
+func (s *Service) Route(ctx context.Context, id string, q atelier.RouteQuery) (*atelier.Route, error) {
 	tenant, err := atelier.TenantFromContext(ctx)
 	if err != nil {
 		return nil, err
@@ -30,7 +30,12 @@ func (s *Service) Route(ctx context.Context, id string, exclude []string) (*atel
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ok := func(in *instance) bool { return in.routable() && !slices.Contains(exclude, in.rec.ID) }
+	ok := func(in *instance) bool {
+		if !in.routable() || slices.Contains(q.Exclude, in.rec.ID) {
+			return false
+		}
+		return q.ModelVersion == "" || in.version == q.ModelVersion
+	}
 	n := len(c.svc.Configs)
 	cand := make([][]*instance, n)
 	var rest []*instance
@@ -70,6 +75,9 @@ func (s *Service) Route(ctx context.Context, id string, exclude []string) (*atel
 		pick = append(pick, rest...)
 	}
 	if len(pick) == 0 {
+		if q.ModelVersion != "" {
+			return nil, atelier.CodeServiceNotReady.Errorf("Service %s has no ready instance of model version %s.", c.svc.Name, q.ModelVersion).WithField("version")
+		}
 		return nil, notReady(c.svc.Name, c.svc.Status)
 	}
 	in := pick[0]

@@ -129,7 +129,7 @@ func (s *Service) DeployService(ctx context.Context, spec atelier.ServiceSpec) (
 	if ws == "" {
 		ws = atelier.DefaultWorkspace
 	}
-	if _, err := s.st.GetWorkspace(ctx, tenant, ws); err != nil {
+	if err := s.checkWorkspace(ctx, tenant, ws); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, atelier.CodeWorkspaceNotFound.Errorf("No workspace %q in this tenant.", ws).WithField("workspace_id")
 		}

@@ -226,7 +226,7 @@ func (h *harness) waitStatus(id, want string) *atelier.InferenceService {
 // instance's JSON answer.
 func (h *harness) predict(id string, body any) (map[string]any, *atelier.Route) {
 	h.t.Helper()
-	rt, err := h.svc.Route(h.ctx, id, nil)
+	rt, err := h.svc.Route(h.ctx, id, atelier.RouteQuery{})
 	if err != nil {
 		h.t.Fatalf("route: %v", err)
 	}
@@ -422,7 +422,7 @@ func TestDeployCanaryPredictAndRollout(t *testing.T) {
 				return
 			default:
 			}
-			rt, err := h.svc.Route(h.ctx, svc.ID, nil)
+			rt, err := h.svc.Route(h.ctx, svc.ID, atelier.RouteQuery{})
 			if err != nil {
 				t.Errorf("route during rollout: %v", err)
 				return
@@ -481,7 +481,7 @@ func TestDeployCanaryPredictAndRollout(t *testing.T) {
 		s, _ := h.svc.GetService(h.ctx, svc.ID)
 		return len(s.Instances) == 0
 	})
-	_, err = h.svc.Route(h.ctx, svc.ID, nil)
+	_, err = h.svc.Route(h.ctx, svc.ID, atelier.RouteQuery{})
 	wantCode(t, err, atelier.CodeServiceNotReady, "service_id")
 	if _, err := h.svc.StartService(h.ctx, svc.ID); err != nil {
 		t.Fatal(err)
@@ -510,7 +510,7 @@ func TestCrashedInstanceRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := h.waitStatus(svc.ID, atelier.ServiceRunning).Instances[0].ID
-	rt, err := h.svc.Route(h.ctx, svc.ID, nil)
+	rt, err := h.svc.Route(h.ctx, svc.ID, atelier.RouteQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,9 +600,13 @@ func TestRestartReadoptsInstances(t *testing.T) {
 	}
 	before := h.waitStatus(svc.ID, atelier.ServiceRunning).Instances[0].ID
 	h.restart()
-	after := h.waitStatus(svc.ID, atelier.ServiceRunning)
-	if len(after.Instances) != 1 || after.Instances[0].ID != before {
-		t.Fatalf("after a restart the instances are %+v, want %s re-adopted", after.Instances, before)
+	var after *atelier.InferenceService
+	h.eventually("the instance ready again", func() bool {
+		after, _ = h.svc.GetService(h.ctx, svc.ID)
+		return len(after.Instances) > 0 && after.Instances[0].Status == atelier.InstanceReady
+	})
+	if after.Status != atelier.ServiceRunning || len(after.Instances) != 1 || after.Instances[0].ID != before {
+		t.Fatalf("after a restart the service is %s with instances %+v, want %s re-adopted", after.Status, after.Instances, before)
 	}
 	out, _ := h.predict(svc.ID, map[string]any{})
 	if out["version"] != "1" {

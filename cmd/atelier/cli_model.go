@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -338,7 +339,7 @@ func newServicePredictCommand() *cobra.Command {
 				if !json.Valid([]byte(data)) && ct == "" {
 					return usagef("--data is not valid JSON (or set --content-type)")
 				}
-				body, size, ct = strings.NewReader(data), int64(len(data)), cmp(ct, "application/json")
+				body, size, ct = strings.NewReader(data), int64(len(data)), cmp.Or(ct, "application/json")
 			case file != "":
 				f, err := os.Open(file)
 				if err != nil {
@@ -394,13 +395,6 @@ func multipartFile(field, name string, f io.Reader) (io.Reader, string) {
 		pw.CloseWithError(err)
 	}()
 	return pr, mw.FormDataContentType()
-}
-
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func newServiceLogsCommand() *cobra.Command {
