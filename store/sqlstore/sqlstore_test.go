@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -78,4 +79,93 @@ func FuzzPrefixEnd(f *testing.F) {
 			t.Fatalf("bound %q of valid %q is not valid UTF-8", end, prefix)
 		}
 	})
+}
+
+// versionKeyTests are versions in the order ListModels sorts them, with
+// equal keys for versions that differ only in leading zeros.
+var versionKeyTests = []struct {
+	version, key string
+}{
+	{"", ""},
+	{"0", "0"},
+	{"0.0.9", "0.0.19"},
+	{"0.0.10", "0.0.210"},
+	{"0.0.100", "0.0.3100"},
+	{"0.1", "0.11"},
+	{"01.0", "11.0"},
+	{"1.0", "11.0"},
+	{"1.0.0", "11.0.0"},
+	{"1.0.0-rc1", "11.0.0-rc11"},
+	{"1.0.0-rc2", "11.0.0-rc12"},
+	{"1.0.0-rc10", "11.0.0-rc210"},
+	{"1a", "11a"},
+	{"2.0", "12.0"},
+	{"12345678", "812345678"},
+	{"123456789", "90123456789"},
+	{"1234567890", "911234567890"},
+	{"V1", "V11"},
+	{"V10", "V210"},
+	{"v2", "v12"},
+}
+
+func TestVersionKey(t *testing.T) {
+	for i, tt := range versionKeyTests {
+		if got := VersionKey(tt.version); got != tt.key {
+			t.Errorf("VersionKey(%q) = %q, want %q", tt.version, got, tt.key)
+		}
+		if i > 0 && VersionKey(versionKeyTests[i-1].version) > VersionKey(tt.version) {
+			t.Errorf("VersionKey(%q) sorts after VersionKey(%q)", versionKeyTests[i-1].version, tt.version)
+		}
+	}
+}
+
+// naturalCompare is VersionKey's order written directly: runs of digits
+// compare as numbers, other bytes as bytes, a prefix first.
+func naturalCompare(a, b string) int {
+	digit := func(c byte) bool { return '0' <= c && c <= '9' }
+	run := func(s string, i int) (string, int) {
+		j := i
+		for j < len(s) && digit(s[j]) {
+			j++
+		}
+		return strings.TrimLeft(s[i:j], "0"), j
+	}
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if digit(a[i]) && digit(b[j]) {
+			ra, ni := run(a, i)
+			rb, nj := run(b, j)
+			if c := cmp.Or(cmp.Compare(len(ra), len(rb)), strings.Compare(ra, rb)); c != 0 {
+				return c
+			}
+			i, j = ni, nj
+			continue
+		}
+		if c := cmp.Compare(a[i], b[j]); c != 0 {
+			return c
+		}
+		i, j = i+1, j+1
+	}
+	return cmp.Compare(len(a)-i, len(b)-j)
+}
+
+// FuzzVersionKey checks that the keys of two versions compare as the
+// versions do in natural order.
+func FuzzVersionKey(f *testing.F) {
+	for i, tt := range versionKeyTests {
+		f.Add(tt.version, versionKeyTests[(i+1)%len(versionKeyTests)].version)
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if got, want := strings.Compare(VersionKey(a), VersionKey(b)), naturalCompare(a, b); got != want {
+			t.Fatalf("keys of %q and %q compare %d (%q, %q), versions %d", a, b, got, VersionKey(a), VersionKey(b), want)
+		}
+	})
+}
+
+func TestLikeContains(t *testing.T) {
+	for in, want := range map[string]string{"": "%%", "abc": "%abc%", "a%b": `%a\%b%`, "_": `%\_%`, `\`: `%\\%`, "ü": "%ü%"} {
+		if got := likeContains(in); got != want {
+			t.Errorf("likeContains(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -76,6 +76,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"ImportTasks", testImportTasks},
 			{"DatasetVersions", testDatasetVersions},
 			{"ExportTasks", testExportTasks},
+			{"Workspaces", testWorkspaces},
+			{"Models", testModels},
+			{"ListModels", testListModels},
+			{"Services", testServices},
+			{"ListServices", testListServices},
+			{"Instances", testInstances},
 		}},
 		{"Transactions", []test{
 			{"UpdateUser", testUpdateUser},
@@ -91,6 +97,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"DeleteJobCascades", testDeleteJob},
 			{"AddSamplesWithTask", testAddSamplesTask},
 			{"DeleteDatasetCascades", testDeleteDataset},
+			{"ModelInUse", testModelInUse},
 		}},
 		{"Tx", txTests()},
 		{"Queue", queueTests()},
@@ -110,6 +117,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"UpdateVersionEventsInOrder", testUpdateVersionConcurrent},
 			{"CreateDatasetVersionNumbering", testCreateDatasetVersionConcurrent},
 			{"AddSamplesOverlapping", testAddSamplesConcurrent},
+			{"DeleteModelRacesDeploy", testDeleteModelRacesDeploy},
+			{"UpdateModelServiceNoLostUpdates", testUpdateModelServiceConcurrent},
 		}},
 	}
 	for _, tier := range tiers {
