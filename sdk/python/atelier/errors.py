@@ -29,6 +29,12 @@ CODE_JOB_FAILED = "ATL.SDK.0101"
 CODE_ENV_FAILED = "ATL.SDK.0102"
 """A training environment (virtualenv/conda with the listed packages) could not be created."""
 
+CODE_MODEL_FAILED = "ATL.SDK.0201"
+"""A model registration the SDK waited for ended failed (the message has the server's reason)."""
+
+CODE_SERVICE_FAILED = "ATL.SDK.0202"
+"""A service the SDK waited for ended failed or stopped instead of running."""
+
 
 class AtelierError(Exception):
     """AtelierError is an error answered by the Atelier API or found by the SDK.

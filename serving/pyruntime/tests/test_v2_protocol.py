@@ -200,6 +200,27 @@ class EncodeOutputsTest(unittest.TestCase):
                 self.assertIn(want, str(cm.exception))
 
 
+class MetadataTest(unittest.TestCase):
+    def test_from_apis_schema(self):
+        config = {"apis": [{"request": {"data": {"type": "object", "properties": {
+            "images": {"type": "file"}, "n": {"type": "integer"},
+            "m": {"type": "array", "items": {"type": "array", "items": {"type": "boolean"}}}}}},
+            "response": {"data": {"type": "object", "properties": {"s": {"type": "string"}}}}}]}
+        self.assertEqual(serve.tensors_metadata(config), (
+            [{"name": "images", "datatype": "BYTES", "shape": [1]},
+             {"name": "n", "datatype": "INT64", "shape": [1]},
+             {"name": "m", "datatype": "BOOL", "shape": [-1, -1]}],
+            [{"name": "s", "datatype": "BYTES", "shape": [1]}]))
+
+    def test_from_input_and_output_params(self):
+        config = {"input_params": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}, "junk"],
+                  "output_params": [{"name": "y"}]}
+        self.assertEqual(serve.tensors_metadata(config), (
+            [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],
+            [{"name": "y", "datatype": "BYTES", "shape": [-1]}]))
+        self.assertEqual(serve.tensors_metadata({}), ([], []))
+
+
 class RoundTripTest(unittest.TestCase):
     """The published exchange over HTTP against a running serve.py."""
 

@@ -1,0 +1,1 @@
+"""ModelArts' ``modelarts.config`` package (``modelarts.config.model_config``)."""
