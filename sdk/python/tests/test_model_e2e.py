@@ -127,7 +127,7 @@ class ModelE2ETest(unittest.TestCase):
         self.assertEqual(info["model_status"], "published", info)
         self.assertEqual(info["handler"], "python")
         self.assertGreater(info["model_size"], 0)
-        self.assertRegex(info["model_digest"], r"^[0-9a-f]{64}$")
+        self.assertRegex(info["model_digest"], r"^sha256:[0-9a-f]{64}$")
 
         name = "digit-svc-%d" % int(time.time())
         predictor = model.deploy_predictor(service_name=name, configs=[ServiceConfig(
