@@ -24,12 +24,32 @@ import json
 import math
 import os
 import random
+import shutil
 import socket
 import struct
 import sys
 import time
 
 CONNECT_TIMEOUT_S = 60.0
+
+# The serving side of this model (examples/serving/logreg_model), found
+# beside this example when the code directory is examples/ (or the repository).
+DEFAULT_PACKAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "serving", "logreg_model")
+
+
+def copy_package(package, output_dir):
+    """Copies the model package's config.json and customize_service.py beside
+    model.json (ModelArts' layout of a servable output), when they exist."""
+    if not package:
+        return
+    copied = []
+    for name in ("config.json", "customize_service.py"):
+        src = os.path.join(package, name)
+        if os.path.isfile(src):
+            shutil.copyfile(src, os.path.join(output_dir, name))
+            copied.append(name)
+    if copied:
+        print("rank 0 copied %s: the output is a model package" % ", ".join(copied), flush=True)
 
 
 def parse_args(argv=None):
@@ -44,6 +64,9 @@ def parse_args(argv=None):
     p.add_argument("--features", type=int, default=4, help="generated features")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--dist", action="store_true", help="average gradients across WORLD_SIZE")
+    p.add_argument("--model_package", default=DEFAULT_PACKAGE,
+                   help="a model package directory (config.json, customize_service.py) copied "
+                        "beside model.json, so the output registers as a model; '' for none")
     args, unknown = p.parse_known_args(argv)
     if unknown:
         print("ignoring unknown arguments: %s" % " ".join(unknown), flush=True)
@@ -229,6 +252,7 @@ def main(argv=None):
             json.dump({"weights": w, "bias": b, "epochs": args.epoch_num, "world_size": world,
                        "loss": loss / count, "accuracy": correct / count}, f)
         print("rank 0 wrote %s" % os.path.join(args.output_dir, "model.json"), flush=True)
+        copy_package(args.model_package, args.output_dir)
     return 0
 
 
