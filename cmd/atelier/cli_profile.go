@@ -14,7 +14,8 @@ import (
 // loginTarget returns the profile a login saves to ("" to pick one after
 // the login, by its server) and the server it logs in to: --endpoint, else
 // $ATELIER_ENDPOINT, else (finishing a pending login) the pending login's,
-// else the named or current profile's, else the default.
+// else the named profile's, else (for a new profile too) the current one's,
+// else the default.
 func loginTarget(cmd *cobra.Command, resume bool) (profile, endpoint string, err error) {
 	sel := selection(cmd)
 	profile = firstOf(sel.Profile, os.Getenv(sdk.EnvProfile))
@@ -33,8 +34,11 @@ func loginTarget(cmd *cobra.Command, resume bool) (profile, endpoint string, err
 	}
 	if endpoint == "" {
 		// An unreadable file is replaced by the login (saveLogin says so).
+		// A new profile logs in to the current profile's server.
 		if f, err := sdk.LoadCredentialsFile(); err == nil {
-			if cr := f.Profiles[firstOf(profile, f.Current)]; cr != nil {
+			if cr := f.Profiles[profile]; cr != nil {
+				endpoint = cr.Endpoint
+			} else if cr := f.Profiles[f.Current]; cr != nil {
 				endpoint = cr.Endpoint
 			}
 		}

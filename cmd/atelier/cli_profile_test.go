@@ -148,7 +148,16 @@ func TestCLIProfiles(t *testing.T) {
 	}
 	login("--endpoint", a.URL)
 	login("--endpoint", b.URL)
-	buckets("tok-b") // the last login is current
+	bName := strings.TrimPrefix(b.URL, "http://") // named after the server
+	buckets("tok-b")                              // the last login is current
+	login("--profile", "ops")                     // a new profile logs in to the current server
+	buckets("tok-b", "--profile", "ops")
+	if code, _, stderr := runCLI(t, "", "profile", "rm", "ops"); code != exitOK {
+		t.Fatalf("profile rm ops: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "", "profile", "use", bName); code != exitOK {
+		t.Fatalf("profile use %s: exit %d, %s", bName, code, stderr)
+	}
 	buckets("tok-a", "--endpoint", a.URL+"/")
 	buckets("tok-a", "--profile", "default")
 	t.Setenv(sdk.EnvProfile, "default")
@@ -176,7 +185,6 @@ func TestCLIProfiles(t *testing.T) {
 			t.Errorf("profile %s is logged out", p.Name)
 		}
 	}
-	bName := strings.TrimPrefix(b.URL, "http://") // named after the server
 	if endpoints["default"] != a.URL || endpoints[bName] != b.URL || list.Current != bName {
 		t.Fatalf("profile ls -o json: %s; want default for %s and current %s for %s", stdout, a.URL, bName, b.URL)
 	}
