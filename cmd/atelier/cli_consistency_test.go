@@ -97,4 +97,13 @@ func TestVersion(t *testing.T) {
 	if v["go"] != runtime.Version() {
 		t.Errorf("go = %v", v["go"])
 	}
+
+	// -ldflags "-X main.commit=…" names the commit where the build has no
+	// VCS stamp (go build -buildvcs=false, a tarball).
+	old := commit
+	commit = "0123456789abcdef0123"
+	t.Cleanup(func() { commit = old })
+	if code, stdout, _ := runCLI(t, "", "version"); code != exitOK || !strings.Contains(stdout, "(commit 0123456789ab,") {
+		t.Errorf("version with main.commit set: exit %d, %q", code, stdout)
+	}
 }

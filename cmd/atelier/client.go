@@ -17,9 +17,13 @@ import (
 	"golang.org/x/term"
 )
 
-// version is the CLI's version, set at build time with
-// -ldflags "-X main.version=…".
-var version = "dev"
+// version and commit are the CLI's version and VCS revision, set at build
+// time with -ldflags "-X main.version=… -X main.commit=…"; without them
+// the build information's (debug.ReadBuildInfo) are used.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 // Output formats of -o.
 const (
@@ -231,7 +235,7 @@ func readBuildVersion() buildVersion {
 	v := buildVersion{Version: version, Commit: "unknown", Go: runtime.Version(), SDK: sdk.Version, OS: runtime.GOOS, Arch: runtime.GOARCH}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return v
+		bi = &debug.BuildInfo{}
 	}
 	if v.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		v.Version = bi.Main.Version
@@ -248,6 +252,9 @@ func readBuildVersion() buildVersion {
 		case "vcs.modified":
 			v.Modified = s.Value == "true"
 		}
+	}
+	if commit != "" {
+		v.Commit = commit
 	}
 	return v
 }
