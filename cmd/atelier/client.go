@@ -185,16 +185,17 @@ func (e notLoggedInError) Error() string {
 }
 func (e notLoggedInError) Unwrap() error { return e.err }
 
-// newClient returns an SDK client for the command, or, without credentials
-// for its server, the error "not logged in to <server>; run atelier login":
-// nothing is sent.
+// newClient returns an SDK client for the command. Without credentials for
+// its server, each call that needs them answers "not logged in to <server>;
+// run atelier login" and sends nothing; the command's own checks of its
+// flags and arguments come first.
 func newClient(cmd *cobra.Command) (*sdk.Client, error) {
 	cfg, err := clientConfig(cmd)
 	if err != nil {
 		return nil, err
 	}
 	if !cfg.HasCredentials() {
-		return nil, notLoggedInError{cfg.NotLoggedIn()}
+		cfg.Options.NotLoggedIn = notLoggedInError{cfg.NotLoggedIn()}
 	}
 	c, err := sdk.New(cfg.Options)
 	if err != nil {

@@ -47,6 +47,9 @@ func addCompletions(root *cobra.Command) {
 // completionClient returns a client for a completion, or nil when there is
 // none to be had (not logged in, no server): completions never print errors.
 func completionClient(cmd *cobra.Command) (*sdk.Client, context.Context, context.CancelFunc) {
+	if cfg, err := clientConfig(cmd); err != nil || !cfg.HasCredentials() {
+		return nil, nil, nil
+	}
 	c, err := newClient(cmd)
 	if err != nil {
 		return nil, nil, nil

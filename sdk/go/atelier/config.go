@@ -376,6 +376,8 @@ func ResolveConfig(sel Selection) (*Config, error) {
 		cfg.AccessKey, cfg.SecretKey = ak, sk
 	case cr != nil && cr.Token != "":
 		cfg.Token, cfg.Profile = cr.Token, name
+	default:
+		cfg.Options.NotLoggedIn = cfg.NotLoggedIn()
 	}
 	return cfg, nil
 }
