@@ -12,6 +12,7 @@ import (
 	"time"
 
 	core "github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/internal/atomicfile"
 	sdk "github.com/atelier-dev/atelier/sdk/go/atelier"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -24,6 +25,10 @@ func newLoginCommand() *cobra.Command {
 		Short: "Log in and save the credentials for later commands",
 		Long: "Log in with an email and password (prompted for on a terminal, or read from standard input\n" +
 			"with --password-stdin), or with an API key pair, and save the token in the credentials file.\n\n" +
+			"Each login is saved as a profile, bound to the server that issued its token: the profile named\n" +
+			"by --profile or $ATELIER_PROFILE, else the one for the server, else a new one (\"default\" first,\n" +
+			"then named after the server). The profile becomes the current one. The server is --endpoint,\n" +
+			"else $ATELIER_ENDPOINT, else the profile's. A token is only ever sent to its own server.\n\n" +
 			"A login that needs a second factor asks for the code on a terminal. Without one, an SMS or\n" +
 			"email code is sent and the command stops with exit status 2; finish with\n" +
 			"`atelier login --mfa-code CODE`. A TOTP code can be given at once with --mfa-code.\n" +
@@ -40,18 +45,11 @@ func newLoginCommand() *cobra.Command {
 			if f.mfaChannel != "" && !slices.Contains(mfaChannels, f.mfaChannel) {
 				return usagef("--mfa-channel must be one of %s, not %q", strings.Join(mfaChannels, ", "), f.mfaChannel)
 			}
-			opts, err := clientOptions(cmd)
+			profile, endpoint, err := loginTarget(cmd, f.mfaCode != "")
 			if err != nil {
 				return err
 			}
-			if ep, _ := cmd.Flags().GetString("endpoint"); f.mfaCode != "" && ep == "" && os.Getenv(sdk.EnvEndpoint) == "" {
-				// `atelier login --mfa-code CODE` finishes the login that the
-				// last run left waiting, on its server.
-				if p := loadPendingLogin(); p != nil {
-					opts.Endpoint = p.Endpoint
-				}
-			}
-			c, err := sdk.New(sdk.Options{Endpoint: opts.Endpoint, UserAgent: opts.UserAgent})
+			c, err := sdk.New(sdk.Options{Endpoint: endpoint, UserAgent: "atelier-cli/" + version})
 			if err != nil {
 				return usageError{cliError(err)}
 			}
@@ -68,7 +66,7 @@ func newLoginCommand() *cobra.Command {
 				}
 				cr.Token, cr.ExpiresAt, cr.TenantID, cr.UserID = it.Token, it.ExpiresAt, it.TenantID, it.UserID
 			} else {
-				l := &loginRun{loginFlags: f, cmd: cmd, c: c, tty: isTerminal(cmd.InOrStdin())}
+				l := &loginRun{loginFlags: f, cmd: cmd, c: c, profile: profile, tty: isTerminal(cmd.InOrStdin())}
 				if res, err = l.run(ctx); err != nil {
 					return err
 				}
@@ -85,11 +83,11 @@ func newLoginCommand() *cobra.Command {
 				return err
 			}
 			cr.Email, cr.TenantID, cr.UserID = who.Email, who.TenantID, who.UserID
-			if err := sdk.SaveCredentials(cr); err != nil {
+			if profile, err = saveLogin(cmd, profile, cr); err != nil {
 				return err
 			}
 			if isJSON(cmd) {
-				out := map[string]any{"endpoint": cr.Endpoint, "email": cr.Email, "tenant_id": cr.TenantID,
+				out := map[string]any{"profile": profile, "endpoint": cr.Endpoint, "email": cr.Email, "tenant_id": cr.TenantID,
 					"user_id": cr.UserID, "role": who.Role, "expires_at": cr.ExpiresAt}
 				if res != nil {
 					out["status"] = res.Status
@@ -99,7 +97,7 @@ func newLoginCommand() *cobra.Command {
 				}
 				return printJSON(cmd, out)
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Logged in to %s as %s (tenant %s, role %s)\n", cr.Endpoint, firstOf(cr.Email, cr.UserID), cr.TenantID, who.Role)
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Logged in to %s as %s (tenant %s, role %s; profile %s)\n", cr.Endpoint, firstOf(cr.Email, cr.UserID), cr.TenantID, who.Role, profile)
 			return err
 		}),
 	}
@@ -110,7 +108,7 @@ func newLoginCommand() *cobra.Command {
 	fl.StringVar(&f.ak, "access-key", "", "log in with this API access key")
 	fl.StringVar(&f.sk, "secret-key", "", "the API key's secret")
 	fl.StringVar(&f.mfaChannel, "mfa-channel", "", "second factor to use: sms, email or totp (asked on a terminal when several are possible)")
-	fl.StringVar(&f.mfaCode, "mfa-code", "", "the one-time code: a TOTP code, or the SMS/email code sent by the previous `atelier login`")
+	fl.StringVar(&f.mfaCode, "mfa-code", "", "the one-time `CODE`: a TOTP code, or the SMS/email code sent by the previous 'atelier login'")
 	fl.BoolVar(&f.newPwStdin, "new-password-stdin", false, "with --password-stdin: read a new password from the next line, used if the password expired")
 	return cmd
 }
@@ -131,9 +129,10 @@ type loginFlags struct {
 // loginRun is one password login, carried through its steps.
 type loginRun struct {
 	loginFlags
-	cmd *cobra.Command
-	c   *sdk.Client
-	tty bool
+	cmd     *cobra.Command
+	c       *sdk.Client
+	profile string // the profile named by --profile or $ATELIER_PROFILE, "" for none
+	tty     bool
 
 	password, newPassword string // "" until read
 	pending               *pendingLogin
@@ -220,7 +219,7 @@ func (l *loginRun) mfa(ctx context.Context, res *sdk.LoginResult) (*sdk.LoginRes
 		}
 		fmt.Fprintf(l.cmd.ErrOrStderr(), "Code sent to %s\n", s.To)
 		if !l.tty {
-			p := &pendingLogin{Endpoint: l.c.Endpoint(), Email: l.email, TenantID: l.tenant, StateToken: res.StateToken,
+			p := &pendingLogin{Endpoint: l.c.Endpoint(), Profile: l.profile, Email: l.email, TenantID: l.tenant, StateToken: res.StateToken,
 				Channel: channel, Methods: res.Methods, SentAt: time.Now().UTC()}
 			if err := savePendingLogin(p); err != nil {
 				return nil, err
@@ -371,6 +370,7 @@ func promptSecret(cmd *cobra.Command, prompt string) (string, error) {
 // the state token is short-lived and good for this one step only.
 type pendingLogin struct {
 	Endpoint   string    `json:"endpoint"`
+	Profile    string    `json:"profile,omitempty"`
 	Email      string    `json:"email"`
 	TenantID   string    `json:"tenant_id,omitempty"`
 	StateToken string    `json:"state_token"`
@@ -416,7 +416,7 @@ func loadPendingLogin() *pendingLogin {
 }
 
 // savePendingLogin writes p atomically with mode 0600.
-func savePendingLogin(p *pendingLogin) (err error) {
+func savePendingLogin(p *pendingLogin) error {
 	path, err := pendingLoginPath()
 	if err != nil {
 		return err
@@ -425,30 +425,10 @@ func savePendingLogin(p *pendingLogin) (err error) {
 	if err != nil {
 		return fmt.Errorf("encode the pending login: %w", err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("save the pending login: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".login-pending.*.tmp")
-	if err != nil {
-		return fmt.Errorf("save the pending login: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("save the pending login: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		return fmt.Errorf("save the pending login: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save the pending login: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o600, false); err != nil {
 		return fmt.Errorf("save the pending login: %w", err)
 	}
 	return nil
@@ -520,34 +500,6 @@ func firstOf(ss ...string) string {
 	return ""
 }
 
-func newLogoutCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "logout",
-		Short: "Revoke the saved token and remove the credentials file",
-		Args:  exactArgs(0),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			var revokeErr error
-			if c.Token() != "" {
-				revokeErr = c.Logout(ctxOf(cmd))
-				if core.IsKind(revokeErr, core.Unauthenticated) {
-					revokeErr = nil // expired or revoked already
-				}
-			}
-			if err := sdk.RemoveCredentials(); err != nil {
-				return err
-			}
-			if revokeErr != nil {
-				return fmt.Errorf("removed the local credentials, but revoking the token failed: %w", revokeErr)
-			}
-			return report(cmd, map[string]bool{"logged_out": true}, "Logged out")
-		}),
-	}
-}
-
 func newAPIKeyCommand() *cobra.Command {
 	cmd := groupCommand("apikey", "Manage your API keys (access/secret key pairs)")
 	var desc string
@@ -575,7 +527,7 @@ func newAPIKeyCommand() *cobra.Command {
 	}
 	create.Flags().StringVar(&desc, "description", "", "what the key is for (up to 256 characters)")
 	list := &cobra.Command{
-		Use:   "list",
+		Use:   "ls",
 		Short: "List your API keys",
 		Args:  exactArgs(0),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
@@ -602,7 +554,7 @@ func newAPIKeyCommand() *cobra.Command {
 		}),
 	}
 	del := &cobra.Command{
-		Use:   "delete ACCESS_KEY",
+		Use:   "rm ACCESS_KEY",
 		Short: "Delete an API key and revoke the tokens issued for it",
 		Args:  exactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {

@@ -195,7 +195,7 @@ func newCallbackGetCommand() *cobra.Command {
 
 func newCallbackDeleteCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete CLIENT_ID",
+		Use:   "rm CLIENT_ID",
 		Short: "Remove an app's callback and its queued deliveries",
 		Args:  exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {

@@ -122,8 +122,9 @@ func waitImport(cmd *cobra.Command, c *sdk.Client, d *core.Dataset, task *core.I
 	start := time.Now()
 	draw := func(t *core.ImportTask) {
 		if bar.Enabled() {
-			fmt.Fprintf(cmd.ErrOrStderr(), "\rImporting into %s: %d imported, %d rejected  %s\x1b[K",
-				d.Name, t.Imported, t.Rejected, time.Since(start).Round(time.Second))
+			line := progress.Fit(bar.Width(), "Importing into "+d.Name+":", fmt.Sprintf("%d imported, %d rejected", t.Imported, t.Rejected),
+				time.Since(start).Round(time.Second).String())
+			fmt.Fprintf(cmd.ErrOrStderr(), "\r%s\x1b[K", line)
 		}
 	}
 	final, err := c.WaitImport(ctxOf(cmd), d.ID, task.ID, datasetPollInterval, draw)

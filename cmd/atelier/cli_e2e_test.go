@@ -163,10 +163,10 @@ func TestCLIE2E(t *testing.T) {
 		t.Error("the credentials file holds the password")
 	}
 
-	var version map[string]string
+	var version map[string]any
 	cli.json(&version, "version", "-o", "json")
-	for _, k := range []string{"version", "sdk", "go", "os", "arch"} {
-		if version[k] == "" {
+	for _, k := range []string{"version", "commit", "sdk", "go", "os", "arch"} {
+		if version[k] == "" || version[k] == nil {
 			t.Errorf("version -o json lacks %q: %v", k, version)
 		}
 	}
@@ -377,19 +377,20 @@ func TestCLIE2E(t *testing.T) {
 	cli.refused("ATL.AUTH.0002", "obs", "ls")
 	cli.refused("ATL.AUTH.0003", "login", "--access-key", key.AccessKey, "--secret-key", key.SecretKey)
 
-	// logout revokes the token and removes the file; then a command is
-	// refused for want of authentication.
+	// logout revokes the token and removes it from the file; then a
+	// command says to log in again, and sends nothing.
 	cli.run(exitOK, testAdminPassword+"\n", "login", "--email", testAdminEmail, "--password-stdin")
 	creds, err := sdk.LoadCredentials()
 	if err != nil || creds.Token == "" {
 		t.Fatalf("LoadCredentials: %+v, %v", creds, err)
 	}
 	cli.run(exitOK, "", "logout")
-	if _, err := os.Stat(credPath); !os.IsNotExist(err) {
-		t.Errorf("the credentials file survived logout: %v", err)
+	if strings.Contains(readFile(t, credPath), creds.Token) {
+		t.Errorf("the token survived logout in the credentials file")
 	}
-	if msg := cli.refused("ATL.AUTH.0001", "obs", "ls", "--endpoint", ts.URL); !strings.Contains(msg, "Authentication is required") {
-		t.Errorf("after logout: %q is no authentication message", msg)
+	_, msg := cli.run(exitRefused, "", "obs", "ls")
+	if want := "not logged in to " + ts.URL + "; run atelier login\n"; !strings.HasSuffix(msg, want) {
+		t.Errorf("after logout: %q, want %q", msg, want)
 	}
 	t.Setenv(sdk.EnvToken, creds.Token)
 	cli.refused("ATL.AUTH.0002", "obs", "ls", "--endpoint", ts.URL)

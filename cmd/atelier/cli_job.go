@@ -468,7 +468,7 @@ func resolveJob(cmd *cobra.Command, c *sdk.Client, ref string) (*core.TrainingJo
 func newJobListCommand() *cobra.Command {
 	var f core.JobFilter
 	cmd := &cobra.Command{
-		Use:   "list",
+		Use:   "ls",
 		Short: "List training jobs, newest first",
 		Args:  exactArgs(0),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
@@ -714,7 +714,7 @@ func newJobStopCommand() *cobra.Command {
 
 func newJobDeleteCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete JOB",
+		Use:   "rm JOB",
 		Short: "Stop a job's running versions and delete it",
 		Args:  exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {

@@ -354,8 +354,12 @@ func runCopy(cmd *cobra.Command, src, dst string, recursive bool, jobs int) erro
 		Parallel: jobs,
 		Planned:  bar.SetTotal,
 		Progress: bar.Add,
-		FileDone: func(string, int64) { bar.FileDone() },
+		FileDone: func(path string, _ int64) {
+			bar.SetName(path) // the file last finished
+			bar.FileDone()
+		},
 	}
+	bar.SetName(src)
 	start := time.Now()
 	sum := &sdk.TransferSummary{}
 	one := func(size int64, fn func() (*core.Object, error)) error {

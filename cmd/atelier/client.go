@@ -8,6 +8,7 @@ import (
 
 	"os"
 	"runtime"
+	"runtime/debug"
 	"text/tabwriter"
 
 	core "github.com/atelier-dev/atelier"
@@ -16,9 +17,13 @@ import (
 	"golang.org/x/term"
 )
 
-// version is the CLI's version, set at build time with
-// -ldflags "-X main.version=…".
-var version = "dev"
+// version and commit are the CLI's version and VCS revision, set at build
+// time with -ldflags "-X main.version=… -X main.commit=…"; without them
+// the build information's (debug.ReadBuildInfo) are used.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 // Output formats of -o.
 const (
@@ -32,8 +37,9 @@ const (
 func addClientCommands(root *cobra.Command) {
 	pf := root.PersistentFlags()
 	pf.StringP("output", "o", outputTable, "output format: table or json")
-	pf.String("endpoint", "", "server URL (default $ATELIER_ENDPOINT, the credentials file's, or "+sdk.DefaultEndpoint+")")
-	root.AddCommand(newLoginCommand(), newLogoutCommand(), newObsCommand(), newAPIKeyCommand(), newVersionCommand())
+	pf.String("endpoint", "", "server URL (default $ATELIER_ENDPOINT, else the profile's, else "+sdk.DefaultEndpoint+")")
+	pf.String("profile", "", "credentials profile to use (default $ATELIER_PROFILE, else the current one; see 'atelier profile ls')")
+	root.AddCommand(newLoginCommand(), newLogoutCommand(), newProfileCommand(), newObsCommand(), newAPIKeyCommand(), newVersionCommand())
 }
 
 // usagef returns a usage error (exit status 2).
@@ -95,9 +101,10 @@ func cliError(err error) error {
 		return nil
 	}
 	var ue usageError
+	var nl notLoggedInError
 	var ae *sdk.APIError
 	var ce *core.Error
-	if errors.As(err, &ue) || errors.As(err, &ae) || !errors.As(err, &ce) {
+	if errors.As(err, &ue) || errors.As(err, &nl) || errors.As(err, &ae) || !errors.As(err, &ce) {
 		return err
 	}
 	return &sdk.APIError{Err: ce}
@@ -142,27 +149,55 @@ func table(cmd *cobra.Command) *tabwriter.Writer {
 	return tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 }
 
-// clientOptions returns the SDK settings from the environment and the
-// credentials file, with --endpoint overriding the endpoint.
-func clientOptions(cmd *cobra.Command) (sdk.Options, error) {
-	opts, err := sdk.LoadConfig()
-	if err != nil {
-		return opts, err
-	}
-	if ep, _ := cmd.Flags().GetString("endpoint"); ep != "" {
-		opts.Endpoint = ep
-	}
-	opts.UserAgent = "atelier-cli/" + version
-	return opts, nil
+// selection returns the --profile and --endpoint flags.
+func selection(cmd *cobra.Command) sdk.Selection {
+	profile, _ := cmd.Flags().GetString("profile")
+	endpoint, _ := cmd.Flags().GetString("endpoint")
+	return sdk.Selection{Profile: profile, Endpoint: endpoint}
 }
 
-// newClient returns an SDK client for the command.
+// clientConfig returns the SDK settings from the flags, the environment and
+// the credentials file. A token is only taken for the server that issued
+// it (sdk.ResolveConfig); a profile that does not exist or is for another
+// server is a usage error.
+func clientConfig(cmd *cobra.Command) (*sdk.Config, error) {
+	cfg, err := sdk.ResolveConfig(selection(cmd))
+	if err != nil {
+		if core.IsKind(err, core.Invalid) {
+			return nil, usageError{cliError(err)}
+		}
+		return nil, err
+	}
+	cfg.UserAgent = "atelier-cli/" + version
+	return cfg, nil
+}
+
+// notLoggedInError is the error of a command with no credentials for its
+// server; it prints as its message alone, which says how to log in.
+type notLoggedInError struct{ err error }
+
+func (e notLoggedInError) Error() string {
+	var ce *core.Error
+	if errors.As(e.err, &ce) {
+		return ce.Message
+	}
+	return e.err.Error()
+}
+func (e notLoggedInError) Unwrap() error { return e.err }
+
+// newClient returns an SDK client for the command. Without credentials for
+// its server, each call that needs them answers "not logged in to <server>;
+// run atelier login" and sends nothing; the command's own checks of its
+// flags and arguments come first.
 func newClient(cmd *cobra.Command) (*sdk.Client, error) {
-	opts, err := clientOptions(cmd)
+	cfg, err := clientConfig(cmd)
 	if err != nil {
 		return nil, err
 	}
-	c, err := sdk.New(opts)
+	if !cfg.HasCredentials() {
+		cfg.Options.NotLoggedIn = notLoggedInError{cfg.NotLoggedIn()}
+	}
+	c, err := sdk.New(cfg.Options)
 	if err != nil {
 		return nil, usageError{cliError(err)}
 	}
@@ -182,18 +217,69 @@ func ctxOf(cmd *cobra.Command) context.Context {
 	return context.Background()
 }
 
+// buildVersion is what `atelier version` reports.
+type buildVersion struct {
+	Version    string `json:"version"`
+	Commit     string `json:"commit"`                // the VCS revision, "unknown" when not recorded
+	CommitTime string `json:"commit_time,omitempty"` // RFC 3339
+	Modified   bool   `json:"modified,omitempty"`    // built from a tree with uncommitted changes
+	Go         string `json:"go"`
+	SDK        string `json:"sdk"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+}
+
+// readBuildVersion returns the version (-ldflags "-X main.version=…", else
+// the module's when installed at a version), the commit and the Go version
+// from the build information (runtime/debug.ReadBuildInfo).
+func readBuildVersion() buildVersion {
+	v := buildVersion{Version: version, Commit: "unknown", Go: runtime.Version(), SDK: sdk.Version, OS: runtime.GOOS, Arch: runtime.GOARCH}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = &debug.BuildInfo{}
+	}
+	if v.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v.Version = bi.Main.Version
+	}
+	if bi.GoVersion != "" {
+		v.Go = bi.GoVersion
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Commit = s.Value
+		case "vcs.time":
+			v.CommitTime = s.Value
+		case "vcs.modified":
+			v.Modified = s.Value == "true"
+		}
+	}
+	if commit != "" {
+		v.Commit = commit
+	}
+	return v
+}
+
+// String is the one-line form: "atelier v (commit c, go1.x os/arch, sdk s)".
+func (v buildVersion) String() string {
+	commit := v.Commit
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	if v.Modified {
+		commit += "+dirty"
+	}
+	return fmt.Sprintf("atelier %s (commit %s, %s %s/%s, sdk %s)", v.Version, commit, v.Go, v.OS, v.Arch, v.SDK)
+}
+
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the client's version",
+		Short: "Print the client's version, commit and Go version (also atelier --version)",
 		Args:  exactArgs(0),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			v := map[string]string{"version": version, "sdk": sdk.Version, "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH}
-			if isJSON(cmd) {
-				return printJSON(cmd, v)
-			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "atelier %s (sdk %s, %s %s/%s)\n", version, sdk.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return err
+			v := readBuildVersion()
+			return report(cmd, v, "%s", v)
 		}),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 )
@@ -47,7 +48,9 @@ func newRootCommand() *cobra.Command {
 		Short:         "Atelier: a self-hosted AI development platform",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readBuildVersion().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServerCommand())
 	addClientCommands(root)
@@ -56,5 +59,22 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newDatasetCommand())
 	root.AddCommand(newModelCommand(), newServiceCommand())
 	root.AddCommand(newTaskStageCommand())
+	addVerbAliases(root)
+	addCompletions(root)
 	return root
+}
+
+// verbAliases are the other names of the verbs every noun shares: ls is
+// also list, rm also delete.
+var verbAliases = map[string]string{"ls": "list", "rm": "delete"}
+
+// addVerbAliases gives every ls and rm subcommand its alias, so that each
+// noun takes both spellings.
+func addVerbAliases(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		if alias, ok := verbAliases[sub.Name()]; ok && !slices.Contains(sub.Aliases, alias) {
+			sub.Aliases = append(sub.Aliases, alias)
+		}
+		addVerbAliases(sub)
+	}
 }

@@ -110,3 +110,74 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestLineFitsTheWidth is the finding: at 40 columns the line wrapped, so
+// every redraw started a new line. Each drawn line now fits in the width
+// less one column (no wrap at the last column either): the name is cut from
+// the left first, then the last fields go, then the name.
+func TestLineFitsTheWidth(t *testing.T) {
+	const gib = 1 << 30
+	name := "obs://training-data/imagenet/train/n01440764/n01440764_10026.JPEG"
+	for _, width := range []int{20, 40, 60, 80, 200} {
+		clk := clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+		var buf bytes.Buffer
+		b := New(&buf, Options{Clock: clk, Force: true, Width: width})
+		b.SetName(name)
+		b.SetTotal(1200, 150*gib)
+		for range 30 {
+			clk.Advance(time.Second)
+			b.Add(700 << 20)
+			b.FileDone()
+		}
+		b.Finish()
+		for _, line := range strings.Split(buf.String(), "\r") {
+			line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\x1b[K")
+			if w := displayWidth(line); w >= width {
+				t.Errorf("width %d: drew %q, %d columns", width, line, w)
+			}
+		}
+		last := b.Line()
+		switch width {
+		case 200:
+			if !strings.HasPrefix(last, name+"  ") || !strings.HasSuffix(last, "files 30/1200  30s") {
+				t.Errorf("width 200: %q, want the whole name and every field", last)
+			}
+		case 80:
+			if want := "…_10026.JPEG  20.5 GiB / 150.0 GiB (13%)  700.0 MiB/s  ETA 3m09s  files 30/1200"; last != want {
+				t.Errorf("width 80: %q, want %q (the name's end, the elapsed time left out)", last, want)
+			}
+		case 40:
+			if want := "…10026.JPEG  20.5 GiB / 150.0 GiB (13%)"; last != want {
+				t.Errorf("width 40: %q, want %q", last, want)
+			}
+		}
+	}
+}
+
+func TestFit(t *testing.T) {
+	tests := []struct {
+		width  int
+		name   string
+		fields []string
+		want   string
+	}{
+		{0, "name", []string{"a", "b"}, "name  a  b"},
+		{40, "", []string{"1.0 MiB", "2 s"}, "1.0 MiB  2 s"},
+		{20, "a/long/path/to/file.txt", []string{"1.0 MiB"}, "…/file.txt  1.0 MiB"},
+		{15, "a/long/path/to/file.txt", []string{"1.0 MiB", "ETA 3s"}, "1.0 MiB"},
+		{16, "", []string{"1.0 MiB", "ETA 3s"}, "1.0 MiB  ETA 3s"},
+		{10, "a/long/path/to/file.txt", []string{"1.0 MiB", "ETA 3s"}, "1.0 MiB"},
+		{5, "x", []string{"1.0 MiB"}, "1.0 "},
+		// Wide characters take two columns.
+		{20, "数据集/图片/猫.jpg", []string{"1.0 MiB"}, "…片/猫.jpg  1.0 MiB"},
+	}
+	for _, tt := range tests {
+		got := Fit(tt.width, tt.name, tt.fields...)
+		if got != tt.want {
+			t.Errorf("Fit(%d, %q, %q) = %q, want %q", tt.width, tt.name, tt.fields, got, tt.want)
+		}
+		if tt.width > 0 && displayWidth(got) >= tt.width {
+			t.Errorf("Fit(%d, …) = %q: %d columns", tt.width, got, displayWidth(got))
+		}
+	}
+}

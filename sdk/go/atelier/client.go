@@ -33,6 +33,11 @@ type Options struct {
 	SecretKey  string
 	HTTPClient *http.Client // default: a client without an overall timeout, so that large transfers can finish
 	UserAgent  string       // default "atelier-go/<Version>"
+	// NotLoggedIn, when set, is returned without sending anything by each
+	// call that needs authentication while the client has neither a token
+	// nor a key pair. ResolveConfig sets it to Config.NotLoggedIn's error,
+	// which names the server to log in to.
+	NotLoggedIn error
 }
 
 // defaultTransport keeps enough idle connections for parallel transfers and
@@ -51,6 +56,7 @@ type Client struct {
 	hc       *http.Client
 	ua       string
 	ak, sk   string
+	noCreds  error // Options.NotLoggedIn
 
 	mu    sync.Mutex
 	token string
@@ -77,7 +83,7 @@ func New(opts Options) (*Client, error) {
 	if ua == "" {
 		ua = "atelier-go/" + Version
 	}
-	return &Client{endpoint: ep, hc: hc, ua: ua, ak: opts.AccessKey, sk: opts.SecretKey, token: opts.Token}, nil
+	return &Client{endpoint: ep, hc: hc, ua: ua, ak: opts.AccessKey, sk: opts.SecretKey, noCreds: opts.NotLoggedIn, token: opts.Token}, nil
 }
 
 // Endpoint returns the server address the client talks to.
@@ -179,6 +185,9 @@ func (c *Client) bearer(ctx context.Context, noAuth bool, stale string) (string,
 		return c.token, nil
 	}
 	if c.ak == "" {
+		if c.token == "" && c.noCreds != nil {
+			return "", c.noCreds
+		}
 		return c.token, nil // the server answers 401 ATL.AUTH.0001 when it is empty
 	}
 	it, err := c.exchange(ctx, c.ak, c.sk)

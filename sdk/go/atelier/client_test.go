@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	core "github.com/atelier-dev/atelier"
 )
@@ -252,84 +251,6 @@ func TestLoginEmailHeaders(t *testing.T) {
 	}
 	if got.Get("X-Operating-Sys-Version") == "" || got.Get("Authorization") != "" {
 		t.Errorf("headers %v", got)
-	}
-}
-
-func TestCredentialsPrecedence(t *testing.T) {
-	tests := []struct {
-		name    string
-		env     map[string]string
-		file    *Credentials
-		wantEP  string
-		wantTok string
-		wantAK  string
-	}{
-		{"nothing", nil, nil, DefaultEndpoint, "", ""},
-		{"file only", nil, &Credentials{Endpoint: "http://f:1", Token: "ftok"}, "http://f:1", "ftok", ""},
-		{"env token beats file", map[string]string{EnvToken: "etok"}, &Credentials{Endpoint: "http://f:1", Token: "ftok"}, "http://f:1", "etok", ""},
-		{"env endpoint beats file", map[string]string{EnvEndpoint: "http://e:2"}, &Credentials{Endpoint: "http://f:1", Token: "ftok"}, "http://e:2", "ftok", ""},
-		{"env key beats file", map[string]string{EnvAccessKey: "AK", EnvSecretKey: "SK"}, &Credentials{Token: "ftok"}, DefaultEndpoint, "", "AK"},
-		{"env token beats env key", map[string]string{EnvToken: "etok", EnvAccessKey: "AK", EnvSecretKey: "SK"}, nil, DefaultEndpoint, "etok", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-			for _, k := range []string{EnvEndpoint, EnvToken, EnvAccessKey, EnvSecretKey} {
-				t.Setenv(k, tt.env[k])
-			}
-			if tt.file != nil {
-				if err := SaveCredentials(tt.file); err != nil {
-					t.Fatal(err)
-				}
-			}
-			opts, err := LoadConfig()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if opts.Endpoint != tt.wantEP || opts.Token != tt.wantTok || opts.AccessKey != tt.wantAK {
-				t.Errorf("got %+v", opts)
-			}
-		})
-	}
-}
-
-func TestSaveCredentialsFileMode(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("XDG_CONFIG_HOME", dir)
-	want := &Credentials{Endpoint: "http://x:1", Token: "tok", Email: "a@b.c", ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	if err := SaveCredentials(want); err != nil {
-		t.Fatal(err)
-	}
-	if err := SaveCredentials(want); err != nil { // replacing keeps the mode
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "atelier", "credentials")
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("file mode %v, want 0600", fi.Mode().Perm())
-	}
-	if di, _ := os.Stat(filepath.Dir(p)); di.Mode().Perm() != 0o700 {
-		t.Errorf("dir mode %v, want 0700", di.Mode().Perm())
-	}
-	entries, _ := os.ReadDir(filepath.Dir(p))
-	if len(entries) != 1 {
-		t.Errorf("left %d files in the directory, want only the credentials", len(entries))
-	}
-	got, err := LoadCredentials()
-	if err != nil || *got != *want {
-		t.Errorf("LoadCredentials = %+v, %v", got, err)
-	}
-	if err := RemoveCredentials(); err != nil {
-		t.Fatal(err)
-	}
-	if err := RemoveCredentials(); err != nil {
-		t.Errorf("removing a missing file: %v", err)
-	}
-	if _, err := LoadCredentials(); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("after remove: %v", err)
 	}
 }
 

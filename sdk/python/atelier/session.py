@@ -2,10 +2,12 @@
 
 Settings and credentials follow docs/api.md, "Client settings and
 credentials": explicit arguments first, then the environment
-(``ATELIER_ENDPOINT``, ``ATELIER_TOKEN``, ``ATELIER_ACCESS_KEY`` +
-``ATELIER_SECRET_KEY``), then the credentials file that ``atelier login``
-writes (``$XDG_CONFIG_HOME/atelier/credentials``, by default
-``~/.config/atelier/credentials``).
+(``ATELIER_ENDPOINT``, ``ATELIER_PROFILE``, ``ATELIER_TOKEN``,
+``ATELIER_ACCESS_KEY`` + ``ATELIER_SECRET_KEY``), then the credentials file
+that ``atelier login`` writes (``$XDG_CONFIG_HOME/atelier/credentials``, by
+default ``~/.config/atelier/credentials``): one profile per login, each bound
+to the server that issued its token. A saved token is only ever sent to that
+server.
 """
 
 import getpass
@@ -17,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 import warnings
 
 from . import _http, errors
@@ -70,6 +73,86 @@ def _read_credentials(path):
             "the credentials file %s is not a JSON object; run `atelier login` again" % path,
         )
     return doc
+
+
+def _normalize_endpoint(endpoint):
+    """The form of an endpoint that same_endpoint compares: scheme and host in
+    lower case, no default port, no trailing slash (as the Go SDK's
+    NormalizeEndpoint)."""
+    ep = (endpoint or "").strip().rstrip("/")
+    try:
+        u = urllib.parse.urlsplit(ep)
+        host, port = u.hostname, u.port
+    except ValueError:
+        return ep
+    if not u.netloc or host is None:
+        return ep
+    scheme = u.scheme.lower()
+    if (scheme, port) in (("http", 80), ("https", 443)):
+        port = None
+    netloc = ("[%s]" % host) if ":" in host else host
+    if port is not None:
+        netloc += ":%d" % port
+    if u.username is not None:
+        netloc = u.netloc.rsplit("@", 1)[0] + "@" + netloc
+    return urllib.parse.urlunsplit((scheme, netloc, u.path, u.query, u.fragment))
+
+
+def same_endpoint(a, b):
+    """Whether the endpoints a and b name the same server."""
+    return _normalize_endpoint(a) == _normalize_endpoint(b)
+
+
+def _profiles(doc):
+    """(current, {name: credentials}) of the credentials file's JSON object.
+
+    The file of version 2 holds ``{"version": 2, "current": ..., "profiles":
+    {name: {"endpoint", "token", ...}}}``; the older one held one login at the
+    top level, read as the current profile "default".
+    """
+    if doc is None:
+        return "", {}
+    if "profiles" not in doc:
+        if not (doc.get("endpoint") or doc.get("token")):
+            return "", {}
+        cred = dict(doc)
+        cred["endpoint"] = cred.get("endpoint") or DEFAULT_ENDPOINT
+        return "default", {"default": cred}
+    if not isinstance(doc.get("version", 2), int) or doc.get("version", 2) > 2:
+        raise AtelierError(
+            errors.CODE_NO_CREDENTIALS,
+            "the credentials file is of version %r, newer than this SDK reads; upgrade the SDK"
+            % (doc.get("version"),),
+        )
+    profiles = {name: cred for name, cred in (doc.get("profiles") or {}).items()
+                if isinstance(cred, dict) and cred.get("endpoint")}
+    return doc.get("current") or "", profiles
+
+
+def _select_profile(profiles, current, profile, endpoint):
+    """The (name, credentials, endpoint) that a profile name and an endpoint
+    (both None when not chosen) select, as the Go SDK's
+    CredentialsFile.Select: a profile is only ever returned for its own
+    server."""
+    named = bool(profile)
+    name = profile if named else current
+    cred = profiles.get(name)
+    if named and cred is None:
+        raise AtelierError(errors.CODE_NO_CREDENTIALS,
+                           'there is no profile "%s"; see atelier profile ls' % name)
+    endpoint = endpoint or (cred or {}).get("endpoint") or DEFAULT_ENDPOINT
+    if cred is not None and same_endpoint(cred["endpoint"], endpoint):
+        return name, cred, endpoint
+    if named:
+        raise AtelierError(
+            errors.CODE_NO_CREDENTIALS,
+            'the profile "%s" is for %s, not %s; its token is sent only to the server that issued it'
+            % (name, cred["endpoint"], endpoint),
+        )
+    matching = [n for n in sorted(profiles) if same_endpoint(profiles[n]["endpoint"], endpoint)]
+    with_token = [n for n in matching if profiles[n].get("token")]
+    pick = (with_token or matching or [None])[0]
+    return pick, profiles.get(pick), endpoint
 
 
 def device_fingerprint():
@@ -225,6 +308,7 @@ class Session:
         mfa_channel=None,
         mfa_code=None,
         new_password=None,
+        profile=None,
     ):
         del project_id, region_name  # ModelArts arguments with no meaning here
         if mfa_channel is not None and mfa_channel not in ("sms", "email", "totp"):
@@ -237,19 +321,18 @@ class Session:
             raise ValueError("username and password must be given together")
         env = os.environ
         cred_path = credentials_path(env)
-        file_doc = None
+        file_cred = None
         file_error = None
+        chosen_endpoint = endpoint or env.get("ATELIER_ENDPOINT")
         try:
-            file_doc = _read_credentials(cred_path)
+            current, profiles = _profiles(_read_credentials(cred_path))
+            _, file_cred, resolved = _select_profile(
+                profiles, current, profile or env.get("ATELIER_PROFILE"), chosen_endpoint)
         except AtelierError as e:
             file_error = e
+            resolved = chosen_endpoint or DEFAULT_ENDPOINT
 
-        self.endpoint = (
-            endpoint
-            or env.get("ATELIER_ENDPOINT")
-            or (file_doc or {}).get("endpoint")
-            or DEFAULT_ENDPOINT
-        ).rstrip("/")
+        self.endpoint = resolved.rstrip("/")
         self.tenant_id = tenant_id
         self.user_id = None
         self.email = None
@@ -257,7 +340,7 @@ class Session:
 
         try:
             self._authenticate(token, access_key, secret_key, username, password,
-                               env, file_doc, file_error)
+                               env, file_cred, file_error)
         except BaseException:
             self._client.close()
             raise
@@ -269,7 +352,7 @@ class Session:
     # -- authentication ------------------------------------------------------
 
     def _authenticate(self, token, access_key, secret_key, username, password,
-                      env, file_doc, file_error):
+                      env, file_cred, file_error):
         if token:
             self._client.auth = _TokenSource(token)
         elif access_key is not None:
@@ -287,17 +370,18 @@ class Session:
             self._use_access_key(ak, sk)
         elif file_error is not None:
             raise file_error
-        elif file_doc is not None and file_doc.get("token"):
-            self._client.auth = _TokenSource(file_doc["token"])
-            self.tenant_id = self.tenant_id or file_doc.get("tenant_id")
-            self.user_id = file_doc.get("user_id")
-            self.email = file_doc.get("email")
+        elif file_cred is not None and file_cred.get("token"):
+            self._client.auth = _TokenSource(file_cred["token"])
+            self.tenant_id = self.tenant_id or file_cred.get("tenant_id")
+            self.user_id = file_cred.get("user_id")
+            self.email = file_cred.get("email")
         else:
             raise AtelierError(
                 errors.CODE_NO_CREDENTIALS,
-                "no Atelier credentials found: run `atelier login`, set ATELIER_TOKEN "
+                "not logged in to %s; run atelier login --endpoint %s, set ATELIER_TOKEN "
                 "(or ATELIER_ACCESS_KEY and ATELIER_SECRET_KEY), or pass "
-                "Session(access_key=..., secret_key=...) or Session(username=..., password=...)",
+                "Session(access_key=..., secret_key=...) or Session(username=..., password=...)"
+                % (self.endpoint, self.endpoint),
             )
 
     def _use_access_key(self, access_key, secret_key):

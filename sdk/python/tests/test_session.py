@@ -118,6 +118,68 @@ class SessionTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             Session(username="u")
 
+    def test_token_not_sent_to_another_server(self):
+        # The finding: ATELIER_ENDPOINT naming another server got the token
+        # that `atelier login` saved for its own server.
+        self.write_credentials({"endpoint": "http://127.0.0.1:1", "token": "tok-file"})
+        self.env_patch(ATELIER_ENDPOINT=self.fake.url)
+        with self.assertRaises(AtelierError) as cm:
+            Session()
+        self.assertEqual(cm.exception.code, "ATL.SDK.0005")
+        self.assertIn("not logged in to %s; run atelier login" % self.fake.url, str(cm.exception))
+        with self.assertRaises(AtelierError):
+            Session(endpoint=self.fake.url)
+        self.assertEqual([r.headers.get("Authorization") for r in self.fake.requests
+                          if r.headers.get("Authorization")], [])
+
+    def profiles(self, current="a"):
+        self.write_credentials({"version": 2, "current": current, "profiles": {
+            "a": {"endpoint": self.fake.url, "token": "tok-a", "email": "a@b.c",
+                  "tenant_id": "ta", "user_id": "ua"},
+            "b": {"endpoint": self.fake.url + "/", "token": "tok-b", "user_id": "ub"},
+            "far": {"endpoint": "http://127.0.0.1:1", "token": "tok-far"},
+            "out": {"endpoint": "http://127.0.0.1:2"},
+        }})
+
+    def test_profiles_current(self):
+        self.profiles()
+        self.env_patch()
+        s = self.session()
+        self.assertEqual((s.endpoint, s.email, s.tenant_id, s.user_id), (self.fake.url, "a@b.c", "ta", "ua"))
+        s.obs.list_buckets()
+        self.assertEqual(self.bearer_of_last(), "Bearer tok-a")
+
+    def test_profile_by_env_and_argument(self):
+        self.profiles()
+        self.env_patch(ATELIER_PROFILE="b")
+        self.session().obs.list_buckets()
+        self.assertEqual(self.bearer_of_last(), "Bearer tok-b")
+        self.session(profile="a").obs.list_buckets()
+        self.assertEqual(self.bearer_of_last(), "Bearer tok-a")
+
+    def test_profile_for_the_endpoint(self):
+        # The current profile is for another server: the one for the
+        # endpoint is used; with none, nothing is sent.
+        self.profiles(current="far")
+        self.env_patch(ATELIER_ENDPOINT=self.fake.url + "/")
+        self.session().obs.list_buckets()
+        self.assertEqual(self.bearer_of_last(), "Bearer tok-a")
+
+    def test_profile_errors(self):
+        self.profiles()
+        self.env_patch(ATELIER_PROFILE="far", ATELIER_ENDPOINT=self.fake.url)
+        with self.assertRaises(AtelierError) as cm:
+            Session()
+        self.assertIn('profile "far" is for http://127.0.0.1:1', str(cm.exception))
+        with self.assertRaises(AtelierError) as cm:
+            Session(profile="nope")
+        self.assertIn('no profile "nope"', str(cm.exception))
+        os.environ.pop("ATELIER_ENDPOINT")
+        with self.assertRaises(AtelierError) as cm:
+            Session(profile="out")
+        self.assertIn("not logged in to http://127.0.0.1:2; run atelier login", str(cm.exception))
+        self.assertEqual(self.fake.requests, [])
+
     def test_access_key_exchange_and_renewal_on_401(self):
         issued = []
 
