@@ -86,10 +86,9 @@ func printModel(cmd *cobra.Command, m *core.Model) error {
 func newModelListCommand() *cobra.Command {
 	var f core.ModelFilter
 	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List models (name and description match substrings)",
-		Args:    exactArgs(0),
+		Use:   "ls",
+		Short: "List models (name and description match substrings)",
+		Args:  exactArgs(0),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
 			p, err := c.ListModels(ctxOf(cmd), f)
 			if err != nil {
@@ -142,10 +141,9 @@ func newModelShowCommand() *cobra.Command {
 
 func newModelDeleteCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:     "rm MODEL_ID",
-		Aliases: []string{"delete"},
-		Short:   "Delete a model no service uses",
-		Args:    exactArgs(1),
+		Use:   "rm MODEL_ID",
+		Short: "Delete a model no service uses",
+		Args:  exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
 			if err := c.DeleteModel(ctxOf(cmd), args[0]); err != nil {
 				return err
@@ -279,10 +277,9 @@ func printService(cmd *cobra.Command, s *core.InferenceService) error {
 func newServiceListCommand() *cobra.Command {
 	var f core.ServiceFilter
 	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List services, newest first",
-		Args:    exactArgs(0),
+		Use:   "ls",
+		Short: "List services, newest first",
+		Args:  exactArgs(0),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
 			p, err := c.ListServices(ctxOf(cmd), f)
 			if err != nil {
@@ -483,10 +480,9 @@ func newServiceActionCommand(use, short string, fn func(*sdk.Client, context.Con
 
 func newServiceDeleteCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:     "rm SERVICE_ID",
-		Aliases: []string{"delete"},
-		Short:   "Stop a service and delete it",
-		Args:    exactArgs(1),
+		Use:   "rm SERVICE_ID",
+		Short: "Stop a service and delete it",
+		Args:  exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
 			if err := c.DeleteService(ctxOf(cmd), args[0]); err != nil {
 				return err
