@@ -394,6 +394,20 @@ class RemoteFlowTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "together"):
             est.fit(dataset_id="d1")
 
+    def test_v1_environment_on_a_remote_job_is_refused(self):
+        srv = FakeTrainingServer(self.fake)
+        env = environment.Environment("pt")
+        env.conda = environment.CondaDependencies.create(pip_packages=["torch==2.1"])
+        est = EstimatorV1(modelarts_session=self.session, code_dir=self.code,
+                          boot_file="test-pytorch.py", code_obs_path="obs://bkt/code/",
+                          train_instance_type="modelarts.vm.cpu.2u", environment=env)
+        for call in (lambda: est.fit(inputs="/bkt/data/", job_name="envjob"),
+                     lambda: est.create_job_version("j1", 1)):
+            with self.assertRaisesRegex(ValueError, r"environment .*train_instance_type='local'"):
+                call()
+        self.assertEqual(srv.submitted, [])
+        self.assertEqual(srv.versions, [])
+
     def test_v1_user_command_takes_hyperparameters_as_env(self):
         srv = FakeTrainingServer(self.fake)
         with warnings.catch_warnings():
