@@ -164,7 +164,8 @@ type ImportTask struct {
 	DatasetID string `json:"dataset_id"`
 	Path      string `json:"import_path"`
 	// Format: "directory", "ModelArts image classification 1.0",
-	// "ModelArts PASCAL VOC 1.0", "manifest", "csv", "text".
+	// "ModelArts PASCAL VOC 1.0", "ModelArts text classification 1.0",
+	// "ModelArts audio classification dir 1.0", "manifest", "csv", "text".
 	Format   string `json:"format"`
 	State    string `json:"status"`
 	Imported int64  `json:"imported_sample_count"`
@@ -223,7 +224,9 @@ type DatasetSpec struct {
 // (ModelArts annotation_config): Scene "image_classification",
 // "object_detection", "text_classification", "audio_classification", …;
 // FormatName "ModelArts image classification 1.0", "ModelArts PASCAL VOC
-// 1.0", …. For a manifest import an empty config imports its annotations.
+// 1.0", "ModelArts text classification [combine] 1.0", "ModelArts audio
+// classification dir 1.0" (another name is refused). For a manifest import
+// an empty config imports its annotations.
 type AnnotationConfig struct {
 	Scene      string `json:"scene,omitempty"`
 	FormatName string `json:"format_name,omitempty"`

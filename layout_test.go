@@ -42,6 +42,7 @@ var layers = []struct {
 	// queue runs background work on the store; domain packages use it, so it stays clear of net/http (its metrics are in queue/queuemetrics).
 	{[]string{"./queue"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/dataset", module + "/training", module + "/webhook", "gocloud.dev"}},
 	{[]string{"./internal/startstop"}, []string{"<non-stdlib>"}},
+	{[]string{"./internal/jsonschema"}, []string{"<non-stdlib>"}},
 	{[]string{"./gc"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/dataset", module + "/training", module + "/webhook", module + "/queue", module + "/leader", "gocloud.dev"}},
 	{[]string{"./leader"}, []string{"database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/dataset", module + "/training", module + "/webhook", module + "/queue", "gocloud.dev"}},
 	{[]string{"./executor", "./executor/driver"}, []string{"net/http", "database/sql", "os/exec", module + "/store", module + "/executor/localexec", module + "/executor/fakeexec", module + "/executor/gpu", module + "/workload", module + "/training"}},

@@ -302,34 +302,67 @@ const (
 	FormatManifest            = "manifest"
 	FormatCSV                 = "csv"
 	FormatText                = "text"
+	// FormatTextClassification reads "text<TAB>label" lines, or a content
+	// file with a label file of the same name plus "_result" (line n is
+	// the label of line n); ModelArts calls the two "ModelArts text
+	// classification combine 1.0" and "ModelArts text classification 1.0".
+	FormatTextClassification = "ModelArts text classification 1.0"
+	// FormatAudioClassification is the image classification layout for
+	// audio: label sub-directories, or a label file of the same name.
+	FormatAudioClassification = "ModelArts audio classification dir 1.0"
 )
 
+// annotationFormats are the format names annotation_config.format_name
+// may give (in lower case), with the data type each reads.
+var annotationFormats = map[string]struct{ format, dataType string }{
+	strings.ToLower(FormatImageClassification):  {FormatImageClassification, atelier.DataImage},
+	strings.ToLower(FormatVOC):                  {FormatVOC, atelier.DataImage},
+	strings.ToLower(FormatTextClassification):   {FormatTextClassification, atelier.DataText},
+	"modelarts text classification combine 1.0": {FormatTextClassification, atelier.DataText},
+	strings.ToLower(FormatAudioClassification):  {FormatAudioClassification, atelier.DataAudio},
+}
+
+// annotationScenes are the scenes annotation_config.scene may give, with
+// the format each picks for its data type.
+var annotationScenes = map[string]struct{ format, dataType string }{
+	"image_classification": {FormatImageClassification, atelier.DataImage},
+	"object_detection":     {FormatVOC, atelier.DataImage},
+	"text_classification":  {FormatTextClassification, atelier.DataText},
+	"audio_classification": {FormatAudioClassification, atelier.DataAudio},
+}
+
 // importFormat picks the import format of a path (key: its object key, ""
-// for a directory) from the dataset's types and the annotation config.
+// for a directory) from the dataset's types and the annotation config. A
+// format_name this server does not read is refused, naming those it reads.
 func importFormat(dataType string, datasetType int, ac *atelier.AnnotationConfig, key string) (string, error) {
 	if isManifest(key) {
 		return FormatManifest, nil
 	}
 	if ac != nil && ac.FormatName != "" {
-		switch strings.ToLower(ac.FormatName) {
-		case strings.ToLower(FormatImageClassification):
-			if dataType != atelier.DataImage {
-				return "", atelier.CodeDatasetType.Errorf("annotation_config.format_name %q is for IMAGE datasets.", ac.FormatName).WithField("annotation_config.format_name")
-			}
-			return FormatImageClassification, nil
-		case strings.ToLower(FormatVOC):
-			if dataType != atelier.DataImage {
-				return "", atelier.CodeDatasetType.Errorf("annotation_config.format_name %q is for IMAGE datasets.", ac.FormatName).WithField("annotation_config.format_name")
-			}
-			return FormatVOC, nil
+		f, ok := annotationFormats[strings.ToLower(ac.FormatName)]
+		if !ok {
+			return "", atelier.CodeDatasetType.Errorf("annotation_config.format_name %q is not a format this server reads; it reads %s, and .manifest files.",
+				ac.FormatName, strings.Join([]string{FormatImageClassification, FormatVOC, FormatTextClassification,
+					"ModelArts text classification combine 1.0", FormatAudioClassification}, ", ")).WithField("annotation_config.format_name")
 		}
+		if dataType != f.dataType {
+			return "", atelier.CodeDatasetType.Errorf("annotation_config.format_name %q is for %s datasets.", ac.FormatName, f.dataType).WithField("annotation_config.format_name")
+		}
+		return f.format, nil
 	}
-	if ac != nil && dataType == atelier.DataImage {
-		switch ac.Scene {
-		case "image_classification":
+	if ac != nil {
+		if f, ok := annotationScenes[ac.Scene]; ok && f.dataType == dataType {
+			return f.format, nil
+		}
+		switch {
+		case datasetType == atelier.DatasetImageClassification:
 			return FormatImageClassification, nil
-		case "object_detection":
+		case datasetType == atelier.DatasetObjectDetection:
 			return FormatVOC, nil
+		case datasetType == atelier.DatasetTextClassification:
+			return FormatTextClassification, nil
+		case datasetType == atelier.DatasetSoundClassification:
+			return FormatAudioClassification, nil
 		}
 	}
 	switch {

@@ -61,6 +61,9 @@ type cursor struct {
 	After string `json:"k,omitempty"`
 	File  string `json:"f,omitempty"`
 	Line  int    `json:"l,omitempty"`
+	// Annotated counts the samples taken with annotations, so that an
+	// import asked for annotations can say when it found none.
+	Annotated int64 `json:"n,omitempty"`
 }
 
 func (c cursor) encode() string {
@@ -181,8 +184,32 @@ func (s *Service) runImport(ctx context.Context, tenant string, t *atelier.Impor
 		}
 		s.endImport(ctx, t, atelier.TaskFailed, msg)
 	default:
-		s.endImport(ctx, t, atelier.TaskCompleted, "")
+		s.endImport(ctx, t, atelier.TaskCompleted, im.noAnnotations())
 	}
+}
+
+// noAnnotationsHint says, per format, where that format finds annotations.
+var noAnnotationsHint = map[string]string{
+	FormatImageClassification: "put each image in a sub-directory named after its label (cat/1.jpg), or give it a label file of the same name (1.txt next to 1.jpg)",
+	FormatVOC:                 "give each image a PASCAL VOC file of the same name (1.xml next to 1.jpg)",
+	FormatTextClassification:  `write each line as text<TAB>label, or give each text file a label file of the same name with "_result" (news_result.txt next to news.txt), one label per line`,
+	FormatAudioClassification: "put each audio file in a sub-directory named after its label (bark/1.wav), or give it a label file of the same name (1.txt next to 1.wav)",
+	FormatManifest:            `give the lines an "annotation" list`,
+}
+
+// noAnnotations returns the task's note when the import was asked for
+// annotations (annotation_config) and took samples but no annotations,
+// and "" otherwise: an import that silently drops every label looks like
+// one that had none to find.
+func (im *importer) noAnnotations() string {
+	if !im.cur.Ann || im.cur.Annotated > 0 || im.t.Imported == 0 {
+		return ""
+	}
+	if hint, ok := noAnnotationsHint[im.t.Format]; ok {
+		return fmt.Sprintf("The import found no annotations: annotation_config was given, but no sample of %s had labels in the format %s; %s.", im.t.Path, im.t.Format, hint)
+	}
+	return fmt.Sprintf("The import found no annotations: the format %s reads no annotations, so annotation_config was ignored; the formats that do are %s, %s, %s and %s, and .manifest files.",
+		im.t.Format, FormatImageClassification, FormatVOC, FormatTextClassification, FormatAudioClassification)
 }
 
 // endImport records the end of an import with the counts of t.
@@ -245,6 +272,9 @@ func (im *importer) add(smp *atelier.Sample) {
 		return
 	}
 	im.sources[smp.Source] = true
+	if len(smp.Annotations) > 0 {
+		im.cur.Annotated++
+	}
 	now := im.s.now()
 	smp.ID = ""
 	smp.DatasetID = im.d.ID
@@ -398,8 +428,9 @@ func (im *importer) object(dir obsPath, o *atelier.Object) error {
 	name := key[len(dir.Key):]
 	kind := format.ClassifyPath(key, im.d.DataType)
 	switch {
-	case kind == format.KindLabel && im.t.Format == FormatImageClassification,
-		kind == format.KindVOC && im.t.Format == FormatVOC:
+	case kind == format.KindLabel && (im.t.Format == FormatImageClassification || im.t.Format == FormatAudioClassification),
+		kind == format.KindVOC && im.t.Format == FormatVOC,
+		kind == format.KindData && im.t.Format == FormatTextClassification && format.IsResultKey(key):
 		return nil // read with its data file
 	case kind != format.KindData:
 		im.reject(name + ": " + atelier.ErrorMessage(format.CheckKind(im.d.DataType, key)))
@@ -413,7 +444,11 @@ func (im *importer) object(dir obsPath, o *atelier.Object) error {
 	case FormatVOC:
 		return im.voc(dir.Bucket, key, name)
 	case FormatImageClassification:
-		return im.classified(dir, key, name)
+		return im.classified(dir, key, name, format.TypeImageClassification)
+	case FormatAudioClassification:
+		return im.classified(dir, key, name, format.TypeAudioClassification)
+	case FormatTextClassification:
+		return im.textClassified(dir.Bucket, key, name)
 	}
 	im.add(&atelier.Sample{Source: format.ObjectURI(dir.Bucket, key)})
 	return nil
@@ -432,10 +467,11 @@ func (im *importer) open(bucket, key string) (io.ReadCloser, error) {
 }
 
 // classified imports an image of the "ModelArts image classification 1.0"
-// layout: its label is its sub-directory (cat/1.jpg), or the lines of a
-// label file of the same name (1.txt next to 1.jpg). Without either it is
-// imported unlabelled.
-func (im *importer) classified(dir obsPath, key, name string) error {
+// layout, or an audio file of its audio twin: its label is its
+// sub-directory (cat/1.jpg), or the lines of a label file of the same name
+// (1.txt next to 1.jpg). Without either it is imported unlabelled. typ is
+// the annotations' type.
+func (im *importer) classified(dir obsPath, key, name, typ string) error {
 	bucket := dir.Bucket
 	smp := &atelier.Sample{Source: format.ObjectURI(bucket, key)}
 	var labels []string
@@ -460,7 +496,7 @@ func (im *importer) classified(dir obsPath, key, name string) error {
 			im.reject(name + ": " + why)
 			return nil
 		}
-		smp.Annotations = format.ClassificationAnnotations(labels)
+		smp.Annotations = format.ClassificationAnnotations(typ, labels)
 		for i := range smp.Annotations {
 			smp.Annotations[i].AnnotatedBy = "human"
 		}
@@ -605,6 +641,83 @@ func (im *importer) text(bucket, key, name string) error {
 			im.reject(lineMsg(name, err))
 		} else {
 			im.add(&atelier.Sample{Source: lineSource(bucket, key, n)})
+		}
+		im.cur.Line = n
+		if err := im.maybeFlush(); err != nil {
+			return err
+		}
+	}
+}
+
+// textClassified imports the non-blank lines of a text file of the
+// "ModelArts text classification" formats, one sample per line with its
+// text inline (content://), labelled by the label file of the same name
+// plus "_result" when there is one (line n labels line n), or else by the
+// part of the line after its last tab ("text<TAB>label").
+func (im *importer) textClassified(bucket, key, name string) error {
+	rc, err := im.open(bucket, key)
+	if err != nil || rc == nil {
+		return err
+	}
+	defer rc.Close()
+	var labels *format.LabelLines
+	resultName := path.Base(format.ResultKey(key))
+	lrc, err := im.open(bucket, format.ResultKey(key))
+	if err != nil {
+		return err
+	}
+	if lrc != nil {
+		defer lrc.Close()
+		labels = format.NewLabelLines(lrc)
+	}
+	skip := im.startFile(key)
+	tr := format.NewTextReader(rc)
+	for {
+		line, n, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil && !format.IsLineError(err) {
+			if ctxErr := im.ctx.Err(); ctxErr != nil {
+				return ctxErr
+			}
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		if n <= skip {
+			continue
+		}
+		text, label, where := line, "", name
+		if err == nil && labels != nil {
+			label, err = labels.Line(n)
+			if err != nil && !format.IsLineError(err) {
+				if ctxErr := im.ctx.Err(); ctxErr != nil {
+					return ctxErr
+				}
+				return fmt.Errorf("read %s: %w", resultName, err)
+			}
+			if err != nil {
+				where = resultName
+			}
+		} else if err == nil {
+			text, label = format.SplitTextLabel(line)
+		}
+		switch {
+		case err != nil:
+			im.reject(lineMsg(where, err))
+		case strings.TrimSpace(text) == "":
+			im.reject(fmt.Sprintf("%s:%d: the line has a label but no text", name, n))
+		default:
+			smp := &atelier.Sample{Source: format.SchemeContent + text}
+			if label != "" {
+				if why := im.useLabels([]string{label}); why != "" {
+					im.reject(fmt.Sprintf("%s:%d: %s", name, n, why))
+					break
+				}
+				smp.Annotations = format.ClassificationAnnotations(format.TypeTextClassification, []string{label})
+				smp.Annotations[0].AnnotatedBy = "human"
+				smp.Labels = []string{label}
+			}
+			im.add(smp)
 		}
 		im.cur.Line = n
 		if err := im.maybeFlush(); err != nil {

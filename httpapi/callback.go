@@ -20,17 +20,19 @@ func (s *Server) callbackRoutes() []route {
 	delivery := param{Name: "delivery_id", Desc: "The delivery id.", Required: true}
 	return []route{
 		{Method: "GET", Pattern: "/v1/callback/event-types", Summary: "List the event types apps can subscribe to.", Auth: true,
-			Response: `{"event_types":[…]}`, Status: 200, Handler: s.handleEventTypes},
+			Response: `{"event_types":[…]}`, Status: 200, Out: struct {
+				EventTypes []string `json:"event_types"`
+			}{}, Handler: s.handleEventTypes},
 		{Method: "PUT", Pattern: "/v1/apps/{client_id}/callback", Summary: "Set an app's callback: URL, event types, signing key, optional encryption key and security token. A new URL or new keys are proved with CHECK_URL first; nothing is saved unless the receiver echoes the challenge.", Auth: true,
 			Params: []param{app}, Request: `{"url","event_types","signing_key","encryption_key","security_token","ordered","enabled"} (all optional on a change)`,
-			Response: subscriptionJSON, Status: 200, Handler: s.handleSetCallback},
+			Response: subscriptionJSON, Status: 200, In: atelier.SubscriptionSpec{}, Out: atelier.SubscriptionResult{}, Handler: s.handleSetCallback},
 		{Method: "GET", Pattern: "/v1/apps/{client_id}/callback", Summary: "Describe an app's callback (never its keys).", Auth: true,
-			Params: []param{app}, Response: subscriptionJSON, Status: 200, Handler: s.handleGetCallback},
+			Params: []param{app}, Response: subscriptionJSON, Status: 200, Out: atelier.SubscriptionResult{}, Handler: s.handleGetCallback},
 		{Method: "DELETE", Pattern: "/v1/apps/{client_id}/callback", Summary: "Remove an app's callback and its queued deliveries.", Auth: true,
 			Params: []param{app}, Status: 204, Handler: s.handleDeleteCallback},
 		{Method: "POST", Pattern: "/v1/apps/{client_id}/callback/rotate", Summary: "Stage new keys or a new security token: Atelier keeps the current ones for overlap_seconds (default 86400; 0: switch now), then switches.", Auth: true,
 			Params: []param{app}, Request: `{"signing_key","encryption_key","security_token ("generate" for a new one)","overlap_seconds"}`,
-			Response: subscriptionJSON, Status: 200, Handler: s.handleRotateCallback},
+			Response: subscriptionJSON, Status: 200, In: atelier.RotateSpec{}, Out: atelier.SubscriptionResult{}, Handler: s.handleRotateCallback},
 		{Method: "GET", Pattern: "/v1/apps/{client_id}/callback/deliveries", Summary: "List an app's deliveries, newest event first.", Auth: true,
 			Params: []param{app},
 			Query: []param{
@@ -40,14 +42,24 @@ func (s *Server) callbackRoutes() []route {
 				{Name: "limit", Desc: "Page size, 1–1000 (default 100)."},
 				{Name: "cursor", Desc: "next_cursor of the previous page."},
 			},
-			Response: `{"deliveries":[` + deliveryJSON + `],"next_cursor"}`, Status: 200, Handler: s.handleListDeliveries},
+			Response: `{"deliveries":[` + deliveryJSON + `],"next_cursor"}`, Status: 200, Out: struct {
+				Deliveries []*atelier.Delivery `json:"deliveries"`
+				NextCursor string              `json:"next_cursor"`
+			}{}, Handler: s.handleListDeliveries},
 		{Method: "GET", Pattern: "/v1/apps/{client_id}/callback/deliveries/{delivery_id}", Summary: "Describe a delivery with every attempt: time, duration, HTTP status, reply (truncated) and error.", Auth: true,
 			Params: []param{app, delivery}, Response: `{"delivery":` + deliveryJSON + `,"attempts":[{"attempt","at","duration_ms","status","reply","error","ok"}]}`,
-			Status: 200, Handler: s.handleGetDelivery},
+			Status: 200, Out: struct {
+				Delivery *atelier.Delivery          `json:"delivery"`
+				Attempts []*atelier.DeliveryAttempt `json:"attempts"`
+			}{}, Handler: s.handleGetDelivery},
 		{Method: "POST", Pattern: "/v1/apps/{client_id}/callback/deliveries/{delivery_id}/redeliver", Summary: "Queue a dead-lettered delivery again, with a fresh attempt budget.", Auth: true,
-			Params: []param{app, delivery}, Response: `{"redelivered"}`, Status: 200, Handler: s.handleRedeliverOne},
+			Params: []param{app, delivery}, Response: `{"redelivered"}`, Status: 200, Out: struct {
+				Redelivered int `json:"redelivered"`
+			}{}, Handler: s.handleRedeliverOne},
 		{Method: "POST", Pattern: "/v1/apps/{client_id}/callback/redeliver", Summary: "Queue again every dead-lettered delivery of the app whose event was committed in [since, until).", Auth: true,
-			Params: []param{app}, Request: `{"since","until"} (RFC 3339, both optional)`, Response: `{"redelivered"}`, Status: 200, Handler: s.handleRedeliverRange},
+			Params: []param{app}, Request: `{"since","until"} (RFC 3339, both optional)`, Response: `{"redelivered"}`, Status: 200, In: redeliverRangeInput{}, Out: struct {
+				Redelivered int `json:"redelivered"`
+			}{}, Handler: s.handleRedeliverRange},
 	}
 }
 
@@ -216,15 +228,18 @@ func (s *Server) handleRedeliverOne(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
+// redeliverRangeInput is the request body of handleRedeliverRange.
+type redeliverRangeInput struct {
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+}
+
 func (s *Server) handleRedeliverRange(w http.ResponseWriter, r *http.Request) error {
 	svc, err := s.callbackService()
 	if err != nil {
 		return err
 	}
-	var body struct {
-		Since time.Time `json:"since"`
-		Until time.Time `json:"until"`
-	}
+	var body redeliverRangeInput
 	if err := s.decodeJSON(w, r, &body, true); err != nil {
 		return err
 	}

@@ -29,25 +29,32 @@ func (s *Server) datasetRoutes() []route {
 		{Method: "POST", Pattern: "/v1/datasets", Summary: "Create a dataset and start importing its source (create_dataset).", Auth: true,
 			Request: `{"dataset_name","description","data_type","dataset_type","data_path","annotation_config":` + annConfigJSON +
 				`,"with_column_header","work_path","labels":[` + labelJSON + `],"schema":[{"schema_id","name","type"}]} (data_type or dataset_type)`,
-			Response: `{"dataset":` + datasetJSON + `,"import_task":` + importTaskJSON + `}`, Status: 201, Handler: s.handleCreateDataset},
+			Response: `{"dataset":` + datasetJSON + `,"import_task":` + importTaskJSON + `}`, Status: 201, In: atelier.DatasetSpec{}, Out: struct {
+				Dataset    *atelier.Dataset    `json:"dataset"`
+				ImportTask *atelier.ImportTask `json:"import_task"`
+			}{}, Handler: s.handleCreateDataset},
 		{Method: "GET", Pattern: "/v1/datasets", Summary: "List the tenant's datasets.", Auth: true,
 			Query:    []param{{Name: "name", Desc: "Only the dataset of this exact name."}},
-			Response: `{"datasets":[` + datasetJSON + `]}`, Status: 200, Handler: s.handleListDatasets},
+			Response: `{"datasets":[` + datasetJSON + `]}`, Status: 200, Out: struct {
+				Datasets []*atelier.Dataset `json:"datasets"`
+			}{}, Handler: s.handleListDatasets},
 		{Method: "GET", Pattern: "/v1/datasets/{dataset_id}", Summary: "Describe a dataset.", Auth: true,
-			Params: ds, Response: datasetJSON, Status: 200, Handler: s.handleGetDataset},
+			Params: ds, Response: datasetJSON, Status: 200, Out: atelier.Dataset{}, Handler: s.handleGetDataset},
 		{Method: "PATCH", Pattern: "/v1/datasets/{dataset_id}", Summary: "Change a dataset's name, description or labels (update_dataset); absent fields stay.", Auth: true,
 			Params: ds, Request: `{"dataset_name","description","labels":[` + labelJSON + `]} (labels replaces the whole list)`,
-			Response: datasetJSON, Status: 200, Handler: s.handleUpdateDataset},
+			Response: datasetJSON, Status: 200, In: atelier.DatasetUpdate{}, Out: atelier.Dataset{}, Handler: s.handleUpdateDataset},
 		{Method: "DELETE", Pattern: "/v1/datasets/{dataset_id}", Summary: "Delete a dataset with its samples, versions and tasks.", Auth: true,
 			Params: ds, Query: []param{{Name: "delete_source", Desc: "true: also delete the source objects under data_path (default false)."}},
 			Status: 204, Handler: s.handleDeleteDataset},
 		{Method: "POST", Pattern: "/v1/datasets/{dataset_id}/imports", Summary: "Import more data (a directory or a .manifest file) into a dataset (import_data).", Auth: true,
 			Params: ds, Request: `{"import_path","annotation_config":` + annConfigJSON + `,"with_column_header"}`,
-			Response: importTaskJSON, Status: 201, Handler: s.handleImportData},
+			Response: importTaskJSON, Status: 201, In: atelier.ImportRequest{}, Out: atelier.ImportTask{}, Handler: s.handleImportData},
 		{Method: "GET", Pattern: "/v1/datasets/{dataset_id}/imports", Summary: "List a dataset's import tasks.", Auth: true,
-			Params: ds, Response: `{"import_tasks":[` + importTaskJSON + `]}`, Status: 200, Handler: s.handleListImportTasks},
+			Params: ds, Response: `{"import_tasks":[` + importTaskJSON + `]}`, Status: 200, Out: struct {
+				ImportTasks []*atelier.ImportTask `json:"import_tasks"`
+			}{}, Handler: s.handleListImportTasks},
 		{Method: "GET", Pattern: "/v1/datasets/{dataset_id}/imports/{task_id}", Summary: "Describe one import task (poll it until COMPLETED or FAILED).", Auth: true,
-			Params: []param{dsID, {Name: "task_id", Desc: "The import task id.", Required: true}}, Response: importTaskJSON, Status: 200, Handler: s.handleGetImportTask},
+			Params: []param{dsID, {Name: "task_id", Desc: "The import task id.", Required: true}}, Response: importTaskJSON, Status: 200, Out: atelier.ImportTask{}, Handler: s.handleGetImportTask},
 		{Method: "GET", Pattern: "/v1/datasets/{dataset_id}/samples", Summary: "List a dataset's samples in id order, a page at a time.", Auth: true,
 			Params: ds,
 			Query: []param{
@@ -57,28 +64,34 @@ func (s *Server) datasetRoutes() []route {
 				{Name: "limit", Desc: "Page size, 1–1000 (default 100)."},
 				{Name: "cursor", Desc: "next_cursor of the previous page."},
 			},
-			Response: `{"samples":[` + sampleJSON + `],"next_cursor"}`, Status: 200, Handler: s.handleListSamples},
+			Response: `{"samples":[` + sampleJSON + `],"next_cursor"}`, Status: 200, Out: atelier.SamplePage{}, Handler: s.handleListSamples},
 		{Method: "GET", Pattern: "/v1/datasets/{dataset_id}/samples/{sample_id}", Summary: "Describe one sample with its annotations.", Auth: true,
-			Params: []param{dsID, {Name: "sample_id", Desc: "The sample id.", Required: true}}, Response: sampleJSON, Status: 200, Handler: s.handleGetSample},
+			Params: []param{dsID, {Name: "sample_id", Desc: "The sample id.", Required: true}}, Response: sampleJSON, Status: 200, Out: atelier.Sample{}, Handler: s.handleGetSample},
 		{Method: "PUT", Pattern: "/v1/datasets/{dataset_id}/samples/{sample_id}/annotations", Summary: "Replace a sample's annotations, and its usage when given.", Auth: true,
 			Params:  []param{dsID, {Name: "sample_id", Desc: "The sample id.", Required: true}},
-			Request: `{"annotations":[` + annotationJSON + `],"usage"} (empty usage keeps it)`, Response: sampleJSON, Status: 200, Handler: s.handleSetAnnotations},
+			Request: `{"annotations":[` + annotationJSON + `],"usage"} (empty usage keeps it)`, Response: sampleJSON, Status: 200, In: setAnnotationsInput{}, Out: atelier.Sample{}, Handler: s.handleSetAnnotations},
 		{Method: "POST", Pattern: "/v1/datasets/{dataset_id}/samples/delete", Summary: "Delete samples by id; unknown ids are skipped.", Auth: true,
-			Params: ds, Request: `{"sample_ids":[…]}`, Response: `{"deleted"}`, Status: 200, Handler: s.handleDeleteSamples},
+			Params: ds, Request: `{"sample_ids":[…]}`, Response: `{"deleted"}`, Status: 200, In: deleteSamplesInput{}, Out: struct {
+				Deleted int `json:"deleted"`
+			}{}, Handler: s.handleDeleteSamples},
 		{Method: "GET", Pattern: "/v1/datasets/{dataset_id}/stats", Summary: "Count a dataset's samples, by label and by usage.", Auth: true,
 			Params: ds, Response: `{"total_sample_count","annotated_sample_count","label_stats":{"<label>":n},"usage_stats":{"<usage>":n}}`,
-			Status: 200, Handler: s.handleDatasetStats},
+			Status: 200, Out: atelier.DatasetStats{}, Handler: s.handleDatasetStats},
 		{Method: "POST", Pattern: "/v1/datasets/{dataset_id}/versions", Summary: "Snapshot the samples as a new version and publish its manifest.", Auth: true,
 			Params: ds, Request: `{"description","train_evaluate_sample_ratio"} (ratio 0..1; 0 keeps each sample's usage)`,
-			Response: dsVersionJSON, Status: 201, Handler: s.handleCreateDatasetVersion},
+			Response: dsVersionJSON, Status: 201, In: atelier.VersionSpec{}, Out: atelier.DatasetVersion{}, Handler: s.handleCreateDatasetVersion},
 		{Method: "GET", Pattern: "/v1/datasets/{dataset_id}/versions", Summary: "List a dataset's versions.", Auth: true,
-			Params: ds, Response: `{"versions":[` + dsVersionJSON + `]}`, Status: 200, Handler: s.handleListDatasetVersions},
+			Params: ds, Response: `{"versions":[` + dsVersionJSON + `]}`, Status: 200, Out: struct {
+				Versions []*atelier.DatasetVersion `json:"versions"`
+			}{}, Handler: s.handleListDatasetVersions},
 		{Method: "GET", Pattern: "/v1/datasets/{dataset_id}/versions/{version_id}", Summary: "Describe one dataset version.", Auth: true,
-			Params: []param{dsID, {Name: "version_id", Desc: "The version id.", Required: true}}, Response: dsVersionJSON, Status: 200, Handler: s.handleGetDatasetVersion},
+			Params: []param{dsID, {Name: "version_id", Desc: "The version id.", Required: true}}, Response: dsVersionJSON, Status: 200, Out: atelier.DatasetVersion{}, Handler: s.handleGetDatasetVersion},
 		{Method: "POST", Pattern: "/v1/datasets/{dataset_id}/exports", Summary: "Export a version's manifest to an OBS directory.", Auth: true,
-			Params: ds, Request: `{"version_id","export_path"}`, Response: exportTaskJSON, Status: 201, Handler: s.handleExportDatasetVersion},
+			Params: ds, Request: `{"version_id","export_path"}`, Response: exportTaskJSON, Status: 201, In: exportDatasetVersionInput{}, Out: atelier.ExportTask{}, Handler: s.handleExportDatasetVersion},
 		{Method: "GET", Pattern: "/v1/datasets/{dataset_id}/exports", Summary: "List a dataset's export tasks.", Auth: true,
-			Params: ds, Response: `{"export_tasks":[` + exportTaskJSON + `]}`, Status: 200, Handler: s.handleListExportTasks},
+			Params: ds, Response: `{"export_tasks":[` + exportTaskJSON + `]}`, Status: 200, Out: struct {
+				ExportTasks []*atelier.ExportTask `json:"export_tasks"`
+			}{}, Handler: s.handleListExportTasks},
 	}
 }
 
@@ -334,15 +347,18 @@ func (s *Server) handleGetSample(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// setAnnotationsInput is the request body of handleSetAnnotations.
+type setAnnotationsInput struct {
+	Annotations []atelier.Annotation `json:"annotations"`
+	Usage       string               `json:"usage"`
+}
+
 func (s *Server) handleSetAnnotations(w http.ResponseWriter, r *http.Request) error {
 	svc, err := s.datasetService()
 	if err != nil {
 		return err
 	}
-	var body struct {
-		Annotations []atelier.Annotation `json:"annotations"`
-		Usage       string               `json:"usage"`
-	}
+	var body setAnnotationsInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -354,14 +370,17 @@ func (s *Server) handleSetAnnotations(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+// deleteSamplesInput is the request body of handleDeleteSamples.
+type deleteSamplesInput struct {
+	IDs []string `json:"sample_ids"`
+}
+
 func (s *Server) handleDeleteSamples(w http.ResponseWriter, r *http.Request) error {
 	svc, err := s.datasetService()
 	if err != nil {
 		return err
 	}
-	var body struct {
-		IDs []string `json:"sample_ids"`
-	}
+	var body deleteSamplesInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -436,15 +455,18 @@ func (s *Server) handleGetDatasetVersion(w http.ResponseWriter, r *http.Request)
 	return nil
 }
 
+// exportDatasetVersionInput is the request body of handleExportDatasetVersion.
+type exportDatasetVersionInput struct {
+	VersionID string `json:"version_id"`
+	Path      string `json:"export_path"`
+}
+
 func (s *Server) handleExportDatasetVersion(w http.ResponseWriter, r *http.Request) error {
 	svc, err := s.datasetService()
 	if err != nil {
 		return err
 	}
-	var body struct {
-		VersionID string `json:"version_id"`
-		Path      string `json:"export_path"`
-	}
+	var body exportDatasetVersionInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}

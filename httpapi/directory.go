@@ -28,70 +28,80 @@ func (s *Server) directoryRoutes() []route {
 	tenantQuery := []param{{Name: "tenant_id", Desc: "Tenant to act on (platform admins); default the caller's."}}
 	return []route{
 		{Method: "GET", Pattern: "/v1/tenants", Summary: "List every tenant (platform admins).", Auth: true,
-			Response: `{"tenants":[` + tenantJSON + `]}`, Status: 200, Handler: s.handleListTenants},
+			Response: `{"tenants":[` + tenantJSON + `]}`, Status: 200, Out: struct {
+				Tenants []*atelier.Tenant `json:"tenants"`
+			}{}, Handler: s.handleListTenants},
 		{Method: "POST", Pattern: "/v1/tenants", Summary: "Create a tenant (platform admins).", Auth: true,
-			Request: `{"name","settings"} (settings optional)`, Response: tenantJSON, Status: 201, Handler: s.handleCreateTenant},
+			Request: `{"name","settings"} (settings optional)`, Response: tenantJSON, Status: 201, In: createTenantInput{}, Out: atelier.Tenant{}, Handler: s.handleCreateTenant},
 		{Method: "GET", Pattern: "/v1/tenants/{id}", Summary: "Describe a tenant.", Auth: true,
-			Params: []param{id("tenant")}, Response: tenantJSON, Status: 200, Handler: s.handleGetTenant},
+			Params: []param{id("tenant")}, Response: tenantJSON, Status: 200, Out: atelier.Tenant{}, Handler: s.handleGetTenant},
 		{Method: "PUT", Pattern: "/v1/tenants/{id}/settings", Summary: "Replace a tenant's security settings.", Auth: true,
 			Params: []param{id("tenant")}, Request: `{"password_policy":{…},"mfa":"off|optional|required","captcha_verification"}`,
-			Response: tenantJSON, Status: 200, Handler: s.handleUpdateTenantSettings},
+			Response: tenantJSON, Status: 200, In: atelier.TenantSettings{}, Out: atelier.Tenant{}, Handler: s.handleUpdateTenantSettings},
 
 		{Method: "GET", Pattern: "/v1/users", Summary: "List a tenant's users (admins and the tenant's apps).", Auth: true,
-			Query: tenantQuery, Response: `{"users":[` + userJSON + `]}`, Status: 200, Handler: s.handleListUsers},
+			Query: tenantQuery, Response: `{"users":[` + userJSON + `]}`, Status: 200, Out: struct {
+				Users []*atelier.User `json:"users"`
+			}{}, Handler: s.handleListUsers},
 		{Method: "POST", Pattern: "/v1/users", Summary: "Create a user.", Auth: true,
 			Request:  `{"tenant_id","email","password",…} with the fields of ` + userSpec + `; email and password required`,
-			Response: userJSON, Status: 201, Handler: s.handleCreateUser},
+			Response: userJSON, Status: 201, In: createUserInput{}, Out: atelier.User{}, Handler: s.handleCreateUser},
 		{Method: "GET", Pattern: "/v1/users/{id}", Summary: "Describe a user; members may read only themselves (me).", Auth: true,
-			Params: []param{userID}, Response: userJSON, Status: 200, Handler: s.handleGetUser},
+			Params: []param{userID}, Response: userJSON, Status: 200, Out: atelier.User{}, Handler: s.handleGetUser},
 		{Method: "PATCH", Pattern: "/v1/users/{id}", Summary: "Change the fields a user's body sets; disabling revokes the user's tokens.", Auth: true,
-			Params: []param{userID}, Request: userSpec, Response: userJSON, Status: 200, Handler: s.handleUpdateUser},
+			Params: []param{userID}, Request: userSpec, Response: userJSON, Status: 200, In: atelier.UserSpec{}, Out: atelier.User{}, Handler: s.handleUpdateUser},
 		{Method: "DELETE", Pattern: "/v1/users/{id}", Summary: "Delete a user with their tokens, API keys and app grants.", Auth: true,
 			Params: []param{userID}, Status: 204, Handler: s.handleDeleteUser},
 		{Method: "POST", Pattern: "/v1/users/{id}/password/reset", Summary: "Set a user's password (admins); the user must change it at the next login and loses every token.", Auth: true,
-			Params: []param{userID}, Request: `{"password"}`, Status: 204, Handler: s.handleResetPassword},
+			Params: []param{userID}, Request: `{"password"}`, Status: 204, In: resetPasswordInput{}, Handler: s.handleResetPassword},
 		{Method: "POST", Pattern: "/v1/users/me/password", Summary: "Change the caller's password; the caller's other tokens are revoked.", Auth: true,
-			Request: `{"old_password","new_password"}`, Status: 204, Handler: s.handleChangePassword},
+			Request: `{"old_password","new_password"}`, Status: 204, In: changePasswordInput{}, Handler: s.handleChangePassword},
 		{Method: "POST", Pattern: "/v1/users/{id}/unlock", Summary: "Clear a user's failed logins and lockout.", Auth: true,
 			Params: []param{userID}, Status: 204, Handler: s.handleUnlockUser},
 		{Method: "POST", Pattern: "/v1/users/me/mfa/totp", Summary: "Start TOTP enrolment of the caller: the secret is shown only in this answer.", Auth: true,
-			Response: `{"secret","otpauth_url"}`, Status: 201, Handler: s.handleEnrollTOTP},
+			Response: `{"secret","otpauth_url"}`, Status: 201, Out: atelier.TOTPEnrolment{}, Handler: s.handleEnrollTOTP},
 		{Method: "DELETE", Pattern: "/v1/users/me/mfa/totp", Summary: "Remove the caller's authenticator app.", Auth: true,
 			Status: 204, Handler: s.handleDisableTOTP},
 		{Method: "POST", Pattern: "/v1/users/me/mfa/totp/confirm", Summary: "Turn TOTP on with a first valid code of the enrolled secret.", Auth: true,
-			Request: `{"code"}`, Status: 204, Handler: s.handleConfirmTOTP},
+			Request: `{"code"}`, Status: 204, In: confirmTOTPInput{}, Handler: s.handleConfirmTOTP},
 		{Method: "DELETE", Pattern: "/v1/users/{id}/mfa/totp", Summary: "Remove a user's authenticator app (admins).", Auth: true,
 			Params: []param{userID}, Status: 204, Handler: s.handleDisableTOTP},
 
 		{Method: "GET", Pattern: "/v1/orgs", Summary: "List a tenant's organizations, ordered by name.", Auth: true,
-			Query: tenantQuery, Response: `{"orgs":[` + orgJSON + `]}`, Status: 200, Handler: s.handleListOrgs},
+			Query: tenantQuery, Response: `{"orgs":[` + orgJSON + `]}`, Status: 200, Out: struct {
+				Orgs []*atelier.Organization `json:"orgs"`
+			}{}, Handler: s.handleListOrgs},
 		{Method: "POST", Pattern: "/v1/orgs", Summary: "Create an organization under a parent (none: a root).", Auth: true,
-			Request: `{"tenant_id","name","parent_id"}`, Response: orgJSON, Status: 201, Handler: s.handleCreateOrg},
+			Request: `{"tenant_id","name","parent_id"}`, Response: orgJSON, Status: 201, In: createOrgInput{}, Out: atelier.Organization{}, Handler: s.handleCreateOrg},
 		{Method: "GET", Pattern: "/v1/orgs/{id}", Summary: "Describe an organization.", Auth: true,
-			Params: []param{id("organization")}, Response: orgJSON, Status: 200, Handler: s.handleGetOrg},
+			Params: []param{id("organization")}, Response: orgJSON, Status: 200, Out: atelier.Organization{}, Handler: s.handleGetOrg},
 		{Method: "PATCH", Pattern: "/v1/orgs/{id}", Summary: "Rename an organization or move it (parent_id \"\": to the root).", Auth: true,
-			Params: []param{id("organization")}, Request: `{"name","parent_id"} (either or both)`, Response: orgJSON, Status: 200, Handler: s.handleUpdateOrg},
+			Params: []param{id("organization")}, Request: `{"name","parent_id"} (either or both)`, Response: orgJSON, Status: 200, In: updateOrgInput{}, Out: atelier.Organization{}, Handler: s.handleUpdateOrg},
 		{Method: "DELETE", Pattern: "/v1/orgs/{id}", Summary: "Delete an organization without sub-organizations or users.", Auth: true,
 			Params: []param{id("organization")}, Status: 204, Handler: s.handleDeleteOrg},
 
 		{Method: "GET", Pattern: "/v1/apps", Summary: "List a tenant's apps.", Auth: true,
-			Query: tenantQuery, Response: `{"apps":[` + appJSON + `]}`, Status: 200, Handler: s.handleListApps},
+			Query: tenantQuery, Response: `{"apps":[` + appJSON + `]}`, Status: 200, Out: struct {
+				Apps []*atelier.App `json:"apps"`
+			}{}, Handler: s.handleListApps},
 		{Method: "POST", Pattern: "/v1/apps", Summary: "Register an app; the client secret is shown only in this answer.", Auth: true,
-			Request: `{"tenant_id",…} with the fields of ` + appSpec + `; name required`, Response: `{…app,"client_secret"}`, Status: 201, Handler: s.handleCreateApp},
+			Request: `{"tenant_id",…} with the fields of ` + appSpec + `; name required`, Response: `{…app,"client_secret"}`, Status: 201, In: createAppInput{}, Out: atelier.NewApp{}, Handler: s.handleCreateApp},
 		{Method: "GET", Pattern: "/v1/apps/{client_id}", Summary: "Describe an app.", Auth: true,
-			Params: []param{clientID}, Response: appJSON, Status: 200, Handler: s.handleGetApp},
+			Params: []param{clientID}, Response: appJSON, Status: 200, Out: atelier.App{}, Handler: s.handleGetApp},
 		{Method: "PATCH", Pattern: "/v1/apps/{client_id}", Summary: "Change the fields an app's body sets; public true drops the secret.", Auth: true,
-			Params: []param{clientID}, Request: appSpec, Response: appJSON, Status: 200, Handler: s.handleUpdateApp},
+			Params: []param{clientID}, Request: appSpec, Response: appJSON, Status: 200, In: atelier.AppSpec{}, Out: atelier.App{}, Handler: s.handleUpdateApp},
 		{Method: "DELETE", Pattern: "/v1/apps/{client_id}", Summary: "Delete an app with its grants and the tokens issued through it.", Auth: true,
 			Params: []param{clientID}, Status: 204, Handler: s.handleDeleteApp},
 		{Method: "POST", Pattern: "/v1/apps/{client_id}/secret", Summary: "Rotate an app's client secret (sensitive: needs a verification token for app.rotate_secret with params {client_id}).", Auth: true,
 			Params:   []param{clientID},
 			Headers:  []param{{Name: "X-verification-token", Desc: "Token from POST /v1/verifications/{id}/confirm, unless the tenant has captcha verification on."}},
-			Response: `{…app,"client_secret"}`, Status: 200, Handler: s.handleRotateAppSecret},
+			Response: `{…app,"client_secret"}`, Status: 200, Out: atelier.NewApp{}, Handler: s.handleRotateAppSecret},
 		{Method: "GET", Pattern: "/v1/apps/{client_id}/users", Summary: "List the ids of the users granted an app.", Auth: true,
-			Params: []param{clientID}, Response: `{"user_ids":[…]}`, Status: 200, Handler: s.handleListAppUsers},
+			Params: []param{clientID}, Response: `{"user_ids":[…]}`, Status: 200, Out: struct {
+				UserIDs []string `json:"user_ids"`
+			}{}, Handler: s.handleListAppUsers},
 		{Method: "POST", Pattern: "/v1/apps/{client_id}/users", Summary: "Grant a user an app; granting twice is not an error.", Auth: true,
-			Params: []param{clientID}, Request: `{"user_id"}`, Status: 204, Handler: s.handleGrantApp},
+			Params: []param{clientID}, Request: `{"user_id"}`, Status: 204, In: grantAppInput{}, Handler: s.handleGrantApp},
 		{Method: "DELETE", Pattern: "/v1/apps/{client_id}/users/{user_id}", Summary: "Revoke a user's grant of an app.", Auth: true,
 			Params: []param{clientID, {Name: "user_id", Desc: "The user id.", Required: true}}, Status: 204, Handler: s.handleRevokeApp},
 
@@ -107,7 +117,7 @@ func (s *Server) directoryRoutes() []route {
 				{Name: "limit", Desc: "Page size, 1–1000 (default 100)."},
 			},
 			Response: `{"events":[{"id","time","tenant_id","actor_id","actor","action","target","outcome","reason","ip","device","client_id"}],"next_cursor"}`,
-			Status:   200, Handler: s.handleListAudit},
+			Status:   200, Out: atelier.AuditPage{}, Handler: s.handleListAudit},
 	}
 }
 
@@ -161,11 +171,14 @@ func (s *Server) handleListTenants(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
+// createTenantInput is the request body of handleCreateTenant.
+type createTenantInput struct {
+	Name     string                  `json:"name"`
+	Settings *atelier.TenantSettings `json:"settings"`
+}
+
 func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		Name     string                  `json:"name"`
-		Settings *atelier.TenantSettings `json:"settings"`
-	}
+	var body createTenantInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -212,11 +225,14 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// createUserInput is the request body of handleCreateUser.
+type createUserInput struct {
+	TenantID string `json:"tenant_id"`
+	atelier.UserSpec
+}
+
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		TenantID string `json:"tenant_id"`
-		atelier.UserSpec
-	}
+	var body createUserInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -257,10 +273,13 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) error 
 	return writeNoContent(w)
 }
 
+// resetPasswordInput is the request body of handleResetPassword.
+type resetPasswordInput struct {
+	Password string `json:"password"`
+}
+
 func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		Password string `json:"password"`
-	}
+	var body resetPasswordInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -273,11 +292,14 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) err
 	return writeNoContent(w)
 }
 
+// changePasswordInput is the request body of handleChangePassword.
+type changePasswordInput struct {
+	OldPassword string `json:"old_password"`
+	NewPassword string `json:"new_password"`
+}
+
 func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		OldPassword string `json:"old_password"`
-		NewPassword string `json:"new_password"`
-	}
+	var body changePasswordInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -316,10 +338,13 @@ func (s *Server) handleEnrollTOTP(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// confirmTOTPInput is the request body of handleConfirmTOTP.
+type confirmTOTPInput struct {
+	Code string `json:"code"`
+}
+
 func (s *Server) handleConfirmTOTP(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		Code string `json:"code"`
-	}
+	var body confirmTOTPInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -358,12 +383,15 @@ func (s *Server) handleListOrgs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// createOrgInput is the request body of handleCreateOrg.
+type createOrgInput struct {
+	TenantID string `json:"tenant_id"`
+	Name     string `json:"name"`
+	ParentID string `json:"parent_id"`
+}
+
 func (s *Server) handleCreateOrg(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		TenantID string `json:"tenant_id"`
-		Name     string `json:"name"`
-		ParentID string `json:"parent_id"`
-	}
+	var body createOrgInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -384,11 +412,14 @@ func (s *Server) handleGetOrg(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// updateOrgInput is the request body of handleUpdateOrg.
+type updateOrgInput struct {
+	Name     *string `json:"name"`
+	ParentID *string `json:"parent_id"`
+}
+
 func (s *Server) handleUpdateOrg(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		Name     *string `json:"name"`
-		ParentID *string `json:"parent_id"`
-	}
+	var body updateOrgInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -430,11 +461,14 @@ func writeNewApp(w http.ResponseWriter, status int, a *atelier.NewApp) {
 	writeJSON(w, status, &out)
 }
 
+// createAppInput is the request body of handleCreateApp.
+type createAppInput struct {
+	TenantID string `json:"tenant_id"`
+	atelier.AppSpec
+}
+
 func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		TenantID string `json:"tenant_id"`
-		atelier.AppSpec
-	}
+	var body createAppInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -499,10 +533,13 @@ func (s *Server) handleListAppUsers(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
+// grantAppInput is the request body of handleGrantApp.
+type grantAppInput struct {
+	UserID string `json:"user_id"`
+}
+
 func (s *Server) handleGrantApp(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		UserID string `json:"user_id"`
-	}
+	var body grantAppInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/httpapi"
+	"github.com/atelier-dev/atelier/internal/jsonschema"
 	"github.com/atelier-dev/atelier/mock"
 )
 
@@ -76,6 +77,7 @@ type harness struct {
 	reg      *prometheus.Registry
 	opts     httpapi.Options
 	srv      *httpapi.Server
+	api      *jsonschema.API
 }
 
 // newHarness returns a harness whose AuthService accepts testToken. Set
@@ -120,12 +122,46 @@ func (h *harness) server() *httpapi.Server {
 	return h.srv
 }
 
-// do serves req and returns the recorded answer.
+// do serves req and returns the recorded answer. A successful answer must
+// fit its route's schema in the OpenAPI document, and so must the JSON
+// request body it accepted: every handler test checks the schemas too.
 func (h *harness) do(req *http.Request) *httptest.ResponseRecorder {
 	h.t.Helper()
+	srv := h.server()
+	if h.api == nil {
+		api, err := jsonschema.NewAPI(srv.OpenAPI())
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.api = api
+	}
+	var reqBody []byte
+	if jsonBody(h.api.Operation(req.Method, req.URL.EscapedPath())) && req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		reqBody = b
+		req.Body = io.NopCloser(bytes.NewReader(b))
+	}
 	w := httptest.NewRecorder()
-	h.server().ServeHTTP(w, req)
+	srv.ServeHTTP(w, req)
+	if w.Code < 300 {
+		if _, err := h.api.CheckResponse(req.Method, req.URL.EscapedPath(), w.Code, w.Header().Get("Content-Type"), w.Body.Bytes()); err != nil {
+			h.t.Errorf("answer: %v", err)
+		}
+		if _, err := h.api.CheckRequest(req.Method, req.URL.EscapedPath(), reqBody); err != nil {
+			h.t.Errorf("the server accepted a request body its schema refuses: %v", err)
+		}
+	}
 	return w
+}
+
+// jsonBody reports whether an operation takes a JSON request body.
+func jsonBody(op map[string]any) bool {
+	rb, _ := op["requestBody"].(map[string]any)
+	content, _ := rb["content"].(map[string]any)
+	return content["application/json"] != nil
 }
 
 // request builds a request carrying the good bearer token.

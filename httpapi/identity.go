@@ -61,14 +61,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, req atelier.Login
 	return nil
 }
 
+// loginEmailInput is the request body of handleLoginEmail.
+type loginEmailInput struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
 func (s *Server) handleLoginEmail(w http.ResponseWriter, r *http.Request) error {
 	if err := checkV2Headers(r); err != nil {
 		return err
 	}
-	var body struct {
-		Email    string `json:"email"`
-		Password string `json:"password"`
-	}
+	var body loginEmailInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -78,14 +81,17 @@ func (s *Server) handleLoginEmail(w http.ResponseWriter, r *http.Request) error 
 	return s.login(w, r, atelier.LoginRequest{Email: body.Email, Password: body.Password})
 }
 
+// loginNameInput is the request body of handleLoginName.
+type loginNameInput struct {
+	UserName string `json:"user_name"`
+	Password string `json:"password"`
+}
+
 func (s *Server) handleLoginName(w http.ResponseWriter, r *http.Request) error {
 	if err := checkV2Headers(r); err != nil {
 		return err
 	}
-	var body struct {
-		UserName string `json:"user_name"`
-		Password string `json:"password"`
-	}
+	var body loginNameInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -109,11 +115,14 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// exchangeKeyInput is the request body of handleExchangeKey.
+type exchangeKeyInput struct {
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+}
+
 func (s *Server) handleExchangeKey(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		AccessKey string `json:"access_key"`
-		SecretKey string `json:"secret_key"`
-	}
+	var body exchangeKeyInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -134,13 +143,7 @@ func (s *Server) handleExchangeKey(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) error {
 	p := atelier.PrincipalFromContext(r.Context())
-	writeJSON(w, http.StatusOK, map[string]string{
-		"user_id":   p.UserID,
-		"tenant_id": p.TenantID,
-		"email":     p.Email,
-		"role":      p.Role,
-		"client_id": p.ClientID,
-	})
+	writeJSON(w, http.StatusOK, whoamiJSON{UserID: p.UserID, TenantID: p.TenantID, Email: p.Email, Role: p.Role, ClientID: p.ClientID})
 	return nil
 }
 
@@ -159,10 +162,13 @@ func apiKeyJSON(k *atelier.APIKey) *atelier.APIKey {
 	return &c
 }
 
+// createAPIKeyInput is the request body of handleCreateAPIKey.
+type createAPIKeyInput struct {
+	Description string `json:"description"`
+}
+
 func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		Description string `json:"description"`
-	}
+	var body createAPIKeyInput
 	if err := s.decodeJSON(w, r, &body, true); err != nil {
 		return err
 	}
@@ -199,3 +205,12 @@ func (s *Server) handleDeleteAPIKey(w http.ResponseWriter, r *http.Request) erro
 
 // utc returns t in UTC, for the wire.
 func utc(t time.Time) time.Time { return t.UTC() }
+
+// whoamiJSON is the answer of GET /v1/auth/whoami.
+type whoamiJSON struct {
+	UserID   string `json:"user_id"`
+	TenantID string `json:"tenant_id"`
+	Email    string `json:"email"`
+	Role     string `json:"role"`
+	ClientID string `json:"client_id"`
+}

@@ -182,3 +182,42 @@ func TestJSONBodies(t *testing.T) {
 		})
 	}
 }
+
+// The seed marks Content-Type: application/json required on logins. A JSON
+// body without the header is taken (curl --data-raw and many scripts leave it
+// out); a header naming another media type is refused, naming the header.
+func TestLoginContentType(t *testing.T) {
+	h := newHarness(t)
+	h.auth.LoginFn = func(ctx context.Context, req atelier.LoginRequest) (*atelier.LoginResult, error) {
+		return &atelier.LoginResult{Status: atelier.LoginSuccess, SessionToken: "s", Expire: 60}, nil
+	}
+	for _, ct := range []string{"", "application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.atelier+json"} {
+		t.Run("accepted "+ct, func(t *testing.T) {
+			for _, path := range []string{"/api/v2/sdk/login/email", "/api/v2/sdk/login"} {
+				req := newLoginRequest(path, loginBody(path))
+				if ct != "" {
+					req.Header.Set("Content-Type", ct)
+				}
+				var ans map[string]any
+				mustJSON(t, h.do(req), 200, &ans)
+			}
+		})
+	}
+	for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", "json"} {
+		t.Run("refused "+ct, func(t *testing.T) {
+			req := newLoginRequest("/api/v2/sdk/login/email", loginBody("/api/v2/sdk/login/email"))
+			req.Header.Set("Content-Type", ct)
+			e := mustError(t, h.do(req), 400, atelier.CodeInvalidJSON.ID)
+			if !strings.Contains(e.Message, "Content-Type") || !strings.Contains(e.Message, "application/json") {
+				t.Fatalf("error %+v: want a message naming Content-Type and application/json", e)
+			}
+		})
+	}
+}
+
+func loginBody(path string) string {
+	if strings.HasSuffix(path, "/email") {
+		return `{"email":"a@b.c","password":"p"}`
+	}
+	return `{"user_name":"a","password":"p"}`
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -14,8 +15,13 @@ import (
 // decodeJSON reads r's body, at most MaxBodyBytes, into v. Unknown fields,
 // trailing data and malformed JSON are ATL.GEN.0002 naming the problem; an
 // over-long body is ATL.GEN.0003. An empty body is accepted only when
-// allowEmpty is set, and then leaves v unchanged.
+// allowEmpty is set, and then leaves v unchanged. A body without
+// Content-Type is read as JSON; one whose Content-Type names another media
+// type is refused (ATL.GEN.0002 naming the header).
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
 	body := http.MaxBytesReader(w, r.Body, s.maxBodyBytes)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
@@ -63,6 +69,22 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allow
 		return err
 	}
 	return atelier.CodeInvalidJSON.Wrap(err, "The request body could not be read as JSON.")
+}
+
+// checkJSONContentType accepts an absent Content-Type, application/json and
+// any application/*+json type, parameters (charset) aside. The seed marks the
+// header required; Atelier takes a JSON body without it, since the body is
+// checked as JSON anyway, and refuses a form or text type, which would
+// otherwise fail later as "not valid JSON" without saying why.
+func checkJSONContentType(ct string) error {
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	return atelier.CodeInvalidJSON.Errorf("The request body must be JSON: send Content-Type: application/json (or no Content-Type), not %q.", ct).WithField("Content-Type")
 }
 
 // jsonKind names a Go kind the way a JSON user would.

@@ -51,22 +51,26 @@ func (s *Server) oauthRoutes() []route {
 	bearer := []param{{Name: "Authorization", Desc: "Bearer <access_token>.", Required: true}}
 	return []route{
 		{Method: "GET", Pattern: discoveryPath, Summary: "OpenID Connect discovery document.",
-			Response: `{"issuer","authorization_endpoint","token_endpoint","userinfo_endpoint","jwks_uri",…}`, Status: 200, Handler: s.handleDiscovery},
+			Response: `{"issuer","authorization_endpoint","token_endpoint","userinfo_endpoint","jwks_uri",…}`, Status: 200, Out: map[string]any{}, Handler: s.handleDiscovery},
 		{Method: "GET", Pattern: jwksPath, Summary: "JSON Web Key Set of the current and previous id_token signing keys.",
-			Response: `{"keys":[{"kty","use","alg","kid","n","e"}]}`, Status: 200, Handler: s.handleJWKS},
+			Response: `{"keys":[{"kty","use","alg","kid","n","e"}]}`, Status: 200, Out: struct {
+				Keys []map[string]any `json:"keys"`
+			}{}, Handler: s.handleJWKS},
 		{Method: "GET", Pattern: authorizePath, Summary: "OAuth 2.0 authorization endpoint (code flow with PKCE): shows the login page, or redirects at once when the browser has a session.",
-			Query: authorizeQuery, Response: "An HTML login page, or 302 to redirect_uri with code and state (or error).", Status: 200, Handler: s.handleAuthorize},
+			Query: authorizeQuery, Response: "An HTML login page, or 302 to redirect_uri with code and state (or error).", ContentType: "text/html", Status: 200, Handler: s.handleAuthorize},
 		{Method: "POST", Pattern: authorizePath, Summary: "Submit the login page (form-encoded): password, MFA code or new password; 302 to redirect_uri with the code when done.",
+			RequestType: "application/x-www-form-urlencoded", ContentType: "text/html",
 			Request:  "application/x-www-form-urlencoded: csrf_token, step (login|mfa|mfa_send|password), the authorization parameters, and account/password, state_token/channel/code or old_password/new_password/confirm_password.",
 			Response: "302 to redirect_uri with code and state, or the page again with a message.", Status: 302, Handler: s.handleAuthorizeForm},
 		{Method: "POST", Pattern: tokenPath, Summary: "OAuth 2.0 token endpoint: grant_type authorization_code, refresh_token or client_credentials (form-encoded; client_secret_basic, client_secret_post or none with PKCE).",
-			Headers:  []param{{Name: "Authorization", Desc: "Basic client_id:client_secret (client_secret_basic)."}},
-			Request:  "application/x-www-form-urlencoded: grant_type, code, redirect_uri, code_verifier, refresh_token, client_id, client_secret, scope.",
-			Response: `{"access_token","token_type","expires_in","refresh_token","id_token","scope"}; errors are {"error","error_description"} (RFC 6749 §5.2)`, Status: 200, Handler: s.handleToken},
+			Headers:     []param{{Name: "Authorization", Desc: "Basic client_id:client_secret (client_secret_basic)."}},
+			RequestType: "application/x-www-form-urlencoded",
+			Request:     "application/x-www-form-urlencoded: grant_type, code, redirect_uri, code_verifier, refresh_token, client_id, client_secret, scope.",
+			Response:    `{"access_token","token_type","expires_in","refresh_token","id_token","scope"}; errors are {"error","error_description"} (RFC 6749 §5.2)`, Status: 200, Out: atelier.TokenResponse{}, Handler: s.handleToken},
 		{Method: "GET", Pattern: userinfoPath, Summary: "OpenID Connect userinfo of the access token's user.", Headers: bearer,
-			Response: `{"sub","email","name","preferred_username","phone_number","tenant_id","org_id","display_name"}`, Status: 200, Handler: s.handleUserInfo},
+			Response: `{"sub","email","name","preferred_username","phone_number","tenant_id","org_id","display_name"}`, Status: 200, Out: atelier.UserInfo{}, Handler: s.handleUserInfo},
 		{Method: "POST", Pattern: userinfoPath, Summary: "OpenID Connect userinfo of the access token's user.", Headers: bearer,
-			Response: `{"sub","email","name","preferred_username","phone_number","tenant_id","org_id","display_name"}`, Status: 200, Handler: s.handleUserInfo},
+			Response: `{"sub","email","name","preferred_username","phone_number","tenant_id","org_id","display_name"}`, Status: 200, Out: atelier.UserInfo{}, Handler: s.handleUserInfo},
 	}
 }
 

@@ -8,7 +8,32 @@ import (
 	"strings"
 
 	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/internal/jsonschema"
 )
+
+// answerType is the media type of the route's success answer.
+func (rt *route) answerType() string {
+	switch {
+	case rt.ContentType != "":
+		return rt.ContentType
+	case rt.Pattern == "/metrics":
+		return "text/plain"
+	case rt.Method == http.MethodGet && strings.HasSuffix(rt.Pattern, "...}"):
+		return "application/octet-stream"
+	}
+	return "application/json"
+}
+
+// requestType is the media type of the route's request body.
+func (rt *route) requestType() string {
+	switch {
+	case rt.RequestType != "":
+		return rt.RequestType
+	case rt.isOBS() && rt.Method == http.MethodPut:
+		return "application/octet-stream"
+	}
+	return "application/json"
+}
 
 // openAPIPath turns a ServeMux pattern into an OpenAPI path: {key...}
 // becomes {key}.
@@ -32,6 +57,26 @@ func operationID(rt *route) string {
 // buildOpenAPI renders the OpenAPI 3.0 document of the route table.
 func (s *Server) buildOpenAPI() []byte {
 	errorRef := map[string]any{"$ref": "#/components/schemas/Error"}
+	gen := jsonschema.NewGenerator()
+	// Reserved first, so that a Go type named Error gets another name.
+	gen.Defs["Error"] = map[string]any{
+		"type":     "object",
+		"required": []string{"error_code", "error_msg"},
+		"properties": map[string]any{
+			"error_code": map[string]any{"type": "string", "example": "ATL.OBS.0003"},
+			"error_msg":  map[string]any{"type": "string"},
+			"request_id": map[string]any{"type": "string"},
+		},
+	}
+	// Request bodies are decoded, so their schemas say what decoding
+	// accepts; their components are named <Type>Input.
+	inGen := gen.Decoder("Input")
+	schemaOf := func(g *jsonschema.Generator, v any) map[string]any {
+		if v == nil {
+			return map[string]any{}
+		}
+		return g.Of(v)
+	}
 	paths := map[string]map[string]any{}
 	for i := range s.table {
 		rt := &s.table[i]
@@ -52,18 +97,18 @@ func (s *Server) buildOpenAPI() []byte {
 		}
 		success := map[string]any{"description": cmp.Or(rt.Response, http.StatusText(rt.Status))}
 		if rt.Response != "" && rt.Method != http.MethodHead {
-			ct := "application/json"
-			switch {
-			case rt.Pattern == "/metrics":
-				ct = "text/plain"
-			case rt.Method == http.MethodGet && strings.HasSuffix(rt.Pattern, "...}"):
-				ct = "application/octet-stream"
+			ct, schema := rt.answerType(), map[string]any{}
+			if ct == "application/json" {
+				schema = schemaOf(gen, rt.Out)
 			}
-			success["content"] = map[string]any{ct: map[string]any{"schema": map[string]any{}}}
+			success["content"] = map[string]any{ct: map[string]any{"schema": schema}}
 		}
 		op := map[string]any{
 			"operationId": operationID(rt),
 			"summary":     rt.Summary,
+			// The ServeMux pattern maps a request path back to its
+			// operation ({key...} matches several segments).
+			jsonschema.PatternField: rt.Pattern,
 			"responses": map[string]any{
 				strconv.Itoa(rt.Status): success,
 				"default": map[string]any{
@@ -76,13 +121,13 @@ func (s *Server) buildOpenAPI() []byte {
 			op["parameters"] = params
 		}
 		if rt.Request != "" {
-			ct := "application/json"
-			if rt.isOBS() && rt.Method == http.MethodPut {
-				ct = "application/octet-stream"
+			ct, schema := rt.requestType(), map[string]any{}
+			if ct == "application/json" {
+				schema = schemaOf(inGen, rt.In)
 			}
 			op["requestBody"] = map[string]any{
 				"description": rt.Request,
-				"content":     map[string]any{ct: map[string]any{"schema": map[string]any{}}},
+				"content":     map[string]any{ct: map[string]any{"schema": schema}},
 			}
 		}
 		if rt.Auth {
@@ -111,17 +156,7 @@ func (s *Server) buildOpenAPI() []byte {
 				"presigned": map[string]any{"type": "apiKey", "in": "query", "name": atelier.PresignSignatureParam,
 					"description": "A presigned object URL (docs/api.md, \"Presigned object URLs\"): with " + atelier.PresignExpiresParam + " and " + atelier.PresignScopeParam + ", in place of Authorization."},
 			},
-			"schemas": map[string]any{
-				"Error": map[string]any{
-					"type":     "object",
-					"required": []string{"error_code", "error_msg"},
-					"properties": map[string]any{
-						"error_code": map[string]any{"type": "string", "example": "ATL.OBS.0003"},
-						"error_msg":  map[string]any{"type": "string"},
-						"request_id": map[string]any{"type": "string"},
-					},
-				},
-			},
+			"schemas": gen.Defs,
 		},
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
@@ -130,3 +165,7 @@ func (s *Server) buildOpenAPI() []byte {
 	}
 	return append(b, '\n')
 }
+
+// OpenAPI returns the OpenAPI 3.0 document that GET /openapi.json serves.
+// The caller must not modify it.
+func (s *Server) OpenAPI() []byte { return s.openapi }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/internal/jsonschema"
 )
 
 // openAPIDoc is the part of the document the tests read.
@@ -123,5 +124,39 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 		if _, found := sort.Find(len(ops), func(i int) int { return strings.Compare(want, ops[i]) }); !found {
 			t.Errorf("the document lacks %s; it has %v", want, ops)
 		}
+	}
+}
+
+// TestOpenAPISchemasAreReal checks that the document's JSON answers and
+// bodies have schemas derived from their Go types, and that those schemas
+// refuse what does not fit (every h.do holds answers against them).
+func TestOpenAPISchemasAreReal(t *testing.T) {
+	h := newHarness(t)
+	api, err := jsonschema.NewAPI(h.server().OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		method, path, body string
+		ok                 bool
+	}{
+		{"GET", "/v1/obs", `{"buckets":[{"id":"b1","name":"bkt","created_at":"2026-01-01T00:00:00Z"}]}`, true},
+		{"GET", "/v1/obs", `{"buckets":[{"id":1,"name":"bkt","created_at":"2026-01-01T00:00:00Z"}]}`, false},
+		{"GET", "/v1/obs", `{"buckets":[],"extra":true}`, false},
+		{"GET", "/v1/auth/whoami", `{"user_id":"u","tenant_id":"t","email":"e","role":"admin","client_id":"c"}`, true},
+		{"GET", "/v1/auth/whoami", `{"user_id":"u"}`, false},
+		{"POST", "/api/v2/sdk/login/email", `{"status":"SUCCESS","session_token":"s","id_token":"","expire":1,"state_token":"","data":{}}`, true},
+		{"POST", "/api/v2/sdk/login/email", `{"status":"SUCCESS"}`, false},
+	} {
+		checked, err := api.CheckResponse(tt.method, tt.path, 200, "application/json", []byte(tt.body))
+		if !checked || (err == nil) != tt.ok {
+			t.Errorf("CheckResponse(%s %s, %s) = %v, %v; want checked and ok=%v", tt.method, tt.path, tt.body, checked, err, tt.ok)
+		}
+	}
+	if checked, err := api.CheckRequest("POST", "/v1/datasets", []byte(`{"dataset_name":"d","labels":[{"name":"cat"}]}`)); !checked || err != nil {
+		t.Errorf("CheckRequest(dataset spec) = %v, %v", checked, err)
+	}
+	if _, err := api.CheckRequest("POST", "/v1/datasets", []byte(`{"dataset_name":5}`)); err == nil {
+		t.Error("a dataset spec with a numeric name fits its schema")
 	}
 }

@@ -48,6 +48,24 @@ func TestRouteTable(t *testing.T) {
 	}
 }
 
+// TestOpenAPISchemas checks that every JSON body and answer has its Go type
+// in the table (In, Out), so the OpenAPI document's schemas are real.
+func TestOpenAPISchemas(t *testing.T) {
+	s := New(Options{})
+	for _, rt := range s.table {
+		id := rt.Method + " " + rt.Pattern
+		if rt.Response != "" && rt.Method != "HEAD" && rt.answerType() == "application/json" && rt.Out == nil {
+			t.Errorf("%s answers JSON but has no Out type: add Out: <a value of the answer's Go type> to its route", id)
+		}
+		if rt.Request != "" && rt.requestType() == "application/json" && rt.In == nil {
+			t.Errorf("%s takes a JSON body but has no In type: add In: <a value of the body's Go type> to its route", id)
+		}
+		if rt.Request == "" && rt.In != nil {
+			t.Errorf("%s has an In type but documents no request body", id)
+		}
+	}
+}
+
 func TestPatternParams(t *testing.T) {
 	tests := []struct {
 		pattern string

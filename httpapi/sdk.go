@@ -8,7 +8,7 @@ import (
 
 // sdkRoutes are the OneAccess-compatible login continuation, session and
 // tenant calls (CONTRACT §4), and the native step-up verification.
-func (s *Server) sdkRoutes(v2Headers []param, loginAnswer string) []route {
+func (s *Server) sdkRoutes(v2Headers []param, loginDesc string) []route {
 	state := param{Name: "X-state-token", Desc: "The state_token of the MFA_AUTH or PASSWORD_EXPIRED answer.", Required: true}
 	session := param{Name: "X-session-token", Desc: "The session token.", Required: true}
 	channel := param{Name: "channel", Desc: "sms or email (send); sms, email or totp (verify).", Required: true}
@@ -16,29 +16,36 @@ func (s *Server) sdkRoutes(v2Headers []param, loginAnswer string) []route {
 	return []route{
 		{Method: "POST", Pattern: "/api/v2/sdk/mfa/{channel}/send", Summary: "Send a one-time login code by SMS or email.",
 			Params: []param{channel}, Headers: withState,
-			Response: `{"channel","to","expires_in","resend_after"}`, Status: 200, Handler: s.handleMFASend},
+			Response: `{"channel","to","expires_in","resend_after"}`, Status: 200, Out: atelier.MFASent{}, Handler: s.handleMFASend},
 		{Method: "POST", Pattern: "/api/v2/sdk/mfa/{channel}/verify", Summary: "Check a one-time or TOTP code and continue the login.",
 			Params: []param{channel}, Headers: withState, Request: `{"code"}`,
-			Response: loginAnswer, Status: 200, Handler: s.handleMFAVerify},
+			Response: loginDesc, Status: 200, In: mfaVerifyInput{}, Out: loginAnswer{}, Handler: s.handleMFAVerify},
 		{Method: "POST", Pattern: "/api/v2/sdk/pwd/update", Summary: "Change an expired password and continue the login.",
 			Headers: withState, Request: `{"old_password","new_password"}`,
-			Response: loginAnswer, Status: 200, Handler: s.handlePasswordUpdate},
+			Response: loginDesc, Status: 200, In: passwordUpdateInput{}, Out: loginAnswer{}, Handler: s.handlePasswordUpdate},
 		{Method: "POST", Pattern: "/api/v2/sdk/session-token/refresh", Summary: "Trade a live session token for a new one; the old one is revoked.",
-			Headers: []param{session}, Response: loginAnswer, Status: 200, Handler: s.handleSessionRefresh},
+			Headers: []param{session}, Response: loginDesc, Status: 200, Out: loginAnswer{}, Handler: s.handleSessionRefresh},
 		{Method: "POST", Pattern: "/api/v2/tenant/token", Summary: "Client credentials: an app's id and secret for a tenant access token.",
-			Request: `{"client_id","client_secret"}`, Response: `{"access_token","token_type","expires_in"}`, Status: 200, Handler: s.handleTenantToken},
+			Request: `{"client_id","client_secret"}`, Response: `{"access_token","token_type","expires_in"}`, Status: 200, In: tenantTokenInput{}, Out: struct {
+				AccessToken string `json:"access_token"`
+				TokenType   string `json:"token_type"`
+				ExpiresIn   int64  `json:"expires_in"`
+			}{}, Handler: s.handleTenantToken},
 		{Method: "POST", Pattern: "/api/v2/tenant/sso/session-token/sso-ticket", Summary: "Trade a user's session token for a single-use SSO ticket bound to the device and the calling app.",
 			Auth: true, Headers: []param{{Name: "X-device-fingerprint", Desc: "The device the ticket is bound to.", Required: true}},
-			Request: `{"session_token"}`, Response: `{"sso_ticket","expire"}`, Status: 200, Handler: s.handleSSOTicket},
+			Request: `{"session_token"}`, Response: `{"sso_ticket","expire"}`, Status: 200, In: ssoTicketInput{}, Out: atelier.SSOTicket{}, Handler: s.handleSSOTicket},
 		{Method: "POST", Pattern: "/api/v2/tenant/sso/sso-ticket/verify", Summary: "Use up an SSO ticket on its device and learn the user.",
 			Auth: true, Headers: []param{{Name: "X-device-fingerprint", Desc: "Must be the device the ticket was issued to.", Required: true}},
-			Request: `{"sso_ticket"}`, Response: `{"sub","email","name","preferred_username","phone_number","tenant_id","org_id","display_name"}`, Status: 200, Handler: s.handleSSOVerify},
+			Request: `{"sso_ticket"}`, Response: `{"sub","email","name","preferred_username","phone_number","tenant_id","org_id","display_name"}`, Status: 200, In: ssoVerifyInput{}, Out: atelier.UserInfo{}, Handler: s.handleSSOVerify},
 
 		{Method: "POST", Pattern: "/v1/verifications", Summary: "Start a step-up verification for a sensitive operation: sends a code to the caller.", Auth: true,
-			Request: `{"operation","channel":"sms|email","params":{…}}`, Response: `{"verification_id","operation","channel","to","expires_at"}`, Status: 201, Handler: s.handleStartVerification},
+			Request: `{"operation","channel":"sms|email","params":{…}}`, Response: `{"verification_id","operation","channel","to","expires_at"}`, Status: 201, In: startVerificationInput{}, Out: atelier.Verification{}, Handler: s.handleStartVerification},
 		{Method: "POST", Pattern: "/v1/verifications/{id}/confirm", Summary: "Confirm the code; answers a single-use token for X-verification-token, valid 5 minutes.", Auth: true,
 			Params: []param{{Name: "id", Desc: "The verification_id.", Required: true}}, Request: `{"code"}`,
-			Response: `{"verification_token","expires_in"}`, Status: 200, Handler: s.handleConfirmVerification},
+			Response: `{"verification_token","expires_in"}`, Status: 200, In: confirmVerificationInput{}, Out: struct {
+				VerificationToken string `json:"verification_token"`
+				ExpiresIn         int64  `json:"expires_in"`
+			}{}, Handler: s.handleConfirmVerification},
 	}
 }
 
@@ -73,13 +80,16 @@ func (s *Server) handleMFASend(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// mfaVerifyInput is the request body of handleMFAVerify.
+type mfaVerifyInput struct {
+	Code string `json:"code"`
+}
+
 func (s *Server) handleMFAVerify(w http.ResponseWriter, r *http.Request) error {
 	if err := checkV2Headers(r); err != nil {
 		return err
 	}
-	var body struct {
-		Code string `json:"code"`
-	}
+	var body mfaVerifyInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -91,14 +101,17 @@ func (s *Server) handleMFAVerify(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// passwordUpdateInput is the request body of handlePasswordUpdate.
+type passwordUpdateInput struct {
+	OldPassword string `json:"old_password"`
+	NewPassword string `json:"new_password"`
+}
+
 func (s *Server) handlePasswordUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err := checkV2Headers(r); err != nil {
 		return err
 	}
-	var body struct {
-		OldPassword string `json:"old_password"`
-		NewPassword string `json:"new_password"`
-	}
+	var body passwordUpdateInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -122,12 +135,15 @@ func (s *Server) handleSessionRefresh(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+// tenantTokenInput is the request body of handleTenantToken.
+type tenantTokenInput struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	GrantType    string `json:"grant_type"` // accepted for OAuth-minded clients; only client_credentials
+}
+
 func (s *Server) handleTenantToken(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-		GrantType    string `json:"grant_type"` // accepted for OAuth-minded clients; only client_credentials
-	}
+	var body tenantTokenInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -156,13 +172,16 @@ func appCaller(r *http.Request) error {
 	return nil
 }
 
+// ssoTicketInput is the request body of handleSSOTicket.
+type ssoTicketInput struct {
+	SessionToken string `json:"session_token"`
+}
+
 func (s *Server) handleSSOTicket(w http.ResponseWriter, r *http.Request) error {
 	if err := appCaller(r); err != nil {
 		return err
 	}
-	var body struct {
-		SessionToken string `json:"session_token"`
-	}
+	var body ssoTicketInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -177,13 +196,16 @@ func (s *Server) handleSSOTicket(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// ssoVerifyInput is the request body of handleSSOVerify.
+type ssoVerifyInput struct {
+	SSOTicket string `json:"sso_ticket"`
+}
+
 func (s *Server) handleSSOVerify(w http.ResponseWriter, r *http.Request) error {
 	if err := appCaller(r); err != nil {
 		return err
 	}
-	var body struct {
-		SSOTicket string `json:"sso_ticket"`
-	}
+	var body ssoVerifyInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -195,12 +217,15 @@ func (s *Server) handleSSOVerify(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// startVerificationInput is the request body of handleStartVerification.
+type startVerificationInput struct {
+	Operation string            `json:"operation"`
+	Channel   string            `json:"channel"`
+	Params    map[string]string `json:"params"`
+}
+
 func (s *Server) handleStartVerification(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		Operation string            `json:"operation"`
-		Channel   string            `json:"channel"`
-		Params    map[string]string `json:"params"`
-	}
+	var body startVerificationInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -213,10 +238,13 @@ func (s *Server) handleStartVerification(w http.ResponseWriter, r *http.Request)
 	return nil
 }
 
+// confirmVerificationInput is the request body of handleConfirmVerification.
+type confirmVerificationInput struct {
+	Code string `json:"code"`
+}
+
 func (s *Server) handleConfirmVerification(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		Code string `json:"code"`
-	}
+	var body confirmVerificationInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}

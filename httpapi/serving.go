@@ -46,6 +46,29 @@ const (
 	serviceJSON       = `{"service_id","tenant_id","workspace_id","service_name","description","infer_type","config":` + serviceConfigJSON + `,"status","failed_reason","generation","owner","created_at","updated_at","access_address","instances":[{"instance_id","config_index","model_id","generation","status","restarts","reason","started_at","created_at"}]}`
 )
 
+// anyType is the media type of what the gateway forwards: whatever the
+// instance takes and answers.
+const anyType = "*/*"
+
+// workspaceInput is the body of POST /v1/workspaces.
+type workspaceInput struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+type workspacesJSON struct {
+	Workspaces []*atelier.Workspace `json:"workspaces"`
+}
+
+// v2Live and v2Ready are the Open Inference Protocol's server health.
+type v2Live struct {
+	Live bool `json:"live"`
+}
+
+type v2Ready struct {
+	Ready bool `json:"ready"`
+}
+
 // servingRoutes are /v1/models, /v1/workspaces, /v1/services and the
 // Open Inference Protocol (KServe V2) paths.
 func (s *Server) servingRoutes() []route {
@@ -57,11 +80,11 @@ func (s *Server) servingRoutes() []route {
 	proxied := "The instance's answer as it is, with headers X-Atelier-Instance and X-Atelier-Config."
 	v2 := func(method, pattern, summary, resp string, params ...param) route {
 		return route{Method: method, Pattern: pattern, Summary: summary, Auth: true, Params: params,
-			Response: resp, Status: 200, Handler: s.handleV2}
+			Response: resp + " (the instance's answer as it is)", ContentType: anyType, RequestType: anyType, Status: 200, Handler: s.handleV2}
 	}
 	return []route{
 		{Method: "POST", Pattern: "/v1/models", Summary: "Register a model version from an OBS directory or a training job's output; its package is checked in the background (publishing → published | failed).", Auth: true,
-			Request: modelSpecJSON, Response: modelJSON, Status: 201, Handler: s.handleRegisterModel},
+			Request: modelSpecJSON, Response: modelJSON, Status: 201, In: atelier.ModelSpec{}, Out: atelier.Model{}, Handler: s.handleRegisterModel},
 		{Method: "GET", Pattern: "/v1/models", Summary: "List the tenant's models (get_model_list).", Auth: true,
 			Query: []param{
 				{Name: "model_name", Desc: "Substring of the name, case-insensitive."},
@@ -74,18 +97,18 @@ func (s *Server) servingRoutes() []route {
 				{Name: "order", Desc: "asc or desc (default)."},
 				{Name: "workspace_id", Desc: "Workspace (default 0)."},
 			},
-			Response: `{"total_count","count","models":[` + modelJSON + `]}`, Status: 200, Handler: s.handleListModels},
+			Response: `{"total_count","count","models":[` + modelJSON + `]}`, Status: 200, Out: atelier.ModelPage{}, Handler: s.handleListModels},
 		{Method: "GET", Pattern: "/v1/models/{model_id}", Summary: "Describe a model.", Auth: true,
-			Params: []param{modelID}, Response: modelJSON, Status: 200, Handler: s.handleGetModel},
+			Params: []param{modelID}, Response: modelJSON, Status: 200, Out: atelier.Model{}, Handler: s.handleGetModel},
 		{Method: "DELETE", Pattern: "/v1/models/{model_id}", Summary: "Delete a model (409 while a service uses it).", Auth: true,
 			Params: []param{modelID}, Status: 204, Handler: s.handleDeleteModel},
 		{Method: "POST", Pattern: "/v1/workspaces", Summary: "Create a workspace.", Auth: true,
-			Request: `{"name","description"}`, Response: `{"workspace_id","tenant_id","name","description","created_at"}`, Status: 201, Handler: s.handleCreateWorkspace},
+			Request: `{"name","description"}`, Response: `{"workspace_id","tenant_id","name","description","created_at"}`, Status: 201, In: workspaceInput{}, Out: atelier.Workspace{}, Handler: s.handleCreateWorkspace},
 		{Method: "GET", Pattern: "/v1/workspaces", Summary: "List the tenant's workspaces, the default (0) first.", Auth: true,
-			Response: `{"workspaces":[{"workspace_id","tenant_id","name","description","created_at"}]}`, Status: 200, Handler: s.handleListWorkspaces},
+			Response: `{"workspaces":[{"workspace_id","tenant_id","name","description","created_at"}]}`, Status: 200, Out: workspacesJSON{}, Handler: s.handleListWorkspaces},
 
 		{Method: "POST", Pattern: "/v1/services", Summary: "Deploy a real-time service (deploy_predictor).", Auth: true,
-			Request: `{"service_name","description","workspace_id","config":` + serviceConfigJSON + `}`, Response: serviceJSON, Status: 201, Handler: s.handleDeployService},
+			Request: `{"service_name","description","workspace_id","config":` + serviceConfigJSON + `}`, Response: serviceJSON, Status: 201, In: atelier.ServiceSpec{}, Out: atelier.InferenceService{}, Handler: s.handleDeployService},
 		{Method: "GET", Pattern: "/v1/services", Summary: "List the tenant's services, newest first.", Auth: true,
 			Query: []param{
 				{Name: "service_name", Desc: "Substring of the name."},
@@ -94,17 +117,17 @@ func (s *Server) servingRoutes() []route {
 				{Name: "offset", Desc: "Services to skip (default 0)."},
 				{Name: "limit", Desc: "Page size, 1–1000 (default 100)."},
 			},
-			Response: `{"total_count","count","services":[` + serviceJSON + `]}`, Status: 200, Handler: s.handleListServices},
+			Response: `{"total_count","count","services":[` + serviceJSON + `]}`, Status: 200, Out: atelier.ServicePage{}, Handler: s.handleListServices},
 		{Method: "GET", Pattern: "/v1/services/{service_id}", Summary: "Describe a service with its instances.", Auth: true,
-			Params: []param{serviceID}, Response: serviceJSON, Status: 200, Handler: s.handleGetService},
+			Params: []param{serviceID}, Response: serviceJSON, Status: 200, Out: atelier.InferenceService{}, Handler: s.handleGetService},
 		{Method: "PUT", Pattern: "/v1/services/{service_id}", Summary: "Update a service: weights and instance counts in place; a new model version, flavor or variables roll out as a new generation.", Auth: true,
-			Params: []param{serviceID}, Request: `{"description","config":` + serviceConfigJSON + `}`, Response: serviceJSON, Status: 200, Handler: s.handleUpdateService},
+			Params: []param{serviceID}, Request: `{"description","config":` + serviceConfigJSON + `}`, Response: serviceJSON, Status: 200, In: atelier.ServiceUpdate{}, Out: atelier.InferenceService{}, Handler: s.handleUpdateService},
 		{Method: "DELETE", Pattern: "/v1/services/{service_id}", Summary: "Stop a service's instances and delete it.", Auth: true,
 			Params: []param{serviceID}, Status: 204, Handler: s.handleDeleteService},
 		{Method: "POST", Pattern: "/v1/services/{service_id}/stop", Summary: "Stop a service (its instances end).", Auth: true,
-			Params: []param{serviceID}, Response: serviceJSON, Status: 200, Handler: s.handleStopService},
+			Params: []param{serviceID}, Response: serviceJSON, Status: 200, Out: atelier.InferenceService{}, Handler: s.handleStopService},
 		{Method: "POST", Pattern: "/v1/services/{service_id}/start", Summary: "Start a stopped or failed service again.", Auth: true,
-			Params: []param{serviceID}, Response: serviceJSON, Status: 200, Handler: s.handleStartService},
+			Params: []param{serviceID}, Response: serviceJSON, Status: 200, Out: atelier.InferenceService{}, Handler: s.handleStartService},
 		{Method: "GET", Pattern: "/v1/services/{service_id}/logs", Summary: "Stream one instance's log from a byte offset.", Auth: true,
 			Params: []param{serviceID},
 			Query: []param{
@@ -112,18 +135,18 @@ func (s *Server) servingRoutes() []route {
 				{Name: "offset", Desc: "Byte offset to start from (default 0)."},
 				{Name: "follow", Desc: "1 or true: keep the answer open for new output."},
 			},
-			Response: "text/plain log bytes; header X-Log-Offset is the offset served from.", Status: 200, Handler: s.handleServiceLog},
+			Response: "text/plain log bytes; header X-Log-Offset is the offset served from.", ContentType: "text/plain", Status: 200, Handler: s.handleServiceLog},
 		{Method: "GET", Pattern: "/v1/services/{service_id}/monitor", Summary: "Request and error counts and latency percentiles per config, as the gateway saw them.", Auth: true,
-			Params: []param{serviceID}, Response: `{"service_id","since","monitors":[{"model_id","req_count","err_count","latency_p50_ms","latency_p95_ms","latency_p99_ms","instances","ready_instances"}]}`, Status: 200, Handler: s.handleServiceMonitor},
+			Params: []param{serviceID}, Response: `{"service_id","since","monitors":[{"model_id","req_count","err_count","latency_p50_ms","latency_p95_ms","latency_p99_ms","instances","ready_instances"}]}`, Status: 200, Out: atelier.ServiceMonitor{}, Handler: s.handleServiceMonitor},
 		{Method: "POST", Pattern: "/v1/services/{service_id}/predict", Summary: "Send a request to an instance picked by the configs' weights (the body as it is: JSON or multipart files).", Auth: true,
-			Params: []param{serviceID}, Request: "Any body the model's handler takes.", Response: proxied, Status: 200, Handler: s.handlePredict},
+			Params: []param{serviceID}, Request: "Any body the model's handler takes.", Response: proxied, ContentType: anyType, RequestType: anyType, Status: 200, Handler: s.handlePredict},
 		{Method: "POST", Pattern: "/v1/services/{service_id}/predict/{path...}", Summary: "As /predict, forwarded to the instance's path.", Auth: true,
-			Params: []param{serviceID, predictPath}, Request: "Any body the model's handler takes.", Response: proxied, Status: 200, Handler: s.handlePredict},
+			Params: []param{serviceID, predictPath}, Request: "Any body the model's handler takes.", Response: proxied, ContentType: anyType, RequestType: anyType, Status: 200, Handler: s.handlePredict},
 
 		{Method: "GET", Pattern: "/v2/health/live", Summary: "Open Inference Protocol: the server is live.",
-			Response: `{"live"}`, Status: 200, Handler: s.handleV2Live},
+			Response: `{"live"}`, Status: 200, Out: v2Live{}, Handler: s.handleV2Live},
 		{Method: "GET", Pattern: "/v2/health/ready", Summary: "Open Inference Protocol: the server is ready to route inference.",
-			Response: `{"ready"}`, Status: 200, Handler: s.handleV2Ready},
+			Response: `{"ready"}`, Status: 200, Out: v2Ready{}, Handler: s.handleV2Ready},
 		v2("GET", "/v2/models/{name}", "Open Inference Protocol: model metadata (from a ready instance).", `{"name","versions","platform","inputs","outputs"}`, name),
 		v2("GET", "/v2/models/{name}/ready", "Open Inference Protocol: the model is ready (200) or not.", `{"name","ready"}`, name),
 		v2("POST", "/v2/models/{name}/infer", "Open Inference Protocol: inference with JSON tensors.", `{"model_name","model_version","id","parameters","outputs":[{"name","shape","datatype","data"}]}`, name),
@@ -256,10 +279,7 @@ func (s *Server) handleCreateWorkspace(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	var body struct {
-		Name        string `json:"name"`
-		Description string `json:"description"`
-	}
+	var body workspaceInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -283,7 +303,7 @@ func (s *Server) handleListWorkspaces(w http.ResponseWriter, r *http.Request) er
 	if wss == nil {
 		wss = []*atelier.Workspace{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workspaces": wss})
+	writeJSON(w, http.StatusOK, workspacesJSON{Workspaces: wss})
 	return nil
 }
 
@@ -419,7 +439,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleV2Live(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+	writeJSON(w, http.StatusOK, v2Live{Live: true})
 	return nil
 }
 
@@ -427,7 +447,7 @@ func (s *Server) handleV2Ready(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.inferenceServices(); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+	writeJSON(w, http.StatusOK, v2Ready{Ready: true})
 	return nil
 }
 

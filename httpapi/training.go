@@ -33,12 +33,19 @@ func (s *Server) trainingRoutes() []route {
 	jobVersion := []param{jobID, versionID}
 	return []route{
 		{Method: "GET", Pattern: "/v1/training/flavors", Summary: "List the resource flavors jobs run on (get_spec_list).", Auth: true,
-			Response: `{"flavors":[{"flavor_id","flavor_name","max_num","cpu","memory_mb","gpu_num","gpu_type","executor"}]}`, Status: 200, Handler: s.handleListFlavors},
+			Response: `{"flavors":[{"flavor_id","flavor_name","max_num","cpu","memory_mb","gpu_num","gpu_type","executor"}]}`, Status: 200, Out: struct {
+				Flavors []*atelier.Flavor `json:"flavors"`
+			}{}, Handler: s.handleListFlavors},
 		{Method: "GET", Pattern: "/v1/training/frameworks", Summary: "List the configured AI frameworks (get_framework_list).", Auth: true,
-			Response: `{"frameworks":[{"framework_type","framework_version","interpreter"}]}`, Status: 200, Handler: s.handleListFrameworks},
+			Response: `{"frameworks":[{"framework_type","framework_version","interpreter"}]}`, Status: 200, Out: struct {
+				Frameworks []*atelier.Framework `json:"frameworks"`
+			}{}, Handler: s.handleListFrameworks},
 		{Method: "POST", Pattern: "/v1/training/jobs", Summary: "Create a training job with its first version and start it.", Auth: true,
 			Request: `{"job_name","job_desc","spec":` + specJSON + `} (job_name empty: generated)`, Response: `{"job":` + jobJSON + `,"version":` + versionJSON + `}`,
-			Status: 201, Handler: s.handleSubmitJob},
+			Status: 201, In: submitJobInput{}, Out: struct {
+				Job     *atelier.TrainingJob `json:"job"`
+				Version *atelier.JobVersion  `json:"version"`
+			}{}, Handler: s.handleSubmitJob},
 		{Method: "GET", Pattern: "/v1/training/jobs", Summary: "List the tenant's training jobs, newest first.", Auth: true,
 			Query: []param{
 				{Name: "name", Desc: "Only the job of this exact name."},
@@ -46,29 +53,33 @@ func (s *Server) trainingRoutes() []route {
 				{Name: "limit", Desc: "Page size, 1–1000."},
 				{Name: "cursor", Desc: "next_cursor of the previous page."},
 			},
-			Response: `{"jobs":[` + jobJSON + `],"next_cursor"}`, Status: 200, Handler: s.handleListJobs},
+			Response: `{"jobs":[` + jobJSON + `],"next_cursor"}`, Status: 200, Out: atelier.JobPage{}, Handler: s.handleListJobs},
 		{Method: "GET", Pattern: "/v1/training/jobs/{job_id}", Summary: "Describe a training job.", Auth: true,
-			Params: []param{jobID}, Response: jobJSON, Status: 200, Handler: s.handleGetJob},
+			Params: []param{jobID}, Response: jobJSON, Status: 200, Out: atelier.TrainingJob{}, Handler: s.handleGetJob},
 		{Method: "DELETE", Pattern: "/v1/training/jobs/{job_id}", Summary: "Stop a job's running versions and delete it.", Auth: true,
 			Params: []param{jobID}, Status: 204, Handler: s.handleDeleteJob},
 		{Method: "GET", Pattern: "/v1/training/jobs/{job_id}/versions", Summary: "List a job's versions, newest first.", Auth: true,
-			Params: []param{jobID}, Response: `{"versions":[` + versionJSON + `]}`, Status: 200, Handler: s.handleListVersions},
+			Params: []param{jobID}, Response: `{"versions":[` + versionJSON + `]}`, Status: 200, Out: struct {
+				Versions []*atelier.JobVersion `json:"versions"`
+			}{}, Handler: s.handleListVersions},
 		{Method: "POST", Pattern: "/v1/training/jobs/{job_id}/versions", Summary: "Run a job again (create_job_version): the settings of pre_version_id (0: the latest) overridden by the non-zero fields of spec.", Auth: true,
-			Params: []param{jobID}, Request: `{"pre_version_id","job_desc","spec":` + specJSON + `}`, Response: versionJSON, Status: 201, Handler: s.handleCreateJobVersion},
+			Params: []param{jobID}, Request: `{"pre_version_id","job_desc","spec":` + specJSON + `}`, Response: versionJSON, Status: 201, In: createJobVersionInput{}, Out: atelier.JobVersion{}, Handler: s.handleCreateJobVersion},
 		{Method: "GET", Pattern: "/v1/training/jobs/{job_id}/versions/{version_id}", Summary: "Describe one version of a job.", Auth: true,
-			Params: jobVersion, Response: versionJSON, Status: 200, Handler: s.handleGetVersion},
+			Params: jobVersion, Response: versionJSON, Status: 200, Out: atelier.JobVersion{}, Handler: s.handleGetVersion},
 		{Method: "POST", Pattern: "/v1/training/jobs/{job_id}/versions/{version_id}/stop", Summary: "Stop a version; stopping an ended one is not an error.", Auth: true,
-			Params: jobVersion, Response: versionJSON, Status: 200, Handler: s.handleStopVersion},
+			Params: jobVersion, Response: versionJSON, Status: 200, Out: atelier.JobVersion{}, Handler: s.handleStopVersion},
 		{Method: "GET", Pattern: "/v1/training/jobs/{job_id}/versions/{version_id}/events", Summary: "List a version's state transitions in order.", Auth: true,
-			Params: jobVersion, Response: `{"events":[` + eventJSON + `]}`, Status: 200, Handler: s.handleListJobEvents},
+			Params: jobVersion, Response: `{"events":[` + eventJSON + `]}`, Status: 200, Out: struct {
+				Events []*atelier.JobEvent `json:"events"`
+			}{}, Handler: s.handleListJobEvents},
 		{Method: "GET", Pattern: "/v1/training/jobs/{job_id}/versions/{version_id}/logs/{task}", Summary: "Stream the log of one worker from a byte offset; with follow=1 until the version ends.", Auth: true,
 			Params: []param{jobID, versionID, {Name: "task", Desc: "The worker: worker-0 … worker-N-1.", Required: true}},
 			Query: []param{
 				{Name: "offset", Desc: "Byte offset to start from (default 0); resume with offset + bytes received."},
 				{Name: "follow", Desc: "1 or true: keep the answer open and send new output until the version ends."},
 			},
-			Response: "text/plain log bytes, chunked and flushed as they come; header X-Log-Offset is the offset served from.",
-			Status:   200, Handler: s.handleJobLog},
+			Response:    "text/plain log bytes, chunked and flushed as they come; header X-Log-Offset is the offset served from.",
+			ContentType: "text/plain", Status: 200, Handler: s.handleJobLog},
 	}
 }
 
@@ -154,16 +165,19 @@ func (s *Server) handleListFrameworks(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+// submitJobInput is the request body of handleSubmitJob.
+type submitJobInput struct {
+	Name string          `json:"job_name"`
+	Desc string          `json:"job_desc"`
+	Spec atelier.JobSpec `json:"spec"`
+}
+
 func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) error {
 	ts, err := s.trainingService()
 	if err != nil {
 		return err
 	}
-	var body struct {
-		Name string          `json:"job_name"`
-		Desc string          `json:"job_desc"`
-		Spec atelier.JobSpec `json:"spec"`
-	}
+	var body submitJobInput
 	if err := s.decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
@@ -254,16 +268,19 @@ func (s *Server) handleListVersions(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
+// createJobVersionInput is the request body of handleCreateJobVersion.
+type createJobVersionInput struct {
+	Pre  int64           `json:"pre_version_id"`
+	Desc string          `json:"job_desc"`
+	Spec atelier.JobSpec `json:"spec"`
+}
+
 func (s *Server) handleCreateJobVersion(w http.ResponseWriter, r *http.Request) error {
 	ts, err := s.trainingService()
 	if err != nil {
 		return err
 	}
-	var body struct {
-		Pre  int64           `json:"pre_version_id"`
-		Desc string          `json:"job_desc"`
-		Spec atelier.JobSpec `json:"spec"`
-	}
+	var body createJobVersionInput
 	if err := s.decodeJSON(w, r, &body, true); err != nil {
 		return err
 	}

@@ -88,6 +88,10 @@ var extraBlocked = []netip.Prefix{
 	netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
 }
 
+// allowPrivateHint tells an owner whose receiver is on this machine or its
+// network how the operator lets such targets through.
+const allowPrivateHint = "; this server refuses such targets unless it was started with ATELIER_CALLBACK_ALLOW_PRIVATE=1 (a restart is needed; docs/operations.md)"
+
 // resolver is what checkTarget resolves host names with.
 type resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
@@ -101,7 +105,7 @@ func checkTarget(ctx context.Context, r resolver, u *url.URL) error {
 	host := u.Hostname()
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if blocked(ip) {
-			return badURL(u.String(), "targets a private, loopback or link-local address")
+			return badURL(u.String(), "targets a private, loopback or link-local address"+allowPrivateHint)
 		}
 		return nil
 	}
@@ -113,7 +117,7 @@ func checkTarget(ctx context.Context, r resolver, u *url.URL) error {
 	}
 	for _, ip := range ips {
 		if blocked(ip) {
-			return badURL(u.String(), "resolves to a private, loopback or link-local address")
+			return badURL(u.String(), "resolves to a private, loopback or link-local address"+allowPrivateHint)
 		}
 	}
 	return nil

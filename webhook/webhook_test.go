@@ -255,6 +255,12 @@ func TestSetCallbackRefusals(t *testing.T) {
 			if !errors.As(err, &e) || e.Code != tc.code || e.Field != tc.field {
 				t.Fatalf("err = %v, want %s on field %q", err, tc.code, tc.field)
 			}
+			// A refused local receiver names the setting that allows it,
+			// and that it takes a restart.
+			if strings.HasSuffix(tc.name, "without the setting") &&
+				(!strings.Contains(e.Message, "ATELIER_CALLBACK_ALLOW_PRIVATE=1") || !strings.Contains(e.Message, "restart")) {
+				t.Fatalf("message %q does not name ATELIER_CALLBACK_ALLOW_PRIVATE=1 and the restart", e.Message)
+			}
 			if _, err := st.GetSubscription(context.Background(), clientID); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("a refused callback was saved (err %v)", err)
 			}

@@ -82,7 +82,7 @@ func parseSchema(s string) ([]core.SchemaColumn, error) {
 type annotationFlags struct{ format, scene string }
 
 func (a *annotationFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&a.format, "format", "", `the annotation format, e.g. "ModelArts image classification 1.0", "ModelArts PASCAL VOC 1.0" (default: data only, or a .manifest's own)`)
+	cmd.Flags().StringVar(&a.format, "format", "", `the annotation format: "ModelArts image classification 1.0", "ModelArts PASCAL VOC 1.0", "ModelArts text classification 1.0", "ModelArts audio classification dir 1.0" (default: data only, or a .manifest's own)`)
 	cmd.Flags().StringVar(&a.scene, "scene", "", "the annotation scene, e.g. image_classification, object_detection")
 }
 

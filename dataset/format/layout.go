@@ -145,12 +145,25 @@ func LabelFromDir(prefix, key string) (string, bool) {
 	return dir, true
 }
 
-// ClassificationAnnotations returns one TypeImageClassification annotation
-// per label name, as an image classification import makes them.
-func ClassificationAnnotations(labels []string) []atelier.Annotation {
+// ClassificationAnnotations returns one annotation of type typ
+// (TypeImageClassification, TypeAudioClassification or
+// TypeTextClassification) per label name, as a classification import makes
+// them.
+func ClassificationAnnotations(typ string, labels []string) []atelier.Annotation {
 	out := make([]atelier.Annotation, len(labels))
 	for i, l := range labels {
-		out[i] = atelier.Annotation{Type: TypeImageClassification, Name: l}
+		out[i] = atelier.Annotation{Type: typ, Name: l}
 	}
 	return out
 }
+
+// ResultSuffix ends the label file of a text classification content file
+// ("news.txt" has its labels in "news_result.txt"), in the separate form
+// of "ModelArts text classification 1.0".
+const ResultSuffix = "_result" + LabelExt
+
+// ResultKey returns the key of contentKey's label file.
+func ResultKey(contentKey string) string { return BaseKey(contentKey) + ResultSuffix }
+
+// IsResultKey reports whether key names a text classification label file.
+func IsResultKey(key string) bool { return strings.HasSuffix(strings.ToLower(key), ResultSuffix) }

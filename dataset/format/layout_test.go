@@ -82,7 +82,7 @@ func TestLabelFromDir(t *testing.T) {
 	if LabelKey("r/c/1.jpg") != "r/c/1.txt" || VOCKey("r/c/1.v2.png") != "r/c/1.v2.xml" || BaseKey("r/c.d/1") != "r/c.d/1" {
 		t.Fatal("pairing keys")
 	}
-	as := ClassificationAnnotations([]string{"cat"})
+	as := ClassificationAnnotations(TypeImageClassification, []string{"cat"})
 	if len(as) != 1 || as[0].Type != TypeImageClassification || as[0].Name != "cat" {
 		t.Fatalf("ClassificationAnnotations = %+v", as)
 	}

@@ -62,3 +62,58 @@ func ReadLabelFile(r io.Reader, maxLabels int) ([]string, error) {
 		out = append(out, s)
 	}
 }
+
+// SplitTextLabel splits a line of the combined text classification form,
+// "text<TAB>label": the label is after the last tab, both trimmed of white
+// space. A line without a tab is text alone, with label "".
+func SplitTextLabel(line string) (text, label string) {
+	i := strings.LastIndexByte(line, '\t')
+	if i < 0 {
+		return line, ""
+	}
+	return line[:i], strings.TrimSpace(line[i+1:])
+}
+
+// LabelLines reads the label file of a text classification content file
+// (news_result.txt next to news.txt): line n holds the label of the
+// content file's line n; a blank line, or a line past the end, is none.
+// A LabelLines is not safe for concurrent use.
+type LabelLines struct {
+	lr   *lineReader
+	n    int    // number of the line last read
+	last string // its label
+	bad  bool   // whether it was unreadable
+	err  error  // io.EOF at the end, or a fatal error
+}
+
+// NewLabelLines returns a reader of the labels in r.
+func NewLabelLines(r io.Reader) *LabelLines { return &LabelLines{lr: newLineReader(r)} }
+
+// Line returns the trimmed label on line n ("" for none). Calls must ask
+// for lines in increasing order. A line of invalid UTF-8 or over
+// MaxLineBytes is a *LineError for that line only; an I/O error is
+// returned for this and every later line.
+func (ll *LabelLines) Line(n int) (string, error) {
+	for ll.n < n && ll.err == nil {
+		b, m, err := ll.lr.next()
+		switch {
+		case err == io.EOF || (err != nil && !IsLineError(err)):
+			ll.err = err
+		default:
+			ll.n, ll.bad = m, err != nil || !utf8.Valid(b)
+			ll.last = ""
+			if !ll.bad {
+				ll.last = strings.TrimSpace(string(b))
+			}
+		}
+	}
+	switch {
+	case ll.n == n && ll.bad:
+		return "", lineErrorf(n, "the label is not valid UTF-8 or is too long")
+	case ll.n == n:
+		return ll.last, nil
+	case ll.err != nil && ll.err != io.EOF:
+		return "", ll.err
+	}
+	return "", nil
+}

@@ -65,3 +65,31 @@ func TestReadLabelFile(t *testing.T) {
 		t.Fatalf("err = %v, want a LineError on line 3", err)
 	}
 }
+
+func TestSplitTextLabel(t *testing.T) {
+	for _, tt := range []struct{ line, text, label string }{
+		{"good movie\tpositive", "good movie", "positive"},
+		{"a\tb\tlabel ", "a\tb", "label"},
+		{"no label", "no label", ""},
+		{"empty label\t", "empty label", ""},
+	} {
+		text, label := SplitTextLabel(tt.line)
+		if text != tt.text || label != tt.label {
+			t.Errorf("SplitTextLabel(%q) = %q, %q; want %q, %q", tt.line, text, label, tt.text, tt.label)
+		}
+	}
+}
+
+func TestLabelLines(t *testing.T) {
+	ll := NewLabelLines(strings.NewReader("finance\r\n\n\xff\nsport \n"))
+	for _, tt := range []struct {
+		n       int
+		want    string
+		wantBad bool
+	}{{1, "finance", false}, {3, "", true}, {4, "sport", false}, {9, "", false}} {
+		got, err := ll.Line(tt.n)
+		if got != tt.want || IsLineError(err) != tt.wantBad {
+			t.Errorf("Line(%d) = %q, %v; want %q (bad %v)", tt.n, got, err, tt.want, tt.wantBad)
+		}
+	}
+}

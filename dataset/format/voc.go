@@ -22,6 +22,8 @@ const (
 // Annotation types and VOC property keys.
 const (
 	TypeImageClassification = "modelarts/image_classification"
+	TypeAudioClassification = "modelarts/audio_classification"
+	TypeTextClassification  = "modelarts/text_classification"
 	TypeObjectDetection     = "modelarts/object_detection"
 	FormatPascalVOC         = "PASCAL VOC"
 

@@ -146,12 +146,20 @@ class NonceCache:
 
 
 def _key_bytes(key: str, what: str) -> bytes:
+    """The key's bytes, without one final line ending.
+
+    A key read from a file (``open("signing.key").read()``) usually ends
+    with "\n"; keys are printable ASCII, so one final "\n" or "\r\n" is
+    never part of them. The CLI's ``--signing-key-file`` drops it the same way.
+    """
     if isinstance(key, str):
         b = key.encode("utf-8")
     elif isinstance(key, (bytes, bytearray)):
         b = bytes(key)
     else:
         raise TypeError("%s must be a str" % what)
+    if b.endswith(b"\n"):
+        b = b[:-2] if b.endswith(b"\r\n") else b[:-1]
     return b
 
 

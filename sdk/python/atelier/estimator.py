@@ -25,7 +25,8 @@ itself when it is a local directory). ``user_image_url`` is ignored
 ModelArts does for custom images; ``{python_file_parameter}`` in it is
 replaced by the data_url/train_url arguments. ``model_name`` (built-in
 algorithms) is not supported and raises ValueError. ``environment``
-(``atelier.environment``) applies to local runs only.
+(``atelier.environment``) applies to local runs only: a remote ``fit`` or
+``create_job_version`` with one raises ValueError naming it.
 """
 
 import hashlib
@@ -424,6 +425,14 @@ class EstimatorV1:
         return "obs://%s/%s/" % (bucket, job_name)
 
     def _remote_spec(self, inputs, job_name, dataset_id, dataset_version_id):
+        if self.environment is not None:
+            # Installing the packages needs a package index, which the
+            # server's sandboxes cannot reach; running without them would
+            # fail later and less clearly.
+            raise ValueError(
+                "environment applies to train_instance_type='local' only: a remote job "
+                "(train_instance_type=%r) cannot install its packages; install them on the "
+                "server's machines, or train locally" % self.train_instance_type)
         extra, spec_inputs = [], []
         if isinstance(inputs, str):
             if os.path.isdir(inputs) and not inputs.startswith(("obs://", "s3://")):

@@ -70,8 +70,6 @@ def check_job_name(name):
 def _param_value(v, param):
     if v is None:
         return None
-    if isinstance(v, bool):
-        return "True" if v else "False"
     if isinstance(v, (str, int, float)):
         return str(v)
     if isinstance(v, os.PathLike):
@@ -82,8 +80,10 @@ def _param_value(v, param):
 def normalize_parameters(parameters, key="name", param="parameters"):
     """``[{"name","value"}]`` (v1: ``key="label"``) as wire JobParams ``[{"name","value"?}]``.
 
-    A missing or None value gives a bare ``--name``. Names are letters,
-    digits, '_', '-' and '.', without leading dashes.
+    A missing or None value gives a bare ``--name``; so does True, and
+    False leaves the parameter out: the seed maps a boolean to argparse's
+    ``action='store_true'``, which refuses ``--name=True``. Names are
+    letters, digits, '_', '-' and '.', without leading dashes.
     """
     if parameters is None:
         return []
@@ -102,7 +102,13 @@ def normalize_parameters(parameters, key="name", param="parameters"):
         if unknown:
             raise ValueError("%s has unknown keys %s" % (where, sorted(unknown)))
         entry = {"name": name}
-        value = _param_value(p.get("value"), where + ".value")
+        raw = p.get("value")
+        if raw is False:
+            continue
+        if raw is True:
+            out.append(entry)
+            continue
+        value = _param_value(raw, where + ".value")
         if value is not None:
             entry["value"] = value
         out.append(entry)

@@ -169,6 +169,23 @@ class EnvelopeTest(unittest.TestCase):
         t, e = callback.open_envelope(SIGN, ENC, body(envelope("UPDATE_USER", data)), now=NOW)
         self.assertEqual((t, e), ("UPDATE_USER", ev))
 
+    def test_keys_read_from_files_keep_their_newline(self):
+        # A key file written by `echo key > signing.key` ends with a newline;
+        # the CLI drops one final "\n" or "\r\n" from --signing-key-file, and
+        # the kit must take the file's contents as they are read too.
+        ev = {"id": "u1"}
+        data = callback.encrypt(ENC, json.dumps(ev))
+        for nl in ("\n", "\r\n"):
+            with self.subTest(newline=repr(nl)):
+                t, e = callback.open_envelope(SIGN + nl, ENC + nl, body(envelope("UPDATE_USER", data)), now=NOW)
+                self.assertEqual((t, e), ("UPDATE_USER", ev))
+                self.assertEqual(callback.sign(SIGN + nl, "n", "1", "E", "d"), callback.sign(SIGN, "n", "1", "E", "d"))
+                self.assertEqual(callback.decrypt(ENC + nl, callback.encrypt(ENC + nl, "x&y")), "x&y")
+                handler = callback.make_handler([SIGN + nl], ENC.encode() + nl.encode(), lambda *a: None)
+                self.assertIsNotNone(handler)
+        with self.assertRaises(ValueError):
+            callback.encrypt(ENC + " ", "x")  # only a line ending is dropped
+
     def test_verify_failures(self):
         env = envelope("CREATE_USER", "{}")
         cases = {

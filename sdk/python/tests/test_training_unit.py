@@ -38,7 +38,11 @@ class ParamsTest(unittest.TestCase):
             ([{"name": "epoc_num", "value": 2}], ["--epoc_num=2"]),
             ([{"name": "dist"}], ["--dist"]),
             ([{"name": "dist", "value": None}], ["--dist"]),
-            ([{"name": "flag", "value": True}], ["--flag=True"]),
+            # The seed: a boolean maps to argparse's action='store_true'.
+            ([{"name": "flag", "value": True}], ["--flag"]),
+            ([{"name": "flag", "value": False}], []),
+            ([{"name": "a", "value": 1}, {"name": "off", "value": False}, {"name": "on", "value": True}],
+             ["--a=1", "--on"]),
             ([{"name": "data_url", "value": "/a b/"}], ["--data_url=/a b/"]),
             ([{"name": "empty", "value": ""}], ["--empty="]),
             ([], []),
@@ -57,6 +61,26 @@ class ParamsTest(unittest.TestCase):
         got = training.normalize_parameters([{"label": "classes", "value": "10"}], key="label",
                                             param="hyperparameters")
         self.assertEqual(got, [{"name": "classes", "value": "10"}])
+
+    def test_v1_boolean_hyperparameters(self):
+        got = training.normalize_parameters(
+            [{"label": "dist", "value": True}, {"label": "fp16", "value": False}, {"label": "bare"}],
+            key="label", param="hyperparameters")
+        self.assertEqual(got, [{"name": "dist"}, {"name": "bare"}])
+
+    def test_store_true_script_accepts_boolean_parameters(self):
+        import subprocess
+        import sys
+
+        script = ("import argparse; p = argparse.ArgumentParser(); "
+                  "p.add_argument('--dist', action='store_true'); "
+                  "p.add_argument('--fp16', action='store_true'); "
+                  "a = p.parse_args(); print(a.dist, a.fp16)")
+        argv = training.parameters_to_argv(training.normalize_parameters(
+            [{"name": "dist", "value": True}, {"name": "fp16", "value": False}]))
+        r = subprocess.run([sys.executable, "-c", script] + argv, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "True False")
 
     def test_bad_parameters(self):
         cases = [
@@ -369,6 +393,20 @@ class RemoteFlowTest(unittest.TestCase):
                         boot_file="/bkt/other/x.py", train_instance_type="f").fit(wait=False)
         with self.assertRaisesRegex(ValueError, "together"):
             est.fit(dataset_id="d1")
+
+    def test_v1_environment_on_a_remote_job_is_refused(self):
+        srv = FakeTrainingServer(self.fake)
+        env = environment.Environment("pt")
+        env.conda = environment.CondaDependencies.create(pip_packages=["torch==2.1"])
+        est = EstimatorV1(modelarts_session=self.session, code_dir=self.code,
+                          boot_file="test-pytorch.py", code_obs_path="obs://bkt/code/",
+                          train_instance_type="modelarts.vm.cpu.2u", environment=env)
+        for call in (lambda: est.fit(inputs="/bkt/data/", job_name="envjob"),
+                     lambda: est.create_job_version("j1", 1)):
+            with self.assertRaisesRegex(ValueError, r"environment .*train_instance_type='local'"):
+                call()
+        self.assertEqual(srv.submitted, [])
+        self.assertEqual(srv.versions, [])
 
     def test_v1_user_command_takes_hyperparameters_as_env(self):
         srv = FakeTrainingServer(self.fake)
