@@ -237,10 +237,11 @@ var modelSortColumns = map[string]string{
 // they agree. Without a filter but the workspace, the count is the
 // workspace's counter (model_counts), one row; a filter's matches are
 // counted on a sort index, whose entries carry the status, version and
-// folded name (a description filter reads the rows). A page past the middle of the matches is read from the other
-// end of the sort's index (in the opposite order, then reversed), so that
-// the last page costs what the first does instead of stepping over every
-// row before it; an offset past the end gives no models and the count.
+// folded name (a description filter reads the rows). A page past the
+// middle of the matches is read from the other end of the sort's index (in
+// the opposite order, then reversed), so that the last page costs what the
+// first does instead of stepping over every row before it; an offset past
+// the end gives no models and the count.
 func (db *DB) ListModels(ctx context.Context, tenantID string, f atelier.ModelFilter) (*atelier.ModelPage, error) {
 	const op = "list models"
 	col, ok := modelSortColumns[cmp.Or(f.SortBy, atelier.ModelSortCreateAt)]
@@ -265,7 +266,7 @@ func (db *DB) ListModels(ctx context.Context, tenantID string, f atelier.ModelFi
 		var err error
 		if f.Name == "" && f.Description == "" && f.Version == "" && f.Status == "" {
 			err = q.QueryRowContext(ctx, db.q(`SELECT COALESCE(MAX(models), 0) FROM model_counts
-				WHERE tenant_id = ? AND workspace_id = ?`), args...).Scan(&total)
+				WHERE tenant_id = ? AND workspace_id = ?`), args[:2]...).Scan(&total)
 		} else {
 			err = q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM models WHERE `+where), args...).Scan(&total)
 		}
