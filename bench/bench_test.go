@@ -39,6 +39,8 @@ func TestRunQuick(t *testing.T) {
 		CallbackOutage:    1000,
 		// Queue: claims among 1,000 queued items.
 		QueueItems: 1000,
+		// Models: the model list at 1,000 models.
+		Models: 1000,
 	}
 	rows, err := Run(t.Context(), cfg, io.Discard)
 	if err != nil {
@@ -115,6 +117,18 @@ func TestRunQuick(t *testing.T) {
 	}
 	want = append(want, datasetRows(dsImpLite, dsLstLite, dsVerLite)...)
 	want = append(want, key{queueLite, "claims/s, first 10% / last 10%"}, key{queueLite, "last / first"})
+	modelRows := func(backend string, measured bool) []key {
+		var out []key
+		for _, c := range modelListCases {
+			name := "Model list, 1000 models, pages of 150, " + backend + ": " + c.name
+			out = append(out, key{name, "page p50 (p99), first / last"})
+			if measured {
+				out = append(out, key{name, "× one plain indexed SQL query (p50), first / last"})
+			}
+		}
+		return out
+	}
+	want = append(want, modelRows("SQLite", true)...)
 	if got[key{starts, "sandbox overhead p50 / p99"}].Value == "not measured: no bubblewrap" {
 		t.Log("bubblewrap is not installed; the sandbox rows say so")
 		want = append(want, key{starts, "sandbox overhead p50 / p99"}, key{trainBox, "ATELIER_SANDBOX=bwrap, p50 / p99"})
@@ -134,6 +148,7 @@ func TestRunQuick(t *testing.T) {
 		t.Log("PostgreSQL is not installed; its rows say so")
 		want = append(want, key{listPG, "last / first"}, key{loginPG, "logins/s"}, key{checkPG, "checks/s"}, key{dsImpPG, "import, created → COMPLETED"},
 			key{queuePG, "claims/s, first 10% / last 10%"})
+		want = append(want, modelRows("PostgreSQL", false)...)
 	} else {
 		want = append(want, key{putsPG, "PUTs/s"}, key{putsPG, "latency p50 / p99"},
 			key{listPG, "filling it (16 clients)"}, key{listPG, "walking all pages"},
@@ -142,6 +157,7 @@ func TestRunQuick(t *testing.T) {
 			key{checkPG, "checks/s"}, key{checkPG, "latency p50 / p99"})
 		want = append(want, datasetRows(dsImpPG, dsLstPG, dsVerPG)...)
 		want = append(want, key{queuePG, "claims/s, first 10% / last 10%"}, key{queuePG, "last / first"})
+		want = append(want, modelRows("PostgreSQL", true)...)
 	}
 	for _, k := range want {
 		if _, ok := got[k]; !ok {

@@ -10,13 +10,16 @@
 // images (samples/s and server memory), listing the samples of one label
 // page by page, and publishing a version as a manifest; and event
 // callbacks: delivery throughput (plain and encrypted), commit → delivery
-// latency at a steady rate, and a receiver outage with its recovery.
+// latency at a steady rate, and a receiver outage with its recovery; and
+// the store's model list at 100,000 models, first and last page of every
+// sort and of a name filter, against one plain indexed SQL query.
 //
 //	go run ./bench                  # full sizes: 1 GiB, 10 s of PUTs and of logins, 100,000 objects and samples
 //	go run ./bench -quick           # a smoke run of a few seconds
 //	go run ./bench -only datasets   # the dataset rows only
 //	go run ./bench -only callbacks  # the event callback rows only
 //	go run ./bench -only queue -queue-items 100000  # the queue claim rows at the issue's size
+//	go run ./bench -only models     # the model list rows (100,000 models, SQLite and PostgreSQL)
 //
 // Everything talks to 127.0.0.1 only and is bounded in time.
 package main
@@ -100,10 +103,13 @@ type Config struct {
 	SandboxStarts int
 	// QueueItems is the backlog of the queue claim rows; 10,000 when zero.
 	QueueItems int
+	// Models is the registry size of the model list rows; 100,000 when
+	// zero.
+	Models int
 	// Only restricts the run to one group of scenarios: "" runs them all,
 	// "datasets" only the dataset rows (on SQLite and PostgreSQL),
 	// "callbacks" only the callback rows, "queue" only the queue rows,
-	// "workloads" only the sandbox rows.
+	// "models" only the model list rows, "workloads" only the sandbox rows.
 	Only string
 }
 
@@ -118,7 +124,7 @@ type Row struct {
 
 func main() {
 	cfg := Config{}
-	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams, 5,000 dataset samples, 2,000 callback events, 2 s at 500 events/s and an outage of 10,000, each unless set)")
+	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams, 5,000 dataset samples, 2,000 callback events, 2 s at 500 events/s and an outage of 10,000, 2,000 queued items, 10,000 models, each unless set)")
 	size := flag.String("size", "1GiB", "size of the large file (bytes, or with KiB/MiB/GiB)")
 	out := flag.String("o", "table", "output: table or json")
 	flag.StringVar(&cfg.Bin, "bin", "", "server binary (default: build ./cmd/atelier)")
@@ -140,13 +146,18 @@ func main() {
 	flag.StringVar(&cfg.BeforeBin, "before-bin", "", "a server binary from before the sandbox, timed beside this one by the workload rows")
 	flag.IntVar(&cfg.SandboxStarts, "sandbox-starts", 100, "sandboxed and bare starts timed by the workload rows")
 	flag.IntVar(&cfg.QueueItems, "queue-items", defaultQueueItems, "items queued in the store for the queue claim rows (the issue's figure: 100000)")
-	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue" or "workloads" (default: all)`)
+	flag.IntVar(&cfg.Models, "models", defaultModels, "models registered in the store for the model list rows")
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "models" or "workloads" (default: all)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	setFlags := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" && cfg.Only != "queue" && cfg.Only != "workloads" {
-		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue or workloads\n", cfg.Only)
+	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" && cfg.Only != "queue" && cfg.Only != "models" && cfg.Only != "workloads" {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, models or workloads\n", cfg.Only)
+		os.Exit(2)
+	}
+	if cfg.Models < 1000 {
+		fmt.Fprintln(os.Stderr, "bench: -models must be at least 1000")
 		os.Exit(2)
 	}
 	if cfg.QueueItems < 10 {
@@ -197,6 +208,9 @@ func main() {
 		}
 		if !setFlags["queue-items"] {
 			cfg.QueueItems = 2000
+		}
+		if !setFlags["models"] {
+			cfg.Models = 10_000
 		}
 	}
 	os.Exit(run(cfg, *out, *timeout))
@@ -251,6 +265,16 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 		if cfg.Only == "queue" {
+			return r, nil
+		}
+		rows = append(rows, r...)
+	}
+	if cfg.Only == "models" || cfg.Only == "" {
+		r, err := modelScenarios(ctx, logf, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("models: %w", err)
+		}
+		if cfg.Only == "models" {
 			return r, nil
 		}
 		rows = append(rows, r...)

@@ -8,6 +8,7 @@ import (
 	"github.com/atelier-dev/atelier/internal/pgtest"
 	"github.com/atelier-dev/atelier/store"
 	"github.com/atelier-dev/atelier/store/pgstore"
+	"github.com/atelier-dev/atelier/store/sqlstore"
 	"github.com/atelier-dev/atelier/store/storetest"
 )
 
@@ -49,4 +50,12 @@ func TestReopen(t *testing.T) {
 	if _, err := s3.GetTenant(t.Context(), tn.ID); err != nil {
 		t.Fatalf("after reopening: %v", err)
 	}
+}
+
+// BenchmarkListModels times ListModels at 100,000 models against the plain
+// SQL statement (storetest.BenchListModels).
+func BenchmarkListModels(b *testing.B) {
+	s := open(b, pgtest.NewDatabase(b))
+	b.Cleanup(func() { _ = s.Close() })
+	storetest.BenchListModels(b, s, s.(*sqlstore.DB).ListModelsPlain)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/atelier-dev/atelier/store"
 	"github.com/atelier-dev/atelier/store/sqlitestore"
+	"github.com/atelier-dev/atelier/store/sqlstore"
 	"github.com/atelier-dev/atelier/store/storetest"
 )
 
@@ -33,4 +34,12 @@ func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store {
 		return open(b, filepath.Join(b.TempDir(), "atelier.db"))
 	})
+}
+
+// BenchmarkListModels times ListModels at 100,000 models against the plain
+// SQL statement (storetest.BenchListModels).
+func BenchmarkListModels(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "atelier.db"))
+	b.Cleanup(func() { _ = s.Close() })
+	storetest.BenchListModels(b, s, s.(*sqlstore.DB).ListModelsPlain)
 }

@@ -185,16 +185,25 @@ func likeContains(s string) string {
 
 // CreateModel inserts m and replaces its times by their stored forms;
 // ErrConflict when the id is taken or the workspace has a model of that
-// name and version.
+// name and version. The workspace's count of models (model_counts) goes up
+// in the same transaction.
 func (db *DB) CreateModel(ctx context.Context, m *atelier.Model) error {
 	roundModel(m)
-	_, err := db.exec(ctx, "create model", `INSERT INTO models (`+modelCols+`, name_fold, version_key, description_fold)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.ID, m.TenantID, m.WorkspaceID, m.Name, m.Version, m.Description, m.SourceLocation, m.SourceJobID,
-		m.SourceJobVersion, m.ModelType, m.Runtime, m.ExecutionCode, string(m.InputParams), string(m.OutputParams),
-		string(m.Dependencies), string(m.APIs), m.Status, m.Reason, m.Handler, m.Size, m.Digest, m.Owner,
-		us(m.CreatedAt), usz(m.UpdatedAt), fold(m.Name), VersionKey(m.Version), fold(m.Description))
-	return err
+	return db.wrap("create model", db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO models (`+modelCols+`, name_fold, version_key, description_fold)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			m.ID, m.TenantID, m.WorkspaceID, m.Name, m.Version, m.Description, m.SourceLocation, m.SourceJobID,
+			m.SourceJobVersion, m.ModelType, m.Runtime, m.ExecutionCode, string(m.InputParams), string(m.OutputParams),
+			string(m.Dependencies), string(m.APIs), m.Status, m.Reason, m.Handler, m.Size, m.Digest, m.Owner,
+			us(m.CreatedAt), usz(m.UpdatedAt), fold(m.Name), VersionKey(m.Version), fold(m.Description))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO model_counts (tenant_id, workspace_id, models) VALUES (?, ?, 1)
+			ON CONFLICT (tenant_id, workspace_id) DO UPDATE SET models = model_counts.models + 1`),
+			m.TenantID, m.WorkspaceID)
+		return err
+	}))
 }
 
 // GetModel returns the tenant's model with the id, or ErrNotFound (also
@@ -225,10 +234,14 @@ var modelSortColumns = map[string]string{
 // Ties of the sort key are ordered by id in the same direction.
 //
 // The count and the page are read in one read-only transaction, so that
-// they agree. A page past the middle of the matches is read from the other
-// end of the sort's index (in the opposite order, then reversed), so that
-// the last page costs what the first does instead of stepping over every
-// row before it; an offset past the end gives no models and the count.
+// they agree. Without a filter but the workspace, the count is the
+// workspace's counter (model_counts), one row; a filter's matches are
+// counted on a sort index, whose entries carry the status, version and
+// folded name (a description filter reads the rows). A page past the
+// middle of the matches is read from the other end of the sort's index (in
+// the opposite order, then reversed), so that the last page costs what the
+// first does instead of stepping over every row before it; an offset past
+// the end gives no models and the count.
 func (db *DB) ListModels(ctx context.Context, tenantID string, f atelier.ModelFilter) (*atelier.ModelPage, error) {
 	const op = "list models"
 	col, ok := modelSortColumns[cmp.Or(f.SortBy, atelier.ModelSortCreateAt)]
@@ -250,7 +263,14 @@ func (db *DB) ListModels(ctx context.Context, tenantID string, f atelier.ModelFi
 	page := &atelier.ModelPage{Models: []*atelier.Model{}}
 	err := db.readTx(ctx, func(q querier) error {
 		var total int64
-		if err := q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM models WHERE `+where), args...).Scan(&total); err != nil {
+		var err error
+		if f.Name == "" && f.Description == "" && f.Version == "" && f.Status == "" {
+			err = q.QueryRowContext(ctx, db.q(`SELECT COALESCE(MAX(models), 0) FROM model_counts
+				WHERE tenant_id = ? AND workspace_id = ?`), args[:2]...).Scan(&total)
+		} else {
+			err = q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM models WHERE `+where), args...).Scan(&total)
+		}
+		if err != nil {
 			return err
 		}
 		page.TotalCount = int(total)
@@ -328,22 +348,47 @@ func modelWhere(tenantID string, f atelier.ModelFilter) (string, []any) {
 	return strings.Join(where, ` AND `), args
 }
 
-// ListModelsSQL returns the one SQL statement that reads the page of
-// ListModels for f in the plainest way the indexes serve, with the count
-// of all matches in every row: the benchmarks' yardstick. Its placeholders
-// are `?`.
-func ListModelsSQL(tenantID string, f atelier.ModelFilter) (string, []any) {
+// ListModelsPlain runs the one plain SQL statement that reads what
+// ListModels reads for f, and returns how many rows it read: the page in
+// the sort's index order with LIMIT and OFFSET, each row with the count of
+// all matches (an uncorrelated subquery, computed once), every row scanned
+// as ListModels scans it. It is the yardstick of the ListModels benchmark
+// (storetest.BenchListModels), run on the same pool; nothing else uses it.
+func (db *DB) ListModelsPlain(ctx context.Context, tenantID string, f atelier.ModelFilter) (int, error) {
 	where, args := modelWhere(tenantID, f)
-	col := modelSortColumns[cmp.Or(f.SortBy, atelier.ModelSortCreateAt)]
+	col, ok := modelSortColumns[cmp.Or(f.SortBy, atelier.ModelSortCreateAt)]
+	if !ok {
+		return 0, fmt.Errorf("%s: list models plainly: unknown sort %q", db.flavor.Name, f.SortBy)
+	}
 	dir := "DESC"
 	if f.Order == "asc" {
 		dir = "ASC"
 	}
-	query := `SELECT ` + modelCols + `, (SELECT COUNT(*) FROM models WHERE ` + where + `) FROM models WHERE ` + where +
-		` ORDER BY ` + col + ` ` + dir + `, id ` + dir + ` LIMIT ? OFFSET ?`
-	all := append(append(slices.Clone(args), args...), modelLimit(f.Limit), max(f.Offset, 0))
-	return query, all
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+modelCols+`, (SELECT COUNT(*) FROM models WHERE `+where+
+		`) FROM models WHERE `+where+` ORDER BY `+col+` `+dir+`, id `+dir+` LIMIT ? OFFSET ?`),
+		append(append(slices.Clone(args), args...), modelLimit(f.Limit), max(f.Offset, 0))...)
+	if err != nil {
+		return 0, db.wrap("list models plainly", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var total int64
+		if _, err := scanModel(withTotal{rows, &total}); err != nil {
+			return 0, db.wrap("list models plainly", err)
+		}
+		n++
+	}
+	return n, db.wrap("list models plainly", rows.Err())
 }
+
+// withTotal scans a model row followed by one more column into total.
+type withTotal struct {
+	s     scanner
+	total *int64
+}
+
+func (w withTotal) Scan(dest ...any) error { return w.s.Scan(append(dest, w.total)...) }
 
 // readTx runs fn with a querier that reads one snapshot: a read-only
 // transaction on the reader pool, or the caller's transaction inside InTx.
@@ -426,7 +471,14 @@ func (db *DB) DeleteModel(ctx context.Context, tenantID, id string) (string, err
 			usedBy = name
 			return errInUse
 		}
-		return db.txExecOne(ctx, tx, `DELETE FROM models WHERE id = ? AND tenant_id = ?`, id, tenantID)
+		var workspaceID string
+		if err := tx.QueryRowContext(ctx, db.q(`DELETE FROM models WHERE id = ? AND tenant_id = ? RETURNING workspace_id`),
+			id, tenantID).Scan(&workspaceID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE model_counts SET models = models - 1
+			WHERE tenant_id = ? AND workspace_id = ?`), tenantID, workspaceID)
+		return err
 	})
 	switch {
 	case err == nil:

@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,6 +141,11 @@ func testModels(t *testing.T, s store.Store) {
 	taken.ID = m.ID
 	wantErr(t, s.CreateModel(ctx, taken), store.ErrConflict, "CreateModel with a taken id")
 
+	wantModelCount(t, s, t1.ID, atelier.DefaultWorkspace, 3)
+	wantModelCount(t, s, t1.ID, "ws2", 1)
+	wantModelCount(t, s, t1.ID, "ws3", 0)
+	wantModelCount(t, s, t2.ID, atelier.DefaultWorkspace, 1)
+
 	// UpdateModel writes back what may change and keeps the identity.
 	later := epoch.Add(time.Hour)
 	up, err := s.UpdateModel(ctx, t1.ID, m.ID, func(x *atelier.Model) error {
@@ -181,6 +188,25 @@ func testModels(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound, "GetModel after DeleteModel")
 	_, err = s.DeleteModel(ctx, t1.ID, m.ID)
 	wantErr(t, err, store.ErrNotFound, "DeleteModel twice")
+	wantModelCount(t, s, t1.ID, atelier.DefaultWorkspace, 2)
+	wantModelCount(t, s, t2.ID, atelier.DefaultWorkspace, 1)
+}
+
+// wantModelCount checks the total count of an unfiltered ListModels of the
+// workspace, and that a filter matching every model counts the same.
+func wantModelCount(t *testing.T, s store.Store, tenantID, workspaceID string, n int) {
+	t.Helper()
+	all, err := s.ListModels(ctxFor(t), tenantID, atelier.ModelFilter{WorkspaceID: workspaceID, Limit: 1})
+	must(t, err, "ListModels")
+	var matched int
+	for _, status := range []string{atelier.ModelPublishing, atelier.ModelPublished, atelier.ModelFailed} {
+		page, err := s.ListModels(ctxFor(t), tenantID, atelier.ModelFilter{WorkspaceID: workspaceID, Status: status, Limit: 1})
+		must(t, err, "ListModels by status")
+		matched += page.TotalCount
+	}
+	if all.TotalCount != n || matched != n {
+		t.Errorf("workspace %s of %s: ListModels counts %d, by status %d; want %d", workspaceID, tenantID, all.TotalCount, matched, n)
+	}
 }
 
 // versionCompare is the order ListModels sorts versions in: runs of
@@ -357,4 +383,134 @@ func testListModels(t *testing.T, s store.Store) {
 	if page.TotalCount != 0 || page.Count != 0 || page.Models == nil {
 		t.Errorf("ListModels of an unknown tenant = %+v, want an empty page", page)
 	}
+}
+
+// PlainListModels is a backend's yardstick for BenchListModels: the one
+// plain SQL statement that reads the page and the count that ListModels
+// returns for f, run on the same database; it returns the rows it read.
+type PlainListModels func(ctx context.Context, tenantID string, f atelier.ModelFilter) (int, error)
+
+// modelBenchSize is the number of models of BenchListModels:
+// ATELIER_BENCH_MODELS when set, else 100,000 (10,000 under -short).
+func modelBenchSize() int {
+	if n, err := strconv.Atoi(os.Getenv("ATELIER_BENCH_MODELS")); err == nil && n >= 1000 {
+		return n
+	}
+	if testing.Short() {
+		return 10_000
+	}
+	return 100_000
+}
+
+// modelBenchWords are the first words of the benchmark's model names: an
+// eighth of the models are named digit-….
+var modelBenchWords = []string{"digit", "mnist", "resnet", "bert", "yolo", "whisper", "llama", "unet"}
+
+// BenchListModels registers modelBenchSize models in one tenant's default
+// workspace of s (1000 names of 100 versions each, "0.0.0" to "0.0.99",
+// in transactions of 1000), then times ListModels' first and last page of
+// 150 (offset total-150: 99,850 at the full size) of every sort, of the
+// names containing "digit" (an eighth of the models), and of the published
+// ones of those by version (the seed's example), each against
+// plain, the one SQL statement reading the same, called alternately on the
+// same database. Each sub-benchmark (create_at/first, …, name/last)
+// reports ms/op and the p50 and p99 of the store's calls, the same of the
+// plain statement's (plain-…), and x-plain, the ratio of the p50s: the
+// goal is at most 2, and a last page that costs what the first does.
+func BenchListModels(b *testing.B, s store.Store, plain PlainListModels) {
+	ctx := b.Context()
+	size := modelBenchSize()
+	tn := MustTenant(b, s, "bench")
+	t0 := time.Now()
+	for start := 0; start < size; start += 1000 {
+		err := s.InTx(ctx, func(tx store.Store) error {
+			for i := start; i < min(start+1000, size); i++ {
+				name := fmt.Sprintf("%s-%03d", modelBenchWords[i%len(modelBenchWords)], i%1000)
+				m := newModel(tn.ID, atelier.DefaultWorkspace, name, fmt.Sprintf("0.0.%d", i/1000),
+					int64(i*7919%1_000_003), epoch.Add(time.Duration(i)*time.Second))
+				m.Description = "Recognises " + name
+				if i%5 == 4 {
+					m.Status, m.Reason = atelier.ModelFailed, "no handler"
+				}
+				if err := tx.CreateModel(ctx, m); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("registered %d models in %v", size, time.Since(t0).Round(time.Millisecond))
+
+	cases := []struct {
+		name string
+		f    atelier.ModelFilter
+	}{
+		{"create_at", atelier.ModelFilter{SortBy: atelier.ModelSortCreateAt}},
+		{"model_version", atelier.ModelFilter{SortBy: atelier.ModelSortVersion}},
+		{"model_size", atelier.ModelFilter{SortBy: atelier.ModelSortSize}},
+		{"name", atelier.ModelFilter{Name: "digit"}},
+		{"name_status", atelier.ModelFilter{Name: "DIGIT", Status: atelier.ModelPublished, SortBy: atelier.ModelSortVersion}},
+	}
+	for _, c := range cases {
+		f := c.f
+		f.WorkspaceID, f.Order, f.Limit = atelier.DefaultWorkspace, "desc", atelier.MaxModelPage
+		first, err := s.ListModels(ctx, tn.ID, f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, p := range []struct {
+			name   string
+			offset int
+		}{{"first", 0}, {"last", max(0, first.TotalCount-atelier.MaxModelPage)}} {
+			b.Run(c.name+"/"+p.name, func(b *testing.B) {
+				f := f
+				f.Offset = p.offset
+				var st, pl []time.Duration
+				for b.Loop() {
+					t0 := time.Now()
+					page, err := s.ListModels(ctx, tn.ID, f)
+					st = append(st, time.Since(t0))
+					if err != nil {
+						b.Fatal(err)
+					}
+					t0 = time.Now()
+					n, err := plain(ctx, tn.ID, f)
+					pl = append(pl, time.Since(t0))
+					if err != nil {
+						b.Fatal(err)
+					}
+					if want := min(atelier.MaxModelPage, first.TotalCount); page.Count != want || n != want {
+						b.Fatalf("listed %d models (plainly %d), want %d", page.Count, n, want)
+					}
+				}
+				stMean, stP50, stP99 := durationStats(st)
+				plMean, plP50, plP99 := durationStats(pl)
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(stMean, "ms/op")
+				b.ReportMetric(stP50, "p50-ms")
+				b.ReportMetric(stP99, "p99-ms")
+				b.ReportMetric(plMean, "plain-ms/op")
+				b.ReportMetric(plP50, "plain-p50-ms")
+				b.ReportMetric(plP99, "plain-p99-ms")
+				b.ReportMetric(stP50/plP50, "x-plain")
+				b.ReportMetric(float64(size), "models")
+			})
+		}
+	}
+}
+
+// durationStats returns the mean, median and 99th percentile of ds in
+// milliseconds.
+func durationStats(ds []time.Duration) (mean, p50, p99 float64) {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return ms(sum) / float64(len(s)), ms(s[len(s)/2]), ms(s[min(len(s)-1, len(s)*99/100)])
 }

@@ -164,6 +164,7 @@ func testModelInUse(t *testing.T, s store.Store) {
 	}
 	_, err = s.GetModel(ctx, tn.ID, m1.ID)
 	must(t, err, "GetModel after a refused delete")
+	wantModelCount(t, s, tn.ID, atelier.DefaultWorkspace, 2)
 
 	// Inside a caller's transaction the refusal leaves the transaction
 	// usable.
@@ -195,6 +196,7 @@ func testModelInUse(t *testing.T, s store.Store) {
 	must(t, s.DeleteService(ctx, tn.ID, b.ID), "DeleteService")
 	_, err = s.DeleteModel(ctx, tn.ID, m1.ID)
 	must(t, err, "DeleteModel after its service was deleted")
+	wantModelCount(t, s, tn.ID, atelier.DefaultWorkspace, 0)
 }
 
 func serviceByName(t *testing.T, s store.Store, tenantID, name string) *atelier.InferenceService {
@@ -403,6 +405,9 @@ func testDeleteModelRacesDeploy(t *testing.T, s store.Store) {
 		})
 		must(t, err, "UpdateService back to the base model")
 	}
+	page, err := s.ListModels(ctx, tn.ID, atelier.ModelFilter{Status: atelier.ModelPublished})
+	must(t, err, "ListModels")
+	wantModelCount(t, s, tn.ID, atelier.DefaultWorkspace, page.TotalCount)
 }
 
 // testUpdateModelServiceConcurrent checks that concurrent UpdateModel and
@@ -435,4 +440,28 @@ func testUpdateModelServiceConcurrent(t *testing.T, s store.Store) {
 		t.Errorf("after %d concurrent updates of each: size %d, generation %d; want %d, %d: updates were lost",
 			n, gotM.Size, gotS.Generation, n, n+1)
 	}
+}
+
+// testModelCountConcurrent creates and deletes models of one workspace
+// concurrently: the workspace's count stays exact.
+func testModelCountConcurrent(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	tn := MustTenant(t, s, "t")
+	const n = 16
+	old := make([]*atelier.Model, n/2)
+	for i := range old {
+		old[i] = MustModel(t, s, tn.ID, "old", strconv.Itoa(i), 1, epoch)
+	}
+	errs := make([]error, n+len(old))
+	parallel(n+len(old), func(i int) {
+		if i < n {
+			errs[i] = s.CreateModel(ctx, newModel(tn.ID, atelier.DefaultWorkspace, "new", strconv.Itoa(i), 1, epoch))
+		} else {
+			_, errs[i] = s.DeleteModel(ctx, tn.ID, old[i-n].ID)
+		}
+	})
+	for _, err := range errs {
+		must(t, err, "concurrent CreateModel or DeleteModel")
+	}
+	wantModelCount(t, s, tn.ID, atelier.DefaultWorkspace, n)
 }

@@ -119,6 +119,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"AddSamplesOverlapping", testAddSamplesConcurrent},
 			{"DeleteModelRacesDeploy", testDeleteModelRacesDeploy},
 			{"UpdateModelServiceNoLostUpdates", testUpdateModelServiceConcurrent},
+			{"ModelCountExact", testModelCountConcurrent},
 		}},
 	}
 	for _, tier := range tiers {
