@@ -94,14 +94,8 @@ func (s *Service) RegisterModel(ctx context.Context, spec atelier.ModelSpec) (*a
 	if err := checkModelSpec(&spec); err != nil {
 		return nil, err
 	}
-	ws := spec.WorkspaceID
-	if ws == "" {
-		ws = atelier.DefaultWorkspace
-	}
-	if err := s.checkWorkspace(ctx, tenant, ws); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, atelier.CodeWorkspaceNotFound.Errorf("No workspace %q in this tenant.", ws).WithField("workspace_id")
-		}
+	ws, err := s.workspace(ctx, tenant, spec.WorkspaceID)
+	if err != nil {
 		return nil, err
 	}
 	loc := spec.SourceLocation
@@ -283,14 +277,18 @@ func (s *Service) CreateWorkspace(ctx context.Context, name, desc string) (*atel
 	return w, nil
 }
 
-// checkWorkspace finds a workspace of the tenant; the default one always
-// exists.
-func (s *Service) checkWorkspace(ctx context.Context, tenant, id string) error {
-	if id == atelier.DefaultWorkspace {
-		return nil
+// workspace returns the id of the workspace a registration or a deploy
+// names ("" is the default one, which always exists), or
+// CodeWorkspaceNotFound.
+func (s *Service) workspace(ctx context.Context, tenant, id string) (string, error) {
+	if id == "" || id == atelier.DefaultWorkspace {
+		return atelier.DefaultWorkspace, nil
 	}
 	_, err := s.st.GetWorkspace(ctx, tenant, id)
-	return err
+	if errors.Is(err, store.ErrNotFound) {
+		return "", atelier.CodeWorkspaceNotFound.Errorf("No workspace %q in this tenant.", id).WithField("workspace_id")
+	}
+	return id, err
 }
 
 // ListWorkspaces implements atelier.ModelService.

@@ -125,14 +125,8 @@ func (s *Service) DeployService(ctx context.Context, spec atelier.ServiceSpec) (
 	case utf8.RuneCountInString(spec.Description) > maxDescLen || !utf8.ValidString(spec.Description):
 		return nil, invalidService("description", "description must be UTF-8 of at most %d characters.", maxDescLen)
 	}
-	ws := spec.WorkspaceID
-	if ws == "" {
-		ws = atelier.DefaultWorkspace
-	}
-	if err := s.checkWorkspace(ctx, tenant, ws); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, atelier.CodeWorkspaceNotFound.Errorf("No workspace %q in this tenant.", ws).WithField("workspace_id")
-		}
+	ws, err := s.workspace(ctx, tenant, spec.WorkspaceID)
+	if err != nil {
 		return nil, err
 	}
 	cfgs, err := s.checkConfigs(ctx, tenant, spec.Configs)

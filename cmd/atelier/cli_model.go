@@ -24,7 +24,9 @@ var servingPollInterval = time.Second
 // newModelCommand returns `atelier model`: the model registry.
 func newModelCommand() *cobra.Command {
 	cmd := groupCommand("model", "Register models and list them")
-	cmd.AddCommand(newModelRegisterCommand(), newModelListCommand(), newModelShowCommand(), newModelDeleteCommand())
+	cmd.AddCommand(newModelRegisterCommand(), newModelListCommand(),
+		idCommand("show MODEL_ID", "Describe a model", (*sdk.Client).GetModel, printModel),
+		rmCommand("rm MODEL_ID", "Delete a model no service uses", "model", (*sdk.Client).DeleteModel))
 	return cmd
 }
 
@@ -124,47 +126,15 @@ func newModelListCommand() *cobra.Command {
 	return cmd
 }
 
-func newModelShowCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show MODEL_ID",
-		Short: "Describe a model",
-		Args:  exactArgs(1),
-		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
-			m, err := c.GetModel(ctxOf(cmd), args[0])
-			if err != nil {
-				return err
-			}
-			return printModel(cmd, m)
-		}),
-	}
-}
-
-func newModelDeleteCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "rm MODEL_ID",
-		Short: "Delete a model no service uses",
-		Args:  exactArgs(1),
-		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
-			if err := c.DeleteModel(ctxOf(cmd), args[0]); err != nil {
-				return err
-			}
-			if isJSON(cmd) {
-				return printJSON(cmd, map[string]any{"deleted": args[0]})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted model %s\n", args[0])
-			return nil
-		}),
-	}
-}
-
 // newServiceCommand returns `atelier service`: inference services.
 func newServiceCommand() *cobra.Command {
 	cmd := groupCommand("service", "Deploy models as services and send them requests")
-	cmd.AddCommand(newServiceDeployCommand(), newServiceListCommand(), newServiceShowCommand(), newServicePredictCommand(),
-		newServiceLogsCommand(), newServiceMonitorCommand(), newServiceUpdateCommand(),
-		newServiceActionCommand("stop", "Stop a service (its instances end)", (*sdk.Client).StopService),
-		newServiceActionCommand("start", "Start a stopped or failed service", (*sdk.Client).StartService),
-		newServiceDeleteCommand())
+	cmd.AddCommand(newServiceDeployCommand(), newServiceListCommand(),
+		idCommand("show SERVICE_ID", "Describe a service and its instances", (*sdk.Client).GetService, printService),
+		newServicePredictCommand(), newServiceLogsCommand(), newServiceMonitorCommand(), newServiceUpdateCommand(),
+		idCommand("stop SERVICE_ID", "Stop a service (its instances end)", (*sdk.Client).StopService, printService),
+		idCommand("start SERVICE_ID", "Start a stopped or failed service", (*sdk.Client).StartService, printService),
+		rmCommand("rm SERVICE_ID", "Stop a service and delete it", "service", (*sdk.Client).DeleteService))
 	return cmd
 }
 
@@ -302,21 +272,6 @@ func newServiceListCommand() *cobra.Command {
 	fl.IntVar(&f.Offset, "offset", 0, "services to skip")
 	fl.IntVar(&f.Limit, "limit", 0, "page size, 1–1000")
 	return cmd
-}
-
-func newServiceShowCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show SERVICE_ID",
-		Short: "Describe a service and its instances",
-		Args:  exactArgs(1),
-		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
-			s, err := c.GetService(ctxOf(cmd), args[0])
-			if err != nil {
-				return err
-			}
-			return printService(cmd, s)
-		}),
-	}
 }
 
 func newServicePredictCommand() *cobra.Command {
@@ -463,34 +418,37 @@ func newServiceUpdateCommand() *cobra.Command {
 	return cmd
 }
 
-func newServiceActionCommand(use, short string, fn func(*sdk.Client, context.Context, string) (*core.InferenceService, error)) *cobra.Command {
+// idCommand is a command on one object named by its id: call does what it
+// says and show prints the object it returns.
+func idCommand[T any](use, short string, call func(*sdk.Client, context.Context, string) (T, error), show func(*cobra.Command, T) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   use + " SERVICE_ID",
+		Use:   use,
 		Short: short,
 		Args:  exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
-			s, err := fn(c, ctxOf(cmd), args[0])
+			v, err := call(c, ctxOf(cmd), args[0])
 			if err != nil {
 				return err
 			}
-			return printService(cmd, s)
+			return show(cmd, v)
 		}),
 	}
 }
 
-func newServiceDeleteCommand() *cobra.Command {
+// rmCommand deletes one object named by its id.
+func rmCommand(use, short, noun string, del func(*sdk.Client, context.Context, string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rm SERVICE_ID",
-		Short: "Stop a service and delete it",
+		Use:   use,
+		Short: short,
 		Args:  exactArgs(1),
 		RunE: clientRun(func(cmd *cobra.Command, c *sdk.Client, args []string) error {
-			if err := c.DeleteService(ctxOf(cmd), args[0]); err != nil {
+			if err := del(c, ctxOf(cmd), args[0]); err != nil {
 				return err
 			}
 			if isJSON(cmd) {
 				return printJSON(cmd, map[string]any{"deleted": args[0]})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted service %s\n", args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s %s\n", noun, args[0])
 			return nil
 		}),
 	}

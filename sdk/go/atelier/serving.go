@@ -37,19 +37,8 @@ func (c *Client) GetModel(ctx context.Context, id string) (*core.Model, error) {
 
 // ListModels returns one page of the tenant's models.
 func (c *Client) ListModels(ctx context.Context, f core.ModelFilter) (*core.ModelPage, error) {
-	q := url.Values{}
-	for k, v := range map[string]string{"model_name": f.Name, "model_version": f.Version, "model_status": f.Status,
-		"description": f.Description, "sort_by": f.SortBy, "order": f.Order, "workspace_id": f.WorkspaceID} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	if f.Offset > 0 {
-		q.Set("offset", strconv.Itoa(f.Offset))
-	}
-	if f.Limit > 0 {
-		q.Set("limit", strconv.Itoa(f.Limit))
-	}
+	q := pageQuery(f.Offset, f.Limit, map[string]string{"model_name": f.Name, "model_version": f.Version,
+		"model_status": f.Status, "description": f.Description, "sort_by": f.SortBy, "order": f.Order, "workspace_id": f.WorkspaceID})
 	var p core.ModelPage
 	if err := c.getJSON(ctx, "/v1/models", q, &p); err != nil {
 		return nil, err
@@ -90,18 +79,7 @@ func (c *Client) GetService(ctx context.Context, id string) (*core.InferenceServ
 
 // ListServices returns one page of the tenant's services, newest first.
 func (c *Client) ListServices(ctx context.Context, f core.ServiceFilter) (*core.ServicePage, error) {
-	q := url.Values{}
-	for k, v := range map[string]string{"service_name": f.Name, "status": f.Status, "workspace_id": f.WorkspaceID} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	if f.Offset > 0 {
-		q.Set("offset", strconv.Itoa(f.Offset))
-	}
-	if f.Limit > 0 {
-		q.Set("limit", strconv.Itoa(f.Limit))
-	}
+	q := pageQuery(f.Offset, f.Limit, map[string]string{"service_name": f.Name, "status": f.Status, "workspace_id": f.WorkspaceID})
 	var p core.ServicePage
 	if err := c.getJSON(ctx, "/v1/services", q, &p); err != nil {
 		return nil, err
@@ -199,6 +177,24 @@ func (c *Client) StreamServiceLog(ctx context.Context, id, instance string, offs
 	buf := make([]byte, 32<<10)
 	_, err := c.streamLogOnce(ctx, pathOf("services", id, "logs"), q, &offset, buf, w)
 	return offset, err
+}
+
+// pageQuery is the query of an offset-paged list: the filters that are
+// set, offset and limit when positive.
+func pageQuery(offset, limit int, filters map[string]string) url.Values {
+	q := url.Values{}
+	for k, v := range filters {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if offset > 0 {
+		q.Set("offset", strconv.Itoa(offset))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return q
 }
 
 // poll calls get every interval until it says done or fails.
