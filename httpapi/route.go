@@ -74,7 +74,7 @@ func (s *Server) routes() []route {
 		// Operational.
 		{Method: "GET", Pattern: "/healthz", Summary: "Liveness: answers while the process lives.",
 			Response: `{"status":"ok"}`, Status: 200, Handler: s.handleHealthz},
-		{Method: "GET", Pattern: "/readyz", Summary: "Readiness: answers 200 once the store and object store answer, else 503.",
+		{Method: "GET", Pattern: "/readyz", Summary: "Readiness: answers 200 once the store answers and takes a write, the object store answers and the disks have free space, else 503.",
 			Response: `{"status":"ready"}`, Status: 200, Handler: s.handleReadyz},
 		{Method: "GET", Pattern: "/metrics", Summary: "Prometheus metrics in text format.",
 			Response: "Prometheus text exposition format.", Status: 200, Handler: s.handleMetrics},
