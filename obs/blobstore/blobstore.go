@@ -5,7 +5,7 @@
 //
 // It once sat on gocloud.dev/blob; gocloud's portable layer brought
 // OpenTelemetry, gRPC and Google API packages into the binary that no
-// setting could use, and a tenth of a cold build's CPU time with them (README,
+// setting could use, and a sixth of a cold build's work with them (README,
 // "Building").
 package blobstore
 
