@@ -9,7 +9,7 @@
 // Service.Start) can delete what a crashed server left.
 //
 // Backend is the small driver interface for bytes. OpenBackend opens one from
-// a URL (file://, s3:// on the AWS SDK, mem://); NewQuotaBackend wraps
+// a URL (file://, s3://, mem://) over gocloud.dev/blob; NewQuotaBackend wraps
 // one to simulate a full disk in tests. The package obs/obstest holds the
 // conformance suite that every Backend passes.
 package obs

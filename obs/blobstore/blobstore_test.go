@@ -26,12 +26,6 @@ func MustOpenBackend(t *testing.T, rawURL string) obs.Backend {
 	return be
 }
 
-// openBackend opens the backend at rawURL.
-func openBackend(t *testing.T, rawURL string) (obs.Backend, error) {
-	t.Helper()
-	return blobstore.OpenBackend(t.Context(), rawURL)
-}
-
 func TestFileBackend(t *testing.T) {
 	obstest.RunBackend(t, func(t *testing.T) obs.Backend {
 		return MustOpenBackend(t, "file://"+filepath.ToSlash(t.TempDir())+"/objects")
