@@ -126,6 +126,19 @@ var (
 	CodeMethodNotAllowed = NewCode("ATL.GEN.0011", Invalid, "The route exists but not for this HTTP method.")
 )
 
+// Codes of the server's storage: the metadata store (the database) and the
+// object store's backend. Their first argument is the seconds after which a
+// retry may succeed, sent as Retry-After.
+var (
+	CodeStoreUnavailable = NewCode("ATL.STO.0001", Unavailable, "The metadata store (the database) does not answer; nothing was changed. Retry after the time in Retry-After.")
+	CodeStoreFull        = NewCode("ATL.STO.0002", InsufficientSpace, "The metadata store (the database) has no space left on its disk; nothing was changed. An operator must free space.")
+	CodeObjectBackend    = NewCode("ATL.STO.0003", Unavailable, "The object store's backend (named in the message) does not answer, refuses the server's credentials or is misconfigured. Retry after the time in Retry-After.")
+)
+
+// StoreRetryAfter is the Retry-After, in seconds, of the storage codes
+// (CodeStoreUnavailable, CodeObjectBackend).
+const StoreRetryAfter = 5
+
 // ErrorCode returns the wire code of err: its own for an *Error, the
 // canceled/deadline codes for context errors, else the internal code.
 func ErrorCode(err error) string {

@@ -215,10 +215,12 @@ func (s *Service) workPublish(ctx context.Context, it *store.QueueItem) error {
 }
 
 // retryable reports whether a background task's failure may pass: a
-// server-side error, not a refusal (a missing bucket, a denied write).
+// server-side error (a storage failure among them), not a refusal (a
+// missing bucket, a denied write).
 func retryable(err error) bool {
 	switch atelier.ErrorCode(err) {
-	case atelier.CodeInternal.ID, atelier.CodeUnavailable.ID, atelier.CodeDeadline.ID:
+	case atelier.CodeInternal.ID, atelier.CodeUnavailable.ID, atelier.CodeDeadline.ID,
+		atelier.CodeStoreUnavailable.ID, atelier.CodeStoreFull.ID, atelier.CodeObjectBackend.ID:
 		return true
 	}
 	return false

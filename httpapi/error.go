@@ -84,7 +84,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		body.RequestID = RequestIDFromContext(ctx)
 	}
-	if secs := retryAfter(err); status == http.StatusTooManyRequests && secs > 0 {
+	if secs := retryAfter(err); (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) && secs > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	if status == http.StatusUnauthorized && strings.HasPrefix(r.URL.Path, "/v1/") {
@@ -93,9 +93,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, body)
 }
 
-// retryAfter returns the seconds to wait that a rate-limit error carries
-// (its first argument, by the convention of CodeLoginRateLimit and
-// CodeResendTooSoon), or 0.
+// retryAfter returns the seconds to wait that a rate-limit or unavailable
+// error carries (its first argument, by the convention of
+// CodeLoginRateLimit, CodeResendTooSoon and the storage codes), or 0.
 func retryAfter(err error) int {
 	var e *atelier.Error
 	if !errors.As(err, &e) || len(e.Args) == 0 {

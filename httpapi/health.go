@@ -22,7 +22,8 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
 			s.log.WarnContext(r.Context(), "not ready", "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": atelier.ErrorMessage(err)})
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable",
+				"error_code": atelier.ErrorCode(err), "error": atelier.ErrorMessage(err)})
 			return nil
 		}
 	}

@@ -105,7 +105,7 @@ func firstInt(args []any) (int64, bool) {
 
 // zhMessages is the Chinese catalog: one entry per error code that an
 // /api/v2 route can return. A test checks that every ATL.AUTH, ATL.OAUTH,
-// ATL.VFY and ATL.GEN code has one.
+// ATL.VFY, ATL.GEN and ATL.STO code has one.
 var zhMessages = map[string]zhMessage{
 	// General codes.
 	atelier.CodeInternal.ID:         zh("服务器发生意外错误，请稍后重试。"),
@@ -119,6 +119,11 @@ var zhMessages = map[string]zhMessage{
 	atelier.CodeDeadline.ID:         zh("请求处理时间超过了服务器的限制。"),
 	atelier.CodeNotImplemented.ID:   zh("当前配置的后端不支持此操作。"),
 	atelier.CodeMethodNotAllowed.ID: zh("该路由存在，但不支持此 HTTP 方法。"),
+
+	// Storage.
+	atelier.CodeStoreUnavailable.ID: zh("元数据存储（数据库）没有响应，未做任何更改。请在 Retry-After 指定的时间后重试。"),
+	atelier.CodeStoreFull.ID:        zh("元数据存储（数据库）所在磁盘空间已满，未做任何更改。请联系管理员释放空间。"),
+	atelier.CodeObjectBackend.ID:    zh("对象存储后端没有响应、拒绝了服务器的凭据或配置有误。请在 Retry-After 指定的时间后重试。"),
 
 	// Authentication.
 	atelier.CodeNoCredentials.ID: zh("请求未携带凭据，请发送 Authorization: Bearer <token>。"),

@@ -22,7 +22,7 @@ func hasHan(s string) bool {
 
 // translatedAreas are the code families that /api/v2 routes return; each of
 // their codes needs a Chinese message.
-var translatedAreas = []string{"ATL.AUTH.", "ATL.OAUTH.", "ATL.VFY.", "ATL.GEN."}
+var translatedAreas = []string{"ATL.AUTH.", "ATL.OAUTH.", "ATL.VFY.", "ATL.GEN.", "ATL.STO."}
 
 func TestZhCatalogCoversEveryV2Code(t *testing.T) {
 	t.Parallel()

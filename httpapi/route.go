@@ -86,7 +86,7 @@ func (s *Server) routes() []route {
 			Response: `{"status":"ok"}`, Status: 200, Out: struct {
 				Status string `json:"status"`
 			}{}, Handler: s.handleHealthz},
-		{Method: "GET", Pattern: "/readyz", Summary: "Readiness: answers 200 once the store and object store answer, else 503.",
+		{Method: "GET", Pattern: "/readyz", Summary: "Readiness: answers 200 once the store answers and takes a write, the object store answers and the disks have free space, else 503.",
 			Response: `{"status":"ready"}`, Status: 200, Out: struct {
 				Status string `json:"status"`
 			}{}, Handler: s.handleReadyz},

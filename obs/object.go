@@ -54,8 +54,8 @@ func (s *Service) PutObject(ctx context.Context, bucket, key string, r io.Reader
 			return nil
 		case body.err != nil:
 			return body.err
-		case errors.Is(err, ErrNoSpace):
-			return atelier.CodeStorageFull.Wrap(err, "The object store is out of space; nothing was stored.")
+		case backendError(err) != nil:
+			return backendError(err)
 		case ctx.Err() != nil:
 			return fmt.Errorf("obs: put object: %w: %w", ctx.Err(), err)
 		}
@@ -271,8 +271,8 @@ func (s *Service) CopyObject(ctx context.Context, dstBucket, dstKey, srcBucket, 
 			switch {
 			case err == nil:
 				return nil
-			case errors.Is(err, ErrNoSpace):
-				return atelier.CodeStorageFull.Wrap(err, "The object store is out of space; nothing was stored.")
+			case backendError(err) != nil:
+				return backendError(err)
 			}
 			return fmt.Errorf("obs: copy object: %w", err)
 		}
@@ -351,6 +351,9 @@ func (s *Service) GetObject(ctx context.Context, bucket, key string, rng *atelie
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return nil, nil, nil, errNoObject(key)
+			}
+			if berr := backendError(err); berr != nil {
+				return nil, nil, nil, berr
 			}
 			return nil, nil, nil, fmt.Errorf("obs: open object: %w", err)
 		}

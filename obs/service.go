@@ -99,7 +99,11 @@ func New(st ObjectMetaStore, be Backend, opts Options) *Service {
 
 // Ping reports whether the object backend answers, for readiness.
 func (s *Service) Ping(ctx context.Context) error {
-	return s.be.Ping(ctx)
+	err := s.be.Ping(ctx)
+	if berr := backendError(err); berr != nil {
+		return berr
+	}
+	return err
 }
 
 // now is the time stored in records: UTC, microsecond precision.

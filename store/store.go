@@ -9,6 +9,11 @@
 //   - a missing record gives an error for which errors.Is(err, ErrNotFound);
 //   - a unique constraint gives errors.Is(err, ErrConflict);
 //   - deleting a bucket that still holds objects gives ErrNotEmpty;
+//   - a database out of disk space gives an *atelier.Error with
+//     atelier.CodeStoreFull, and one that cannot be reached (or cannot
+//     write: I/O errors, a read-only file) atelier.CodeStoreUnavailable, both
+//     found with errors.As, so that they reach the client as 507 and 503
+//     through any wrapping;
 //   - any other failure is returned wrapped with the operation's name.
 //
 // Domain packages turn these into *atelier.Error with their own codes.

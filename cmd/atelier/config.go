@@ -28,6 +28,9 @@ const (
 	DefaultSessionTTL     = identity.DefaultSessionTTL
 	DefaultLogLevel       = "info"
 	DefaultLogFormat      = "text"
+	// DefaultMinFreeBytes is the free space below which /readyz says a
+	// disk the server writes to is full.
+	DefaultMinFreeBytes = 64 << 20
 )
 
 // ServerConfig holds the settings of `atelier server`. Precedence: default,
@@ -47,6 +50,7 @@ type ServerConfig struct {
 	MaxPredictBytes      int64         // ATELIER_MAX_PREDICT_BYTES
 	MaxPredictReplyBytes int64         // ATELIER_MAX_PREDICT_REPLY_BYTES
 	SessionTTL           time.Duration // ATELIER_SESSION_TTL
+	MinFreeBytes         int64         // ATELIER_MIN_FREE_SPACE; 0 means the default, -1 (env "0") no check
 	LogLevel             string        // --log-level, ATELIER_LOG_LEVEL: debug, info, warn, error
 	LogFormat            string        // --log-format, ATELIER_LOG_FORMAT: text or json
 
@@ -120,6 +124,13 @@ func configFromEnv(getenv func(string) string) ServerConfig {
 			c.PredictTimeout = d
 		}
 	}
+	if v := getenv("ATELIER_MIN_FREE_SPACE"); v != "" {
+		if c.MinFreeBytes, err = parseSize(v); err != nil {
+			c.envErrs = append(c.envErrs, fmt.Errorf("ATELIER_MIN_FREE_SPACE: %w", err))
+		} else if c.MinFreeBytes == 0 {
+			c.MinFreeBytes = -1 // no check
+		}
+	}
 	if v := getenv("ATELIER_SESSION_TTL"); v != "" {
 		if c.SessionTTL, err = time.ParseDuration(v); err != nil {
 			c.envErrs = append(c.envErrs, fmt.Errorf("ATELIER_SESSION_TTL: %q is not a Go duration such as 12h", v))
@@ -154,6 +165,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	c.MaxObjectBytes = cmp.Or(c.MaxObjectBytes, DefaultMaxObjectBytes)
 	c.SessionTTL = cmp.Or(c.SessionTTL, DefaultSessionTTL)
+	c.MinFreeBytes = cmp.Or(c.MinFreeBytes, DefaultMinFreeBytes)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.LogFormat = cmp.Or(c.LogFormat, DefaultLogFormat)
 	c.Identity = c.Identity.withDefaults(c.DataDir)

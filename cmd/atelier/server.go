@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -34,6 +35,7 @@ import (
 	"github.com/atelier-dev/atelier/httpapi"
 	"github.com/atelier-dev/atelier/identity"
 	"github.com/atelier-dev/atelier/internal/clock"
+	"github.com/atelier-dev/atelier/internal/diskfree"
 	"github.com/atelier-dev/atelier/internal/secretbox"
 	"github.com/atelier-dev/atelier/internal/startstop"
 	"github.com/atelier-dev/atelier/leader"
@@ -56,6 +58,8 @@ const (
 	idleTimeout       = 120 * time.Second
 	// shutdownTimeout bounds how long SIGTERM waits for in-flight requests.
 	shutdownTimeout = 20 * time.Second
+	// probeTimeout bounds the object store's probe at start.
+	probeTimeout = 30 * time.Second
 )
 
 // storeOpeners opens a metadata store by the scheme of ATELIER_DATABASE_URL.
@@ -195,10 +199,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.log = newServerLogger(m.Stderr, cfg)
 	ctx, m.cancel = context.WithCancel(ctx)
 
+	// Bound first: a port in use fails the start before anything is
+	// created or changed (the data directory, the database, the admin).
+	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return fmt.Errorf("--addr/ATELIER_ADDR: cannot listen on %s: %w", cfg.Addr, err)
+	}
+	m.addr = m.ln.Addr().String()
+
 	scheme := urlScheme(cfg.DatabaseURL)
 	single := scheme == "sqlite" // one process owns the data: it may sweep everything
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+		return fmt.Errorf("--data-dir/ATELIER_DATA_DIR: create data directory: %w", err)
 	}
 	if single {
 		// Taken before the migrations, so that two servers never migrate
@@ -208,10 +219,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	if m.store, err = storeOpeners[scheme](ctx, cfg.DatabaseURL); err != nil {
-		return fmt.Errorf("open metadata store (%s): %w", scheme, err)
+		return fmt.Errorf("--database-url/ATELIER_DATABASE_URL: cannot open the %s metadata store: %w", scheme, err)
 	}
 	if m.backend, err = objectStores[urlScheme(cfg.ObjectStore)](ctx, cfg.ObjectStore); err != nil {
-		return fmt.Errorf("open object store: %w", err)
+		return fmt.Errorf("--object-store/ATELIER_OBJECT_STORE: cannot open the object store: %w", err)
+	}
+	// Opening checks little (an s3 bucket is not even contacted): a write,
+	// read and delete finds a wrong endpoint, bucket or credentials now.
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	err = obs.Probe(pctx, m.backend)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("--object-store/ATELIER_OBJECT_STORE: the %s object store does not work: %w", urlScheme(cfg.ObjectStore), err)
 	}
 	m.objects = obs.New(m.store, m.backend, obs.Options{Clock: m.Clock, Logger: m.log, MaxObjectBytes: cfg.MaxObjectBytes})
 	box, err := secretbox.LoadOrCreateKey(cfg.Identity.SecretKeyFile)
@@ -230,10 +249,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	for ch, w := range where {
 		m.log.InfoContext(ctx, "one-time codes", "channel", ch, "via", w)
 	}
-	publicURL := cfg.PublicURL
-	if publicDefault && strings.HasSuffix(cfg.Addr, ":0") {
-		publicURL = "" // set once the port is known, below
+	if publicDefault {
+		cfg.PublicURL = "http://" + m.addr // the real port when --addr had :0
+		m.Config.PublicURL = cfg.PublicURL
 	}
+	publicURL := cfg.PublicURL
 	m.identity = identity.New(m.store, identity.Options{
 		Clock:            m.Clock,
 		Logger:           m.log,
@@ -316,15 +336,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxPredictBytes:      cfg.MaxPredictBytes,
 		MaxPredictReplyBytes: cfg.MaxPredictReplyBytes,
 	})
-	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	m.addr = m.ln.Addr().String()
-	if publicDefault {
-		cfg.PublicURL = "http://" + m.addr // the real port when --addr had :0
-		m.Config.PublicURL = cfg.PublicURL
-		m.identity.SetIssuer(cfg.PublicURL)
-	}
 	m.runtime.SetTaskEndpoint(cmp.Or(cfg.Training.TaskEndpoint, cfg.PublicURL))
 	m.srv = &http.Server{
 		Handler:           api,
@@ -581,14 +592,82 @@ func (m *Main) Close() error {
 	return m.closeErr
 }
 
-// ready is the readiness check: the metadata store and the object store
-// must answer.
+// ready is the readiness check: the metadata store must answer and take a
+// write, the object store must answer, and the data directory, the SQLite
+// database's directory and a file object store's directory must each have
+// at least ATELIER_MIN_FREE_SPACE free.
 func (m *Main) ready(ctx context.Context) error {
 	if err := m.store.Ping(ctx); err != nil {
-		return atelier.CodeUnavailable.Wrap(err, "The metadata store does not answer.")
+		return storageError(err, atelier.CodeUnavailable, "The metadata store does not answer.")
+	}
+	// Free space first: it says why before a write fails for want of it.
+	if err := m.freeSpace(); err != nil {
+		return err
+	}
+	if err := m.writeProbe(ctx); err != nil {
+		return storageError(err, atelier.CodeUnavailable, "The metadata store does not take writes.")
 	}
 	if err := m.objects.Ping(ctx); err != nil {
-		return atelier.CodeUnavailable.Wrap(err, "The object store does not answer.")
+		return storageError(err, atelier.CodeUnavailable, "The object store does not answer.")
+	}
+	return nil
+}
+
+// storageError returns err when it carries a storage code already, else
+// err wrapped in code with msg.
+func storageError(err error, code atelier.Code, msg string) error {
+	switch atelier.ErrorCode(err) {
+	case atelier.CodeStoreUnavailable.ID, atelier.CodeStoreFull.ID, atelier.CodeObjectBackend.ID, atelier.CodeStorageFull.ID:
+		return err
+	}
+	return code.Wrap(err, "%s", msg)
+}
+
+// writeProbe commits a write to the metadata store and undoes it: it takes
+// and releases a lease of this process's own (a row that no other code
+// reads), so that a database that still answers reads but cannot write (a
+// full disk, a read-only file or replica) is not ready.
+func (m *Main) writeProbe(ctx context.Context) error {
+	name, holder := "ready-probe/"+startstop.ProcessID(), startstop.ProcessID()
+	now := m.Clock.Now()
+	if _, err := m.store.AcquireLease(ctx, name, holder, now, now.Add(time.Minute)); err != nil {
+		return err
+	}
+	return m.store.ReleaseLease(ctx, name, holder)
+}
+
+// freeSpace reports CodeStoreFull or CodeStorageFull when a directory the
+// server writes to has less than ATELIER_MIN_FREE_SPACE free.
+func (m *Main) freeSpace() error {
+	least := m.Config.MinFreeBytes
+	if least <= 0 {
+		return nil
+	}
+	type place struct {
+		what, dir string
+		code      atelier.Code
+	}
+	places := []place{{"data directory", m.Config.DataDir, atelier.CodeStoreFull}}
+	if urlScheme(m.Config.DatabaseURL) == "sqlite" {
+		places = append(places, place{"database", filepath.Dir(sqlitePath(m.Config.DatabaseURL)), atelier.CodeStoreFull})
+	}
+	if urlScheme(m.Config.ObjectStore) == "file" {
+		if u, err := url.Parse(m.Config.ObjectStore); err == nil {
+			places = append(places, place{"object store", filepath.FromSlash(u.Path), atelier.CodeStorageFull})
+		}
+	}
+	for _, p := range places {
+		free, err := diskfree.Available(p.dir)
+		if errors.Is(err, diskfree.ErrUnsupported) {
+			return nil
+		}
+		if err != nil {
+			return atelier.CodeUnavailable.Wrap(err, "The %s cannot be read.", p.what)
+		}
+		if free < uint64(least) {
+			return p.code.Wrap(fmt.Errorf("%s %s: %d bytes free, ATELIER_MIN_FREE_SPACE is %d", p.what, p.dir, free, least),
+				"The %s's disk has %d KiB free, less than the %d KiB that ATELIER_MIN_FREE_SPACE keeps free.", p.what, free>>10, least>>10)
+		}
 	}
 	return nil
 }

@@ -388,6 +388,7 @@ func TestConfig(t *testing.T) {
 		"ATELIER_DATA_DIR":          "/var/lib/atelier",
 		"ATELIER_MAX_OBJECT_BYTES":  "1GiB",
 		"ATELIER_SESSION_TTL":       "1h",
+		"ATELIER_MIN_FREE_SPACE":    "1GiB",
 		"ATELIER_LOG_FORMAT":        "json",
 		"ATELIER_LOGIN_RATE_PER_IP": "off",
 		"ATELIER_LOCKOUT_DURATION":  "1h",
@@ -412,6 +413,7 @@ func TestConfig(t *testing.T) {
 		MaxBodyBytes:   1 << 20,
 		MaxObjectBytes: 1 << 30,
 		SessionTTL:     time.Hour,
+		MinFreeBytes:   1 << 30,
 		LogLevel:       "info",
 		LogFormat:      "json",
 		Identity: IdentityConfig{

@@ -120,6 +120,11 @@ func start() (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startPrivate(bin)
+}
+
+// startPrivate starts a cluster of its own in a temporary directory.
+func startPrivate(bin string) (*cluster, error) {
 	c := &cluster{bin: bin}
 	if err := c.initdb(); err != nil {
 		_ = os.RemoveAll(c.dir)
@@ -127,6 +132,7 @@ func start() (*cluster, error) {
 	}
 	// The free port may be taken between our probe and the server's bind;
 	// try a few.
+	var err error
 	for attempt := 0; ; attempt++ {
 		err = c.pgStart()
 		if err == nil || attempt == 2 {
@@ -289,4 +295,55 @@ func StartCluster() (url string, stop func() error, err error) {
 		return "", nil, err
 	}
 	return c.url, c.stop, nil
+}
+
+// Cluster is a private PostgreSQL cluster of one test, which the test may
+// stop to see what its code does when the database goes away.
+type Cluster struct {
+	c       *cluster
+	stopped bool
+}
+
+// NewCluster starts a private cluster for tb (never the shared one, nor
+// ATELIER_TEST_DATABASE_URL's server) and removes it when tb ends. It
+// skips the test when PostgreSQL is not installed, unless
+// ATELIER_REQUIRE_PG=1.
+func NewCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	bin, err := findBin()
+	if err == nil {
+		var c *cluster
+		if c, err = startPrivate(bin); err == nil {
+			cl := &Cluster{c: c}
+			tb.Cleanup(func() {
+				if cl.stopped {
+					_ = c.admin.Close()
+					_ = os.RemoveAll(c.dir)
+					return
+				}
+				if err := c.stop(); err != nil {
+					tb.Errorf("pgtest: %v", err)
+				}
+			})
+			return cl
+		}
+	}
+	if errors.Is(err, errNoBinaries) && os.Getenv("ATELIER_REQUIRE_PG") != "1" {
+		tb.Skipf("pgtest: %v; install PostgreSQL or set ATELIER_PG_BIN (ATELIER_REQUIRE_PG=1 makes this a failure)", err)
+	}
+	tb.Fatalf("pgtest: %v", err)
+	return nil
+}
+
+// URL returns the URL of the cluster's "postgres" database.
+func (cl *Cluster) URL() string { return cl.c.url }
+
+// Stop shuts the cluster down (pg_ctl stop -m fast: sessions are ended,
+// new connections refused) and waits until it is down.
+func (cl *Cluster) Stop() error {
+	if cl.stopped {
+		return nil
+	}
+	cl.stopped = true
+	return run(cl.c.command("pg_ctl", "-D", filepath.Join(cl.c.dir, "data"), "-m", "fast", "-w", "stop"))
 }

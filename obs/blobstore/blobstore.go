@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -59,7 +60,16 @@ func OpenBackend(ctx context.Context, rawURL string) (obs.Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("obs: open %s object store: %w", u.Scheme, err)
 	}
-	return &gcBackend{b: b, dir: dir}, nil
+	g := &gcBackend{b: b, dir: dir}
+	switch u.Scheme {
+	case "file":
+		g.name = fmt.Sprintf("file directory %q", dir)
+	case "s3":
+		g.name, g.remote = fmt.Sprintf("s3 bucket %q", u.Host), true
+	default:
+		g.name = u.Scheme
+	}
+	return g, nil
 }
 
 func openFile(_ context.Context, u *url.URL) (*blob.Bucket, string, error) {
@@ -102,6 +112,12 @@ func openMem(_ context.Context, _ *url.URL) (*blob.Bucket, string, error) {
 type gcBackend struct {
 	b   *blob.Bucket
 	dir string
+	// name names the backend in errors (obs.UnavailableError): its kind
+	// and bucket or directory, never a credential.
+	name string
+	// remote says that the backend is reached over the network: its
+	// failures, but for a missing blob, are the backend's.
+	remote bool
 
 	// synced holds directories fsynced since they may have been created, so
 	// that a new directory's entry in its parent is made durable once.
@@ -203,7 +219,7 @@ func (g *gcBackend) Ping(ctx context.Context) error {
 		return g.wrap("ping", "", err)
 	}
 	if !ok {
-		return errors.New("obs: object backend is not accessible")
+		return &obs.UnavailableError{Backend: g.name, Err: errors.New("not accessible (missing bucket or directory)")}
 	}
 	return nil
 }
@@ -217,8 +233,28 @@ func (g *gcBackend) wrap(op, key string, err error) error {
 		return fmt.Errorf("obs: %s %q: %w: %w", op, key, obs.ErrNotFound, err)
 	case errors.Is(err, syscall.ENOSPC) && !errors.Is(err, obs.ErrNoSpace):
 		return fmt.Errorf("obs: %s %q: %w: %w", op, key, obs.ErrNoSpace, err)
+	case g.unavailable(err):
+		return fmt.Errorf("obs: %s %q: %w", op, key, &obs.UnavailableError{Backend: g.name, Err: err})
 	}
 	return fmt.Errorf("obs: %s %q: %w", op, key, err)
+}
+
+// unavailable reports whether err is a failure of the backend itself: for a
+// remote one anything but a cancelled call or an error of the reader being
+// stored (the network, credentials, a missing bucket); for a local
+// directory, one that cannot be read or written (permissions, a read-only
+// or failing disk).
+func (g *gcBackend) unavailable(err error) bool {
+	var ue *obs.UnavailableError
+	switch {
+	case errors.As(err, &ue), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case g.remote:
+		return gcerrors.Code(err) != gcerrors.Canceled
+	case g.dir != "":
+		return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EIO)
+	}
+	return false
 }
 
 // syncFile makes a blob written to the file backend durable: fileblob renames

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -125,5 +126,39 @@ func TestOpenBackendURLs(t *testing.T) {
 	}
 	if err := be.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestS3Unreachable: every call to an s3 backend that does not answer fails
+// with an *obs.UnavailableError naming the bucket, so that the service
+// answers 503 and not 500.
+func TestS3Unreachable(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_MAX_ATTEMPTS", "1") // fail at once, not after backoffs
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	be, err := blobstore.OpenBackend(t.Context(), "s3://data?region=us-east-1&use_path_style=true&endpoint=http://"+addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	for what, err := range map[string]error{
+		"put":  be.Put(t.Context(), "k", strings.NewReader("x")),
+		"ping": be.Ping(t.Context()),
+	} {
+		var ue *obs.UnavailableError
+		if !errors.As(err, &ue) || ue.Backend != `s3 bucket "data"` {
+			t.Errorf("%s: %v; want an *obs.UnavailableError naming s3 bucket \"data\"", what, err)
+		}
+	}
+	_, err = be.Open(t.Context(), "k", 0, -1)
+	var ue *obs.UnavailableError
+	if !errors.As(err, &ue) {
+		t.Errorf("open: %v; want an *obs.UnavailableError", err)
 	}
 }

@@ -7,10 +7,14 @@ package pgstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -29,7 +33,28 @@ const (
 	foreignKeyViolation  = "23503"
 	serializationFailure = "40001"
 	deadlockDetected     = "40P01"
+	diskFull             = "53100"
 )
+
+// unavailableCodes are the SQLSTATEs of a server that cannot serve now:
+// too many connections, shutting down, starting up, crashed.
+var unavailableCodes = hasCode("53300", "57P01", "57P02", "57P03")
+
+// unavailable reports whether err says that the server cannot be reached
+// or cannot serve: a failed connect, a connection exception (class 08), a
+// connection that broke mid-statement, or one of unavailableCodes.
+func unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne):
+		return true
+	case errors.As(err, &pe):
+		return strings.HasPrefix(pe.Code, "08") || unavailableCodes(err)
+	}
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
 
 // Open connects to the PostgreSQL database at url (postgres://…) and applies
 // pending migrations. The returned store is safe for concurrent use.
@@ -61,6 +86,8 @@ func Open(ctx context.Context, url string) (store.Store, error) {
 		IsUniqueViolation:     hasCode(uniqueViolation),
 		IsForeignKeyViolation: hasCode(foreignKeyViolation),
 		IsRetryable:           hasCode(serializationFailure, deadlockDetected),
+		IsFull:                hasCode(diskFull),
+		IsUnavailable:         unavailable,
 	})
 	if err != nil {
 		return nil, err

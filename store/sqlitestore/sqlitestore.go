@@ -57,6 +57,8 @@ func Open(ctx context.Context, path string) (store.Store, error) {
 		// ON DELETE RESTRICT fails with SQLITE_CONSTRAINT_TRIGGER.
 		IsForeignKeyViolation: hasCode(sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, sqlite3.SQLITE_CONSTRAINT_TRIGGER),
 		IsRetryable:           hasCode(sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_SNAPSHOT),
+		IsFull:                hasPrimaryCode(sqlite3.SQLITE_FULL),
+		IsUnavailable:         hasPrimaryCode(sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN),
 	})
 	if err != nil {
 		return nil, err
@@ -114,6 +116,23 @@ func hasCode(codes ...int) func(error) bool {
 		}
 		for _, c := range codes {
 			if e.Code() == c {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// hasPrimaryCode returns a classifier for SQLite's primary result codes,
+// whatever their extended code (SQLITE_IOERR_WRITE is an SQLITE_IOERR).
+func hasPrimaryCode(codes ...int) func(error) bool {
+	return func(err error) bool {
+		var e *sqlite.Error
+		if !errors.As(err, &e) {
+			return false
+		}
+		for _, c := range codes {
+			if e.Code()&0xff == c {
 				return true
 			}
 		}

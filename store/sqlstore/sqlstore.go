@@ -29,6 +29,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/store"
 )
 
@@ -74,6 +75,13 @@ type Flavor struct {
 	// concurrent one (serialization failure, deadlock, busy) and may be run
 	// again. Nil means never.
 	IsRetryable func(err error) bool
+	// IsFull reports whether err says that the database has no space left
+	// (SQLite's SQLITE_FULL, PostgreSQL's disk_full). Nil means never.
+	IsFull func(err error) bool
+	// IsUnavailable reports whether err says that the database cannot be
+	// reached or cannot write: a refused or broken connection, a server
+	// shutting down, an I/O error, a read-only file. Nil means never.
+	IsUnavailable func(err error) bool
 }
 
 // DB is a store.Store over two database/sql pools: a writer pool for
@@ -156,16 +164,16 @@ func (db *DB) Ping(ctx context.Context) error {
 	if db.tx != nil {
 		var one int
 		if err := db.w.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-			return fmt.Errorf("%s: ping: %w", db.flavor.Name, err)
+			return db.wrap("ping", err)
 		}
 		return nil
 	}
 	if err := db.wdb.PingContext(ctx); err != nil {
-		return fmt.Errorf("%s: ping: %w", db.flavor.Name, err)
+		return db.wrap("ping", err)
 	}
 	if db.rdb != db.wdb {
 		if err := db.rdb.PingContext(ctx); err != nil {
-			return fmt.Errorf("%s: ping: %w", db.flavor.Name, err)
+			return db.wrap("ping", err)
 		}
 	}
 	return nil
@@ -230,7 +238,23 @@ func (db *DB) wrap(op string, err error) error {
 	case db.flavor.IsUniqueViolation(err):
 		return fmt.Errorf("%s: %s: %w: %w", db.flavor.Name, op, store.ErrConflict, err)
 	}
-	return fmt.Errorf("%s: %s: %w", db.flavor.Name, op, err)
+	return fmt.Errorf("%s: %s: %w", db.flavor.Name, op, db.classify(err))
+}
+
+// classify turns the error of a full or unreachable database into the
+// storage code that callers answer with (store's error contract); any other
+// error, and one that already carries a code, is returned as it is.
+func (db *DB) classify(err error) error {
+	var coded *atelier.Error
+	switch {
+	case errors.As(err, &coded), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case db.flavor.IsFull != nil && db.flavor.IsFull(err):
+		return atelier.CodeStoreFull.Wrap(err, "The database has no space left on its disk; nothing was changed.")
+	case db.flavor.IsUnavailable != nil && db.flavor.IsUnavailable(err):
+		return atelier.CodeStoreUnavailable.Wrap(err, "The database does not answer; retry in %d seconds.", atelier.StoreRetryAfter)
+	}
+	return err
 }
 
 // notFound is the error for a missing record.

@@ -1,0 +1,5 @@
+//go:build !linux && !darwin
+
+package diskfree
+
+func available(string) (uint64, error) { return 0, ErrUnsupported }
