@@ -59,7 +59,10 @@ func (s *Service) Login(ctx context.Context, req atelier.LoginRequest) (*atelier
 		// Same work and the same answers as a wrong password, so that
 		// neither timing nor the attempt count tells whether the account
 		// exists.
-		_, _ = verifyPassword(s.dummyHash, req.Password)
+		if err := s.verifyDummy(ctx, req.Password); err != nil {
+			s.audit(ctx, failed(ev, "server_busy"))
+			return nil, err
+		}
 		log.InfoContext(ctx, "login failed: unknown account", "tenant_id", req.TenantID)
 		s.audit(ctx, failed(ev, "unknown_account"))
 		return nil, s.phantomFailed(req.TenantID + "\x00" + account)
@@ -67,12 +70,18 @@ func (s *Service) Login(ctx context.Context, req atelier.LoginRequest) (*atelier
 	ev.ActorID, ev.TenantID = u.ID, u.TenantID
 	log = log.With("user_id", u.ID, "tenant_id", u.TenantID)
 	if now := s.now(); now.Before(u.LockedUntil) {
-		_, _ = verifyPassword(s.dummyHash, req.Password)
+		if err := s.verifyDummy(ctx, req.Password); err != nil {
+			s.audit(ctx, failed(ev, "server_busy"))
+			return nil, err
+		}
 		s.audit(ctx, failed(ev, "locked"))
 		return nil, lockedError(u.LockedUntil.Sub(now))
 	}
-	ok, err := verifyPassword(u.PasswordHash, req.Password)
-	if err != nil {
+	ok, err := s.verify(ctx, u.PasswordHash, req.Password)
+	if isHashBusy(err) {
+		s.audit(ctx, failed(ev, "server_busy"))
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("identity: login: user %s has an unusable password hash: %w", u.ID, err)
 	}
 	if !ok {
@@ -463,14 +472,18 @@ func (s *Service) ExchangeKey(ctx context.Context, accessKey, secretKey string) 
 	badKey := atelier.CodeBadKey.Errorf("The access key or secret key is wrong.")
 	k, err := s.st.GetAPIKey(ctx, accessKey)
 	if errors.Is(err, store.ErrNotFound) {
-		_, _ = verifyPassword(s.dummyHash, secretKey)
+		if err := s.verifyDummy(ctx, secretKey); err != nil {
+			return nil, err
+		}
 		s.log.InfoContext(ctx, "key exchange failed: unknown access key")
 		return nil, badKey
 	} else if err != nil {
 		return nil, fmt.Errorf("identity: exchange key: %w", err)
 	}
-	ok, err := verifyPassword(k.SecretHash, secretKey)
-	if err != nil {
+	ok, err := s.verify(ctx, k.SecretHash, secretKey)
+	if isHashBusy(err) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("identity: exchange key: key %s has an unusable hash: %w", k.AccessKey, err)
 	}
 	if !ok {

@@ -377,8 +377,10 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	if err != nil {
 		return err
 	}
-	ok, err := verifyPassword(u.PasswordHash, oldPassword)
-	if err != nil {
+	ok, err := s.verify(ctx, u.PasswordHash, oldPassword)
+	if isHashBusy(err) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("identity: user %s has an unusable password hash: %w", u.ID, err)
 	}
 	if !ok {

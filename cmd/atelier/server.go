@@ -242,6 +242,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		LockoutDuration:  cfg.Identity.LockoutDuration,
 		LoginRatePerIP:   cfg.Identity.LoginRatePerIP,
 		LoginRatePerUser: cfg.Identity.LoginRatePerUser,
+		HashMemory:       cfg.Identity.HashMemory,
+		HashQueue:        cfg.Identity.HashQueue,
 	})
 
 	reg := prometheus.NewRegistry()
