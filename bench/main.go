@@ -17,6 +17,7 @@
 //	go run ./bench -only datasets   # the dataset rows only
 //	go run ./bench -only callbacks  # the event callback rows only
 //	go run ./bench -only queue -queue-items 100000  # the queue claim rows at the issue's size
+//	go run ./bench -only logins     # the login flood rows only
 //
 // Everything talks to 127.0.0.1 only and is bounded in time.
 package main
@@ -100,10 +101,13 @@ type Config struct {
 	SandboxStarts int
 	// QueueItems is the backlog of the queue claim rows; 10,000 when zero.
 	QueueItems int
+	// FloodLogins is the size of the login flood; 400 when zero.
+	FloodLogins int
 	// Only restricts the run to one group of scenarios: "" runs them all,
 	// "datasets" only the dataset rows (on SQLite and PostgreSQL),
 	// "callbacks" only the callback rows, "queue" only the queue rows,
-	// "workloads" only the sandbox rows.
+	// "workloads" only the sandbox rows, "logins" only the login flood
+	// rows.
 	Only string
 }
 
@@ -140,13 +144,14 @@ func main() {
 	flag.StringVar(&cfg.BeforeBin, "before-bin", "", "a server binary from before the sandbox, timed beside this one by the workload rows")
 	flag.IntVar(&cfg.SandboxStarts, "sandbox-starts", 100, "sandboxed and bare starts timed by the workload rows")
 	flag.IntVar(&cfg.QueueItems, "queue-items", defaultQueueItems, "items queued in the store for the queue claim rows (the issue's figure: 100000)")
-	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue" or "workloads" (default: all)`)
+	flag.IntVar(&cfg.FloodLogins, "flood-logins", defaultFloodLogins, "logins for unknown emails sent at once, each from its own loopback address, by the login flood rows")
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "workloads" or "logins" (default: all)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	setFlags := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" && cfg.Only != "queue" && cfg.Only != "workloads" {
-		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue or workloads\n", cfg.Only)
+	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" && cfg.Only != "queue" && cfg.Only != "workloads" && cfg.Only != "logins" {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, workloads or logins\n", cfg.Only)
 		os.Exit(2)
 	}
 	if cfg.QueueItems < 10 {
@@ -274,6 +279,13 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		}
 		return rows, nil
 	}
+	if cfg.Only == "logins" {
+		rows, err := loginFloodScenarios(ctx, logf, bin, work, cmp.Or(cfg.FloodLogins, defaultFloodLogins))
+		if err != nil {
+			return nil, fmt.Errorf("login flood: %w", err)
+		}
+		return rows, nil
+	}
 	if cfg.Only == "workloads" {
 		rows, err := workloadScenarios(ctx, logf, bin, work, cfg)
 		if err != nil {
@@ -332,6 +344,14 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		rows = append(rows, r...)
 	}
 	srv.stop()
+
+	if everything {
+		r, err = loginFloodScenarios(ctx, logf, bin, work, cmp.Or(cfg.FloodLogins, defaultFloodLogins))
+		if err != nil {
+			return rows, fmt.Errorf("login flood: %w", err)
+		}
+		rows = append(rows, r...)
+	}
 
 	if everything {
 		r, err = trainingScenarios(ctx, logf, bin, work, cfg)

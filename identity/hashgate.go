@@ -15,8 +15,8 @@ import (
 // Defaults of the argon2id bound (Options.HashMemory, HashQueue, HashWait).
 const (
 	// DefaultHashMemory is the memory that argon2id hashes may take at once:
-	// three hashes of DefaultArgon2's 19 MiB, fewer on a machine with fewer
-	// cores.
+	// three hashes of DefaultArgon2's 19 MiB, fewer on a machine with four
+	// cores or less.
 	DefaultHashMemory int64 = 64 << 20
 	// DefaultHashQueuePerSlot is how many hashes may wait for each running
 	// one before more are refused at once.
@@ -62,15 +62,17 @@ type hashGate struct {
 }
 
 // newHashGate returns the gate for hashes of parameters p within a memory
-// budget: as many slots as the budget holds hashes, at most one per core,
-// at least one; queue waiting hashes (0: DefaultHashQueuePerSlot per slot)
+// budget: as many slots as the budget holds hashes, at most one per core
+// but one, at least one; queue waiting hashes (0: DefaultHashQueuePerSlot per slot)
 // for at most wait (0: DefaultHashWait).
 func newHashGate(c clock.Clock, p Argon2Params, budget int64, queue int, wait time.Duration) *hashGate {
 	if budget <= 0 {
 		budget = DefaultHashMemory
 	}
 	perHash := int64(p.Memory) << 10
-	slots := max(1, min(int64(runtime.GOMAXPROCS(0)), budget/perHash))
+	// One core is left to the rest of the server (health checks, other
+	// requests), so that a flood of logins cannot starve it.
+	slots := max(1, min(int64(runtime.GOMAXPROCS(0)-1), budget/perHash))
 	if queue <= 0 {
 		queue = DefaultHashQueuePerSlot * int(slots)
 	}
@@ -136,6 +138,13 @@ func (g *hashGate) do(ctx context.Context, f func()) error {
 		go g.returnMemory()
 	}
 	return nil
+}
+
+// saturated reports whether a hash asked for now would be refused: every
+// slot busy and the queue full. Logins ask it before they read the store,
+// so that a flood is refused at the least cost.
+func (g *hashGate) saturated() bool {
+	return len(g.slots) == cap(g.slots) && g.waiting.Load() >= g.queue
 }
 
 // returnMemory gives the heap that finished hashes freed back to the

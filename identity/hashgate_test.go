@@ -25,7 +25,7 @@ func fromAddr(ctx context.Context, ip string) context.Context {
 // same bound as a real one.
 func TestLoginHashesAreBounded(t *testing.T) {
 	const queue, flood = 3, 40
-	slots := min(2, runtime.GOMAXPROCS(0)) // one per core at most
+	slots := min(2, max(1, runtime.GOMAXPROCS(0)-1)) // one per core but one at most
 	e := MustEnv(t, func(o *identity.Options) {
 		o.HashMemory = int64(slots) * int64(cheap.Memory) << 10
 		o.HashQueue = queue

@@ -99,7 +99,7 @@ type Options struct {
 
 	// HashMemory bounds the memory of the argon2id hashes that run at once
 	// (bytes, default DefaultHashMemory): as many run as it holds, at most
-	// one per core, at least one. HashQueue more may wait for a slot
+	// one per core but one, at least one. HashQueue more may wait for a slot
 	// (default DefaultHashQueuePerSlot per slot), each for at most HashWait
 	// (default DefaultHashWait); the rest are refused with CodeRateLimited.
 	HashMemory int64

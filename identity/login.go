@@ -35,6 +35,10 @@ func (s *Service) Login(ctx context.Context, req atelier.LoginRequest) (*atelier
 		s.audit(ctx, failed(ev, "rate_limited_ip"))
 		return nil, rateLimited(after)
 	}
+	if s.hashes.saturated() {
+		s.audit(ctx, failed(ev, "server_busy"))
+		return nil, errHashBusy()
+	}
 	app, err := s.st.GetAppByClientID(ctx, req.ClientID)
 	if err != nil {
 		s.audit(ctx, failed(ev, "unknown_client"))
@@ -470,6 +474,9 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 // access key exists.
 func (s *Service) ExchangeKey(ctx context.Context, accessKey, secretKey string) (*atelier.IssuedToken, error) {
 	badKey := atelier.CodeBadKey.Errorf("The access key or secret key is wrong.")
+	if s.hashes.saturated() {
+		return nil, errHashBusy()
+	}
 	k, err := s.st.GetAPIKey(ctx, accessKey)
 	if errors.Is(err, store.ErrNotFound) {
 		if err := s.verifyDummy(ctx, secretKey); err != nil {
