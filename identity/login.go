@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/store"
@@ -30,6 +31,15 @@ const tokenBytes = 32
 func (s *Service) Login(ctx context.Context, req atelier.LoginRequest) (*atelier.LoginResult, error) {
 	c := atelier.ClientFromContext(ctx)
 	account := loginAccount(req)
+	if utf8.RuneCountInString(account) > maxNameLen {
+		// No account has a longer name; refused before the rate limits
+		// key on it or the audit log keeps it.
+		field := "email"
+		if req.Email == "" {
+			field = "user_name"
+		}
+		return nil, atelier.CodeInvalidParam.Errorf("The field %s must be at most %d characters.", field, maxNameLen).WithField(field)
+	}
 	ev := atelier.AuditEvent{Action: "login", Actor: account, ClientID: req.ClientID, TenantID: strings.TrimSpace(req.TenantID)}
 	if ok, after := s.ipLimit.Allow(c.IP); !ok {
 		s.audit(ctx, failed(ev, "rate_limited_ip"))

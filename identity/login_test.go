@@ -635,3 +635,30 @@ func TestLoginRateLimits(t *testing.T) {
 }
 
 func strconvItoa(i int) string { return string(rune('a' + i)) }
+
+// TestLoginRefusesOverlongAccount checks that the account name of a login,
+// which rate limits key on and the audit log keeps, is capped like the names
+// it could match, and that a refused one is not stored.
+func TestLoginRefusesOverlongAccount(t *testing.T) {
+	e := MustEnv(t)
+	long := strings.Repeat("a", 300)
+	_, err := e.svc.Login(t.Context(), atelier.LoginRequest{ClientID: atelier.CLIClientID, Email: long + "@example.com", Password: "x"})
+	wantCode(t, err, atelier.CodeInvalidParam)
+	if f := err.(*atelier.Error).Field; f != "email" {
+		t.Errorf("field %q, want email", f)
+	}
+	_, err = e.svc.Login(t.Context(), atelier.LoginRequest{ClientID: atelier.CLIClientID, UserName: long, Password: "x"})
+	wantCode(t, err, atelier.CodeInvalidParam)
+	if f := err.(*atelier.Error).Field; f != "user_name" {
+		t.Errorf("field %q, want user_name", f)
+	}
+	evs, err := e.st.ListAudit(t.Context(), store.AuditFilter{Action: "login", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if len(ev.Actor) > 256 {
+			t.Errorf("audit row with a %d-byte actor", len(ev.Actor))
+		}
+	}
+}
