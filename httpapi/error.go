@@ -39,6 +39,7 @@ var statusByKind = map[atelier.Kind]int{
 // precise status for.
 var statusByCode = map[string]int{
 	atelier.CodeMethodNotAllowed.ID: http.StatusMethodNotAllowed,
+	atelier.CodeBodyTimeout.ID:      http.StatusRequestTimeout, // the client was slow, not the server
 }
 
 // StatusOf returns the HTTP status for err: its code's override, else its

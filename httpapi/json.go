@@ -34,11 +34,14 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allow
 		return nil
 	}
 	var (
+		readErr   *atelier.Error // the body's own (deadlineBody)
 		maxErr    *http.MaxBytesError
 		syntaxErr *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
 	)
 	switch {
+	case errors.As(err, &readErr):
+		return err
 	case errors.As(err, &maxErr):
 		return atelier.CodeBodyTooLarge.Errorf("The request body is larger than %d bytes.", maxErr.Limit)
 	case errors.Is(err, io.EOF):

@@ -151,6 +151,7 @@ func (s *Server) serveWithMiddleware(w http.ResponseWriter, r *http.Request) {
 	ctx = context.WithValue(ctx, reqInfoKey{}, ri)
 	ctx = atelier.NewContextWithClient(ctx, clientOf(r))
 	r = r.WithContext(ctx)
+	s.guardBody(w, r, start)
 	rec := &recorder{ResponseWriter: w}
 
 	defer func() {

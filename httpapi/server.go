@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -51,6 +52,11 @@ type Options struct {
 
 	MaxBodyBytes   int64 // JSON bodies, default DefaultMaxBodyBytes
 	MaxObjectBytes int64 // object uploads, default DefaultMaxObjectBytes
+	// A request body must arrive within BodyReadGrace (default
+	// DefaultBodyReadGrace) plus its size at MinBodyRate bytes a second
+	// (default DefaultMinBodyRate; negative: no deadline), else 408.
+	MinBodyRate   int64
+	BodyReadGrace time.Duration
 
 	Version string // shown in the OpenAPI document
 }
@@ -74,6 +80,8 @@ type Server struct {
 	metrics        *metrics
 	maxBodyBytes   int64
 	maxObjectBytes int64
+	minBodyRate    int64
+	bodyGrace      time.Duration
 	version        string
 
 	table   []route
@@ -100,6 +108,8 @@ func New(opts Options) *Server {
 		log:            slog.New(NewLogHandler(logger.Handler())),
 		maxBodyBytes:   cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
 		maxObjectBytes: cmp.Or(opts.MaxObjectBytes, DefaultMaxObjectBytes),
+		minBodyRate:    cmp.Or(opts.MinBodyRate, DefaultMinBodyRate),
+		bodyGrace:      cmp.Or(opts.BodyReadGrace, DefaultBodyReadGrace),
 		version:        cmp.Or(opts.Version, "dev"),
 	}
 	reg, gat := opts.Registerer, opts.Gatherer

@@ -42,6 +42,7 @@ type ServerConfig struct {
 	AdminPassword  string        // ATELIER_ADMIN_PASSWORD; never a flag, so it stays out of ps
 	MaxBodyBytes   int64         // ATELIER_MAX_BODY_BYTES
 	MaxObjectBytes int64         // ATELIER_MAX_OBJECT_BYTES
+	MinBodyRate    int64         // ATELIER_MIN_BODY_RATE bytes a second (a size), "off": no body deadline
 	SessionTTL     time.Duration // ATELIER_SESSION_TTL
 	LogLevel       string        // --log-level, ATELIER_LOG_LEVEL: debug, info, warn, error
 	LogFormat      string        // --log-format, ATELIER_LOG_FORMAT: text or json
@@ -95,6 +96,13 @@ func configFromEnv(getenv func(string) string) ServerConfig {
 			c.envErrs = append(c.envErrs, fmt.Errorf("ATELIER_MAX_OBJECT_BYTES: %w", err))
 		}
 	}
+	if v := getenv("ATELIER_MIN_BODY_RATE"); strings.EqualFold(v, "off") {
+		c.MinBodyRate = -1
+	} else if v != "" {
+		if c.MinBodyRate, err = parseSize(v); err != nil || c.MinBodyRate < 1 {
+			c.envErrs = append(c.envErrs, fmt.Errorf("ATELIER_MIN_BODY_RATE: %q is not a positive size such as 8KiB, or off", v))
+		}
+	}
 	if v := getenv("ATELIER_SESSION_TTL"); v != "" {
 		if c.SessionTTL, err = time.ParseDuration(v); err != nil {
 			c.envErrs = append(c.envErrs, fmt.Errorf("ATELIER_SESSION_TTL: %q is not a Go duration such as 12h", v))
@@ -128,6 +136,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	c.PublicURL = cmp.Or(c.PublicURL, "http://"+c.Addr)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	c.MaxObjectBytes = cmp.Or(c.MaxObjectBytes, DefaultMaxObjectBytes)
+	c.MinBodyRate = cmp.Or(c.MinBodyRate, httpapi.DefaultMinBodyRate)
 	c.SessionTTL = cmp.Or(c.SessionTTL, DefaultSessionTTL)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.LogFormat = cmp.Or(c.LogFormat, DefaultLogFormat)

@@ -301,6 +301,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Gatherer:       reg,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxObjectBytes: cfg.MaxObjectBytes,
+		MinBodyRate:    cfg.MinBodyRate,
 		Version:        serverVersion(),
 	})
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
