@@ -146,6 +146,8 @@ func (s *Server) serveWithMiddleware(w http.ResponseWriter, r *http.Request) {
 		id = atelier.NewID()
 	}
 	w.Header().Set(RequestIDHeader, id)
+	// Answers (objects above all) are never to be content-sniffed.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	ri := &reqInfo{route: unmatchedRoute}
 	ctx := NewContextWithRequestID(r.Context(), id)
 	ctx = context.WithValue(ctx, reqInfoKey{}, ri)
