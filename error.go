@@ -124,6 +124,8 @@ var (
 	CodeDeadline         = NewCode("ATL.GEN.0009", DeadlineExceeded, "The request took longer than the server allows.")
 	CodeNotImplemented   = NewCode("ATL.GEN.0010", NotImplemented, "The configured backend does not support this operation.")
 	CodeMethodNotAllowed = NewCode("ATL.GEN.0011", Invalid, "The route exists but not for this HTTP method.")
+	CodeBodyTimeout      = NewCode("ATL.GEN.0012", DeadlineExceeded, "The request body arrived slower than the server's minimum rate; send it faster or in smaller parts.")
+	CodeBadBody          = NewCode("ATL.GEN.0013", Invalid, "The request body could not be read: its transfer framing (chunked encoding) is malformed.")
 )
 
 // Codes of the server's storage: the metadata store (the database) and the

@@ -116,8 +116,8 @@ This page is generated from the registered codes: ` + "`go test -run TestErrorsD
 | deadline_exceeded | 504 |
 | insufficient_space | 507 |
 
-One code has a more precise status than its kind: ` + "`ATL.GEN.0011`" + ` (wrong method) answers 405
-with an ` + "`Allow`" + ` header.
+Two codes have a more precise status than their kind: ` + "`ATL.GEN.0011`" + ` (wrong method) answers 405
+with an ` + "`Allow`" + ` header, and ` + "`ATL.GEN.0012`" + ` (request body too slow) answers 408.
 
 ## Codes
 

@@ -41,6 +41,8 @@ func TestRunQuick(t *testing.T) {
 		QueueItems: 1000,
 		// Models: the model list at 1,000 models.
 		Models: 1000,
+		// Login flood: 50 logins from 50 addresses.
+		FloodLogins: 50,
 	}
 	rows, err := Run(t.Context(), cfg, io.Discard)
 	if err != nil {
@@ -83,6 +85,7 @@ func TestRunQuick(t *testing.T) {
 		queuePG   = "Queue: claims of 10 among 1000 queued items, PostgreSQL"
 		starts    = "Local executor: start → exit of `true`, one at a time"
 		trainBox  = "Training: submit → RUNNING with and without the sandbox, 2 slots"
+		flood     = "Login flood: 50 unknown emails from 50 addresses at once, SQLite"
 	)
 	datasetRows := func(imp, lst, ver string) []key {
 		return []key{
@@ -114,6 +117,8 @@ func TestRunQuick(t *testing.T) {
 		{cbOutage, "commits/s while the receiver is down"}, {cbOutage, "server peak RSS during the outage"},
 		{cbOutage, "database on disk at the end of the outage"}, {cbOutage, "failed attempts during the outage"},
 		{cbOutage, "dead-lettered during the outage"}, {cbOutage, "drain, recovery → last event acknowledged"},
+		{flood, "server peak RSS (idle before)"}, {flood, "/healthz p99 during the flood"},
+		{flood, "legitimate login from another address"}, {flood, "flood answers"},
 	}
 	want = append(want, datasetRows(dsImpLite, dsLstLite, dsVerLite)...)
 	want = append(want, key{queueLite, "claims/s, first 10% / last 10%"}, key{queueLite, "last / first"})

@@ -20,6 +20,7 @@
 //	go run ./bench -only callbacks  # the event callback rows only
 //	go run ./bench -only queue -queue-items 100000  # the queue claim rows at the issue's size
 //	go run ./bench -only models     # the model list rows (100,000 models, SQLite and PostgreSQL)
+//	go run ./bench -only logins     # the login flood rows only
 //
 // Everything talks to 127.0.0.1 only and is bounded in time.
 package main
@@ -106,10 +107,13 @@ type Config struct {
 	// Models is the registry size of the model list rows; 100,000 when
 	// zero.
 	Models int
+	// FloodLogins is the size of the login flood; 400 when zero.
+	FloodLogins int
 	// Only restricts the run to one group of scenarios: "" runs them all,
 	// "datasets" only the dataset rows (on SQLite and PostgreSQL),
 	// "callbacks" only the callback rows, "queue" only the queue rows,
-	// "models" only the model list rows, "workloads" only the sandbox rows.
+	// "models" only the model list rows, "workloads" only the sandbox rows,
+	// "logins" only the login flood rows.
 	Only string
 }
 
@@ -147,13 +151,14 @@ func main() {
 	flag.IntVar(&cfg.SandboxStarts, "sandbox-starts", 100, "sandboxed and bare starts timed by the workload rows")
 	flag.IntVar(&cfg.QueueItems, "queue-items", defaultQueueItems, "items queued in the store for the queue claim rows (the issue's figure: 100000)")
 	flag.IntVar(&cfg.Models, "models", defaultModels, "models registered in the store for the model list rows")
-	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "models" or "workloads" (default: all)`)
+	flag.IntVar(&cfg.FloodLogins, "flood-logins", defaultFloodLogins, "logins for unknown emails sent at once, each from its own loopback address, by the login flood rows")
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "models", "workloads" or "logins" (default: all)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	setFlags := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" && cfg.Only != "queue" && cfg.Only != "models" && cfg.Only != "workloads" {
-		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, models or workloads\n", cfg.Only)
+	if cfg.Only != "" && !slices.Contains([]string{"datasets", "callbacks", "queue", "models", "workloads", "logins"}, cfg.Only) {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, models, workloads or logins\n", cfg.Only)
 		os.Exit(2)
 	}
 	if cfg.Models < 1000 {
@@ -298,6 +303,13 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		}
 		return rows, nil
 	}
+	if cfg.Only == "logins" {
+		rows, err := loginFloodScenarios(ctx, logf, bin, work, cmp.Or(cfg.FloodLogins, defaultFloodLogins))
+		if err != nil {
+			return nil, fmt.Errorf("login flood: %w", err)
+		}
+		return rows, nil
+	}
 	if cfg.Only == "workloads" {
 		rows, err := workloadScenarios(ctx, logf, bin, work, cfg)
 		if err != nil {
@@ -356,6 +368,14 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		rows = append(rows, r...)
 	}
 	srv.stop()
+
+	if everything {
+		r, err = loginFloodScenarios(ctx, logf, bin, work, cmp.Or(cfg.FloodLogins, defaultFloodLogins))
+		if err != nil {
+			return rows, fmt.Errorf("login flood: %w", err)
+		}
+		rows = append(rows, r...)
+	}
 
 	if everything {
 		r, err = trainingScenarios(ctx, logf, bin, work, cfg)

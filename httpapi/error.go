@@ -43,6 +43,7 @@ var statusByCode = map[string]int{
 	// caller's fault nor Atelier's.
 	atelier.CodeServiceBadGateway.ID:   http.StatusBadGateway,
 	atelier.CodeServiceResponseSize.ID: http.StatusBadGateway,
+	atelier.CodeBodyTimeout.ID:         http.StatusRequestTimeout, // the client was slow, not the server
 }
 
 // StatusOf returns the HTTP status for err: its code's override, else its

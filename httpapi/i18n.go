@@ -118,6 +118,8 @@ var zhMessages = map[string]zhMessage{
 	atelier.CodeCanceled.ID:         zh("客户端在请求完成前断开了连接。"),
 	atelier.CodeDeadline.ID:         zh("请求处理时间超过了服务器的限制。"),
 	atelier.CodeNotImplemented.ID:   zh("当前配置的后端不支持此操作。"),
+	atelier.CodeBodyTimeout.ID:      zh("请求体的传输速度低于服务器要求的最低速率，请更快地发送或分成较小的部分。"),
+	atelier.CodeBadBody.ID:          zh("无法读取请求体：其传输分帧（分块编码）格式错误。"),
 	atelier.CodeMethodNotAllowed.ID: zh("该路由存在，但不支持此 HTTP 方法。"),
 
 	// Storage.

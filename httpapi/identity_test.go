@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -220,4 +221,53 @@ func loginBody(path string) string {
 		return `{"email":"a@b.c","password":"p"}`
 	}
 	return `{"user_name":"a","password":"p"}`
+}
+
+// TestOverlongHeadersRefused checks that every header the server stores or
+// logs is capped: one byte over its limit is a 400 naming the header, before
+// any service sees the request (a failed login used to store a 1 MiB
+// X-device-fingerprint in the audit log), and a header at its limit passes.
+func TestOverlongHeadersRefused(t *testing.T) {
+	limits := map[string]int{
+		"X-device-fingerprint":    256,
+		"X-agent":                 256,
+		"X-operating-sys-version": 256,
+		"X-device-ip":             64,
+		"X-L":                     16,
+		"X-client-id":             128,
+		"X-tenant-id":             256,
+		"User-Agent":              1024,
+		"Content-Type":            256,
+	}
+	for name, limit := range limits {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			calls := 0
+			h.auth.LoginFn = func(ctx context.Context, req atelier.LoginRequest) (*atelier.LoginResult, error) {
+				calls++
+				return &atelier.LoginResult{Status: atelier.LoginSuccess, SessionToken: "s", Data: map[string]any{}}, nil
+			}
+			for _, path := range []string{"/api/v2/sdk/login/email", "/v1/auth/whoami"} {
+				req := newLoginRequest(path, `{"email":"a@b.c","password":"p"}`)
+				req.Header.Set(name, strings.Repeat("a", limit+1))
+				e := mustError(t, h.do(req), 400, atelier.CodeInvalidParam.ID)
+				if !strings.Contains(e.Message, name) || !strings.Contains(e.Message, strconv.Itoa(limit)) {
+					t.Errorf("%s: message %q names neither the header nor its limit", path, e.Message)
+				}
+			}
+			if calls != 0 {
+				t.Errorf("the service was called %d times", calls)
+			}
+			req := newLoginRequest("/api/v2/sdk/login/email", `{"email":"a@b.c","password":"p"}`)
+			atLimit := strings.Repeat("a", limit)
+			if name == "Content-Type" {
+				// A JSON body's type must name JSON: pad it with a parameter.
+				const ct = "application/json; x="
+				atLimit = ct + strings.Repeat("a", limit-len(ct))
+			}
+			req.Header.Set(name, atLimit)
+			mustJSON(t, h.do(req), 200, nil)
+		})
+	}
 }

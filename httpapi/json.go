@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,10 +23,15 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allow
 	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
 		return err
 	}
-	body := http.MaxBytesReader(w, r.Body, s.maxBodyBytes)
-	dec := json.NewDecoder(body)
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBodyBytes))
+	if err == nil {
+		if key, dup := duplicateKey(data); dup {
+			return atelier.CodeInvalidJSON.Errorf("The request body names the key %q twice.", key).WithField(key)
+		}
+	}
+	dec := json.NewDecoder(io.MultiReader(bytes.NewReader(data), errReader{err}))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil {
 		// Exactly one value: anything but whitespace after it is an error.
 		if _, err2 := dec.Token(); err2 != io.EOF {
@@ -40,11 +46,14 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allow
 		return nil
 	}
 	var (
+		readErr   *atelier.Error // the body's own (deadlineBody)
 		maxErr    *http.MaxBytesError
 		syntaxErr *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
 	)
 	switch {
+	case errors.As(err, &readErr):
+		return err
 	case errors.As(err, &maxErr):
 		return atelier.CodeBodyTooLarge.Errorf("The request body is larger than %d bytes.", maxErr.Limit)
 	case errors.Is(err, io.EOF):
@@ -85,6 +94,83 @@ func checkJSONContentType(ct string) error {
 		return nil
 	}
 	return atelier.CodeInvalidJSON.Errorf("The request body must be JSON: send Content-Type: application/json (or no Content-Type), not %q.", ct).WithField("Content-Type")
+}
+
+// errReader returns err, or io.EOF when err is nil: the end of a body
+// read in full, or how reading it failed.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err == nil {
+		return 0, io.EOF
+	}
+	return 0, e.err
+}
+
+// maxJSONDepth is how deep duplicateKey looks: encoding/json's own limit.
+const maxJSONDepth = 10000
+
+var errTooDeep = errors.New("json: nested too deeply")
+
+// duplicateKey returns the path (a.b[2].c) of the first key that appears
+// twice in one object of data. encoding/json lets the last one win, so a
+// body could say one thing to a proxy or a log and another to the server.
+// Malformed data is no duplicate: the decoder reports it.
+func duplicateKey(data []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var walk func(path string, depth int) (string, bool, error)
+	walk = func(path string, depth int) (string, bool, error) {
+		if depth > maxJSONDepth {
+			return "", false, errTooDeep // the decoder refuses it too
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false, err
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return "", false, err
+				}
+				k, _ := kt.(string)
+				kp := k
+				if path != "" {
+					kp = path + "." + k
+				}
+				if seen[k] {
+					return kp, true, nil
+				}
+				seen[k] = true
+				if p, dup, err := walk(kp, depth+1); dup || err != nil {
+					return p, dup, err
+				}
+			}
+			_, err = dec.Token() // '}'
+			return "", false, err
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if p, dup, err := walk(fmt.Sprintf("%s[%d]", path, i), depth+1); dup || err != nil {
+					return p, dup, err
+				}
+			}
+			_, err = dec.Token() // ']'
+			return "", false, err
+		}
+		return "", false, nil
+	}
+	for {
+		p, dup, err := walk("", 0)
+		if dup {
+			return p, true
+		}
+		if err != nil {
+			return "", false
+		}
+	}
 }
 
 // jsonKind names a Go kind the way a JSON user would.

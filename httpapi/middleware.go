@@ -45,6 +45,39 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// headerLimits caps, in bytes, the request headers that the server keeps
+// (the audit log, token bindings) or logs, or that choose something
+// (the language). A longer one is refused with a 400 naming it before any
+// handler runs: a failed login used to store a 1 MiB X-device-fingerprint.
+// X-Request-Id is not here: an unusable one is replaced (validRequestID).
+var headerLimits = []struct {
+	name string
+	max  int
+}{
+	{"X-client-id", 128},
+	{"X-tenant-id", 256}, // a tenant id or name (names are at most 256)
+	{"X-device-fingerprint", 256},
+	{"X-agent", 256},
+	{"X-operating-sys-version", 256},
+	{"X-device-ip", 64}, // an IPv6 address with a zone fits
+	{"X-L", 16},
+	{"User-Agent", 1024},
+	{"Content-Type", 256}, // stored with an uploaded object
+}
+
+// checkHeaderLimits returns CodeInvalidParam naming the first header of
+// headerLimits that is too long.
+func checkHeaderLimits(h http.Header) error {
+	for _, l := range headerLimits {
+		for _, v := range h.Values(l.name) {
+			if len(v) > l.max {
+				return atelier.CodeInvalidParam.Errorf("The header %s must be at most %d bytes.", l.name, l.max).WithField(l.name)
+			}
+		}
+	}
+	return nil
+}
+
 // reqInfo is filled in while a request runs, for the access log and
 // metrics wrapped around the router.
 type reqInfo struct {
@@ -113,11 +146,14 @@ func (s *Server) serveWithMiddleware(w http.ResponseWriter, r *http.Request) {
 		id = atelier.NewID()
 	}
 	w.Header().Set(RequestIDHeader, id)
+	// Answers (objects above all) are never to be content-sniffed.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	ri := &reqInfo{route: unmatchedRoute}
 	ctx := NewContextWithRequestID(r.Context(), id)
 	ctx = context.WithValue(ctx, reqInfoKey{}, ri)
 	ctx = atelier.NewContextWithClient(ctx, clientOf(r))
 	r = r.WithContext(ctx)
+	s.guardBody(w, r, start)
 	rec := &recorder{ResponseWriter: w}
 
 	defer func() {
@@ -148,6 +184,10 @@ func (s *Server) serveWithMiddleware(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
+	if err := checkHeaderLimits(r.Header); err != nil {
+		s.writeError(rec, r, err)
+		return
+	}
 	s.route(rec, r)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -228,6 +229,39 @@ func setObjectHeaders(h http.Header, o *atelier.Object) {
 	h.Set("Last-Modified", o.LastModified.UTC().Format(http.TimeFormat))
 	h.Set(headerSHA256, o.SHA256)
 	h.Set("Accept-Ranges", "bytes")
+	if !passiveType(o.ContentType) {
+		// Objects carry the uploader's type: one a browser would render
+		// or run (HTML, SVG, XML, scripts, …) must not do so on the
+		// server's origin.
+		h.Set("Content-Disposition", "attachment")
+	}
+}
+
+// passiveType reports whether a browser may show an object of this content
+// type inline without running anything from it: images other than SVG,
+// audio, video, plain text, CSV, JSON and archives. Everything else,
+// unparsable types included, is served as an attachment.
+func passiveType(contentType string) bool {
+	if contentType == "" {
+		return true // served as application/octet-stream
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	top, sub, _ := strings.Cut(mt, "/")
+	switch top {
+	case "image":
+		return !strings.Contains(sub, "svg") && !strings.Contains(sub, "xml")
+	case "audio", "video":
+		return true
+	}
+	switch mt {
+	case "text/plain", "text/csv", "application/json", "application/octet-stream",
+		"application/zip", "application/gzip", "application/x-tar", "application/x-gzip":
+		return true
+	}
+	return false
 }
 
 func (s *Server) handleGetObject(w http.ResponseWriter, r *http.Request) error {

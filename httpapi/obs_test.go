@@ -415,3 +415,64 @@ func FuzzParseRange(f *testing.F) {
 		}
 	})
 }
+
+// TestObjectsAreNotSniffedOrRendered checks that every answer says nosniff,
+// and that an object of an active type (one a browser would run or render
+// as a page on the server's origin) is served as an attachment.
+func TestObjectsAreNotSniffedOrRendered(t *testing.T) {
+	tests := []struct {
+		contentType string
+		attachment  bool
+	}{
+		{"text/html", true},
+		{"text/html; charset=utf-8", true},
+		{"TEXT/HTML", true},
+		{"application/xhtml+xml", true},
+		{"image/svg+xml", true},
+		{"text/xml", true},
+		{"application/xml", true},
+		{"application/javascript", true},
+		{"text/javascript", true},
+		{"application/ecmascript", true},
+		{"text/css", true},
+		{"application/pdf", true},
+		{"multipart/x-mixed-replace; boundary=x", true},
+		{"not a type", true},
+		{"image/png", false},
+		{"text/plain", false},
+		{"application/json", false},
+		{"application/octet-stream", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.contentType, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			o := testObject("b", "k", 5)
+			o.ContentType = tt.contentType
+			h.objects.GetObjectFn = func(ctx context.Context, bucket, key string, rng *atelier.Range) (*atelier.Object, io.ReadCloser, *atelier.Range, error) {
+				return o, io.NopCloser(strings.NewReader("hello")), nil, nil
+			}
+			h.objects.StatObjectFn = func(ctx context.Context, bucket, key string) (*atelier.Object, error) { return o, nil }
+			for _, method := range []string{"GET", "HEAD"} {
+				w := h.do(authed(method, "/v1/obs/b/k", nil))
+				if w.Code != 200 {
+					t.Fatalf("%s: status %d", method, w.Code)
+				}
+				if got := w.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+					t.Errorf("%s: X-Content-Type-Options = %q", method, got)
+				}
+				cd := w.Header().Get("Content-Disposition")
+				if tt.attachment != strings.HasPrefix(cd, "attachment") {
+					t.Errorf("%s: Content-Disposition = %q, attachment wanted: %v", method, cd, tt.attachment)
+				}
+			}
+		})
+	}
+	h := newHarness(t)
+	if got := h.do(httptest.NewRequest("GET", "/healthz", nil)).Header().Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("/healthz: X-Content-Type-Options = %q", got)
+	}
+	if got := h.do(httptest.NewRequest("GET", "/nowhere", nil)).Header().Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("404: X-Content-Type-Options = %q", got)
+	}
+}

@@ -54,6 +54,11 @@ type Options struct {
 
 	MaxBodyBytes   int64 // JSON bodies, default DefaultMaxBodyBytes
 	MaxObjectBytes int64 // object uploads, default DefaultMaxObjectBytes
+	// A request body must arrive within BodyReadGrace (default
+	// DefaultBodyReadGrace) plus its size at MinBodyRate bytes a second
+	// (default DefaultMinBodyRate; negative: no deadline), else 408.
+	MinBodyRate   int64
+	BodyReadGrace time.Duration
 
 	// The gateway to services' instances: how long one request may take
 	// (default DefaultPredictTimeout) and the most bytes of a request and
@@ -86,6 +91,8 @@ type Server struct {
 	metrics        *metrics
 	maxBodyBytes   int64
 	maxObjectBytes int64
+	minBodyRate    int64
+	bodyGrace      time.Duration
 	version        string
 
 	proxy                *http.Client
@@ -119,6 +126,8 @@ func New(opts Options) *Server {
 		log:            slog.New(NewLogHandler(logger.Handler())),
 		maxBodyBytes:   cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
 		maxObjectBytes: cmp.Or(opts.MaxObjectBytes, DefaultMaxObjectBytes),
+		minBodyRate:    cmp.Or(opts.MinBodyRate, DefaultMinBodyRate),
+		bodyGrace:      cmp.Or(opts.BodyReadGrace, DefaultBodyReadGrace),
 		version:        cmp.Or(opts.Version, "dev"),
 
 		proxy: &http.Client{Transport: newProxyTransport(),

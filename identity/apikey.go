@@ -25,8 +25,10 @@ func (s *Service) CreateAPIKey(ctx context.Context, description string) (*atelie
 		return nil, atelier.CodeInvalidParam.Errorf("The description must be at most %d characters.", MaxAPIKeyDescription).WithField("description")
 	}
 	secret := atelier.NewSecret(secretKeyBytes)
-	hash, err := hashPassword(secret, s.argon)
-	if err != nil {
+	hash, err := s.hash(ctx, secret)
+	if isHashBusy(err) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("identity: create api key: %w", err)
 	}
 	k := &atelier.APIKey{

@@ -138,10 +138,12 @@ func checkISV(p *atelier.Principal, spec atelier.AppSpec) error {
 }
 
 // newClientSecret returns a client secret and its argon2id hash.
-func (s *Service) newClientSecret() (string, string, error) {
+func (s *Service) newClientSecret(ctx context.Context) (string, string, error) {
 	secret := atelier.NewSecret(clientSecretBytes)
-	hash, err := hashPassword(secret, s.argon)
-	if err != nil {
+	hash, err := s.hash(ctx, secret)
+	if isHashBusy(err) {
+		return "", "", err
+	} else if err != nil {
 		return "", "", fmt.Errorf("identity: hash client secret: %w", err)
 	}
 	return secret, hash, nil
@@ -180,7 +182,7 @@ func (s *Service) CreateApp(ctx context.Context, tenantID string, spec atelier.A
 	applyAppSpec(a, spec)
 	var secret string
 	if spec.Public == nil || !*spec.Public {
-		if secret, a.SecretHash, err = s.newClientSecret(); err != nil {
+		if secret, a.SecretHash, err = s.newClientSecret(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -321,7 +323,7 @@ func (s *Service) RotateAppSecret(ctx context.Context, clientID, verificationTok
 	if err := s.RequireVerification(ctx, verificationToken, appRotateOperation, map[string]string{"client_id": a.ClientID}); err != nil {
 		return nil, err
 	}
-	secret, hash, err := s.newClientSecret()
+	secret, hash, err := s.newClientSecret(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -38,3 +38,22 @@ func (s *Service) CreateTenantRaw(ctx context.Context, name string) (*atelier.Te
 func (s *Service) CreateUserRaw(ctx context.Context, tenantID, email, name, password, role string) (*atelier.User, error) {
 	return s.createUser(ctx, tenantID, email, name, password, role)
 }
+
+// SetHashHooks makes the hash gate call onHash in each slot before hashing,
+// and freeMem instead of debug.FreeOSMemory when it returns memory. Call it
+// before the service is used.
+func (s *Service) SetHashHooks(onHash, freeMem func()) {
+	s.hashes.mu.Lock()
+	defer s.hashes.mu.Unlock()
+	s.hashes.onHash, s.hashes.freeMem = onHash, freeMem
+}
+
+// HashPeak is the most hashes that ran at once so far.
+func (s *Service) HashPeak() int {
+	s.hashes.mu.Lock()
+	defer s.hashes.mu.Unlock()
+	return int(s.hashes.peak)
+}
+
+// HashWaiting is how many hashes wait for a slot now.
+func (s *Service) HashWaiting() int { return int(s.hashes.waiting.Load()) }

@@ -96,6 +96,15 @@ type Options struct {
 	KeyRotation       time.Duration // age of the signing key that triggers a new one, default DefaultKeyRotation
 	LoginRatePerIP    int           // per minute, default DefaultLoginRatePerIP; negative disables
 	LoginRatePerUser  int           // per minute, default DefaultLoginRatePerUser; negative disables
+
+	// HashMemory bounds the memory of the argon2id hashes that run at once
+	// (bytes, default DefaultHashMemory): as many run as it holds, at most
+	// one per core but one, at least one. HashQueue more may wait for a slot
+	// (default DefaultHashQueuePerSlot per slot), each for at most HashWait
+	// (default DefaultHashWait); the rest are refused with CodeRateLimited.
+	HashMemory int64
+	HashQueue  int
+	HashWait   time.Duration
 }
 
 // withDefaults fills unset options.
@@ -138,7 +147,8 @@ type Service struct {
 	sender CodeSender
 	keys   keyring // id_token signing keys (keys.go)
 
-	ipLimit, userLimit limiter // login attempts per address and per account
+	ipLimit, userLimit limiter   // login attempts per address and per account
+	hashes             *hashGate // bounds the argon2id hashes (hashgate.go)
 
 	phantomMu sync.Mutex
 	phantoms  map[string]*phantom // failed logins of unknown accounts
@@ -177,6 +187,7 @@ func New(st store.Store, opts Options) *Service {
 	}
 	s.ipLimit = newLimiter(opts.Clock, opts.LoginRatePerIP)
 	s.userLimit = newLimiter(opts.Clock, opts.LoginRatePerUser)
+	s.hashes = newHashGate(opts.Clock, s.argon, opts.HashMemory, opts.HashQueue, opts.HashWait)
 	h, err := hashPassword(atelier.NewSecret(16), s.argon)
 	if err != nil {
 		panic("identity: " + err.Error())

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/atelier-dev/atelier"
 	"github.com/atelier-dev/atelier/store"
@@ -30,10 +31,23 @@ const tokenBytes = 32
 func (s *Service) Login(ctx context.Context, req atelier.LoginRequest) (*atelier.LoginResult, error) {
 	c := atelier.ClientFromContext(ctx)
 	account := loginAccount(req)
+	if utf8.RuneCountInString(account) > maxNameLen {
+		// No account has a longer name; refused before the rate limits
+		// key on it or the audit log keeps it.
+		field := "email"
+		if req.Email == "" {
+			field = "user_name"
+		}
+		return nil, atelier.CodeInvalidParam.Errorf("The field %s must be at most %d characters.", field, maxNameLen).WithField(field)
+	}
 	ev := atelier.AuditEvent{Action: "login", Actor: account, ClientID: req.ClientID, TenantID: strings.TrimSpace(req.TenantID)}
 	if ok, after := s.ipLimit.Allow(c.IP); !ok {
 		s.audit(ctx, failed(ev, "rate_limited_ip"))
 		return nil, rateLimited(after)
+	}
+	if s.hashes.saturated() {
+		s.audit(ctx, failed(ev, "server_busy"))
+		return nil, errHashBusy()
 	}
 	app, err := s.st.GetAppByClientID(ctx, req.ClientID)
 	if err != nil {
@@ -59,7 +73,10 @@ func (s *Service) Login(ctx context.Context, req atelier.LoginRequest) (*atelier
 		// Same work and the same answers as a wrong password, so that
 		// neither timing nor the attempt count tells whether the account
 		// exists.
-		_, _ = verifyPassword(s.dummyHash, req.Password)
+		if err := s.verifyDummy(ctx, req.Password); err != nil {
+			s.audit(ctx, failed(ev, "server_busy"))
+			return nil, err
+		}
 		log.InfoContext(ctx, "login failed: unknown account", "tenant_id", req.TenantID)
 		s.audit(ctx, failed(ev, "unknown_account"))
 		return nil, s.phantomFailed(req.TenantID + "\x00" + account)
@@ -67,12 +84,18 @@ func (s *Service) Login(ctx context.Context, req atelier.LoginRequest) (*atelier
 	ev.ActorID, ev.TenantID = u.ID, u.TenantID
 	log = log.With("user_id", u.ID, "tenant_id", u.TenantID)
 	if now := s.now(); now.Before(u.LockedUntil) {
-		_, _ = verifyPassword(s.dummyHash, req.Password)
+		if err := s.verifyDummy(ctx, req.Password); err != nil {
+			s.audit(ctx, failed(ev, "server_busy"))
+			return nil, err
+		}
 		s.audit(ctx, failed(ev, "locked"))
 		return nil, lockedError(u.LockedUntil.Sub(now))
 	}
-	ok, err := verifyPassword(u.PasswordHash, req.Password)
-	if err != nil {
+	ok, err := s.verify(ctx, u.PasswordHash, req.Password)
+	if isHashBusy(err) {
+		s.audit(ctx, failed(ev, "server_busy"))
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("identity: login: user %s has an unusable password hash: %w", u.ID, err)
 	}
 	if !ok {
@@ -95,8 +118,18 @@ func (s *Service) Login(ctx context.Context, req atelier.LoginRequest) (*atelier
 		return &atelier.LoginResult{Status: atelier.LoginAccessDenied, Data: map[string]any{}}, nil
 	}
 	log.InfoContext(ctx, "login: first factor passed")
-	s.audit(ctx, ev)
-	return s.nextStep(ctx, u, app, false)
+	res, err := s.nextStep(ctx, u, app, false)
+	if err == nil && res.Status != atelier.LoginSuccess && res.Status != atelier.LoginPasswordWarn {
+		// The password passed but the login is not complete: "login"
+		// is written once it is (nextStep after the next step).
+		pw := ev
+		pw.Action, pw.Reason = "login.password", strings.ToLower(string(res.Status))
+		if res.Status == atelier.LoginMFA {
+			pw.Reason = "mfa_required"
+		}
+		s.audit(ctx, pw)
+	}
+	return res, err
 }
 
 // loginAccount is the account name a login gives, normalised, for rate
@@ -106,6 +139,17 @@ func loginAccount(req atelier.LoginRequest) string {
 		return normalizeEmail(req.Email)
 	}
 	return strings.TrimSpace(req.UserName)
+}
+
+// truncate returns at most n bytes of s, cut at a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // failed returns ev marked as a failure for reason.
@@ -184,6 +228,8 @@ func (s *Service) nextStep(ctx context.Context, u *atelier.User, app *atelier.Ap
 	if err != nil {
 		return nil, err
 	}
+	// The login is complete: its one "login" success row.
+	s.audit(ctx, atelier.AuditEvent{Action: "login", ActorID: u.ID, Actor: u.Email, TenantID: u.TenantID, ClientID: app.ClientID})
 	if !expiry.IsZero() && expiry.Sub(now) <= time.Duration(p.WarnDays)*24*time.Hour {
 		res.Status = atelier.LoginPasswordWarn
 		res.Data["days_left"] = int((expiry.Sub(now) + 24*time.Hour - 1) / (24 * time.Hour))
@@ -461,27 +507,44 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 // access key exists.
 func (s *Service) ExchangeKey(ctx context.Context, accessKey, secretKey string) (*atelier.IssuedToken, error) {
 	badKey := atelier.CodeBadKey.Errorf("The access key or secret key is wrong.")
+	// The access key as given, capped: it is stored in the audit log.
+	ev := atelier.AuditEvent{Action: "apikey.login", Actor: truncate(accessKey, maxNameLen), Target: truncate(accessKey, maxNameLen)}
+	if s.hashes.saturated() {
+		s.audit(ctx, failed(ev, "server_busy"))
+		return nil, errHashBusy()
+	}
 	k, err := s.st.GetAPIKey(ctx, accessKey)
 	if errors.Is(err, store.ErrNotFound) {
-		_, _ = verifyPassword(s.dummyHash, secretKey)
+		if err := s.verifyDummy(ctx, secretKey); err != nil {
+			s.audit(ctx, failed(ev, "server_busy"))
+			return nil, err
+		}
 		s.log.InfoContext(ctx, "key exchange failed: unknown access key")
+		s.audit(ctx, failed(ev, "unknown_key"))
 		return nil, badKey
 	} else if err != nil {
 		return nil, fmt.Errorf("identity: exchange key: %w", err)
 	}
-	ok, err := verifyPassword(k.SecretHash, secretKey)
-	if err != nil {
+	ev.ActorID, ev.TenantID = k.UserID, k.TenantID
+	ok, err := s.verify(ctx, k.SecretHash, secretKey)
+	if isHashBusy(err) {
+		s.audit(ctx, failed(ev, "server_busy"))
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("identity: exchange key: key %s has an unusable hash: %w", k.AccessKey, err)
 	}
 	if !ok {
 		s.log.InfoContext(ctx, "key exchange failed: wrong secret", "access_key", k.AccessKey, "user_id", k.UserID)
+		s.audit(ctx, failed(ev, "bad_secret"))
 		return nil, badKey
 	}
 	u, err := s.st.GetUser(ctx, k.UserID)
 	if err != nil {
 		return nil, storeError("exchange key: get user", err, atelier.CodeBadKey, atelier.Code{})
 	}
+	ev.Actor = u.Email
 	if u.Status != atelier.UserActive {
+		s.audit(ctx, failed(ev, "user_disabled"))
 		return nil, atelier.CodeForbidden.Errorf("The user of this key is disabled.")
 	}
 	tok, t, err := s.issueToken(ctx, atelier.TokenKey, u, "", k.AccessKey) // no app: the key is the client
@@ -501,6 +564,7 @@ func (s *Service) ExchangeKey(ctx context.Context, accessKey, secretKey string) 
 		return nil, fmt.Errorf("identity: exchange key: recheck key: %w", err)
 	}
 	s.log.InfoContext(ctx, "key exchanged", "access_key", k.AccessKey, "user_id", u.ID, "tenant_id", u.TenantID)
+	s.audit(ctx, ev)
 	return &atelier.IssuedToken{
 		Token:     tok,
 		ExpiresIn: int64(s.ttl.Seconds()),

@@ -635,3 +635,105 @@ func TestLoginRateLimits(t *testing.T) {
 }
 
 func strconvItoa(i int) string { return string(rune('a' + i)) }
+
+// TestLoginRefusesOverlongAccount checks that the account name of a login,
+// which rate limits key on and the audit log keeps, is capped like the names
+// it could match, and that a refused one is not stored.
+func TestLoginRefusesOverlongAccount(t *testing.T) {
+	e := MustEnv(t)
+	long := strings.Repeat("a", 300)
+	_, err := e.svc.Login(t.Context(), atelier.LoginRequest{ClientID: atelier.CLIClientID, Email: long + "@example.com", Password: "x"})
+	wantCode(t, err, atelier.CodeInvalidParam)
+	if f := err.(*atelier.Error).Field; f != "email" {
+		t.Errorf("field %q, want email", f)
+	}
+	_, err = e.svc.Login(t.Context(), atelier.LoginRequest{ClientID: atelier.CLIClientID, UserName: long, Password: "x"})
+	wantCode(t, err, atelier.CodeInvalidParam)
+	if f := err.(*atelier.Error).Field; f != "user_name" {
+		t.Errorf("field %q, want user_name", f)
+	}
+	evs, err := e.st.ListAudit(t.Context(), store.AuditFilter{Action: "login", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if len(ev.Actor) > 256 {
+			t.Errorf("audit row with a %d-byte actor", len(ev.Actor))
+		}
+	}
+}
+
+// TestLoginAuditedWhenComplete checks that a "login" success is written only
+// when the login completes: the password step of a login that still needs
+// MFA is a "login.password" row, and the "login" row follows the second
+// factor.
+func TestLoginAuditedWhenComplete(t *testing.T) {
+	e, _, u := mfaEnv(t)
+	ctx := t.Context()
+	logins := func() []*atelier.AuditEvent {
+		evs, err := e.st.ListAudit(ctx, store.AuditFilter{Action: "login", ActorID: u.ID, Outcome: atelier.AuditSuccess, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	secret := e.MustEnrollTOTP(t, u)
+	e.clock.Advance(30 * time.Second) // past the enrolment's code
+	res, err := e.login(t, "bob@example.com", "bob-password")
+	if err != nil || res.Status != atelier.LoginMFA {
+		t.Fatalf("login = %+v, %v", res, err)
+	}
+	if n := len(logins()); n != 0 {
+		t.Fatalf("%d login success rows after the password step alone", n)
+	}
+	pw, err := e.st.ListAudit(ctx, store.AuditFilter{Action: "login.password", ActorID: u.ID, Limit: 10})
+	if err != nil || len(pw) != 1 || pw[0].Outcome != atelier.AuditSuccess || pw[0].Reason != "mfa_required" {
+		t.Fatalf("login.password rows = %+v, %v; want one success with reason mfa_required", pw, err)
+	}
+	code, err := identity.TOTPCode(secret, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.VerifyMFA(ctx, res.StateToken, "totp", code); err != nil {
+		t.Fatal(err)
+	}
+	if evs := logins(); len(evs) != 1 || evs[0].ClientID != atelier.CLIClientID {
+		t.Fatalf("login success rows after MFA = %+v, want one", evs)
+	}
+}
+
+// TestKeyExchangeAudited checks that a login with an API key is audited,
+// success and failure alike.
+func TestKeyExchangeAudited(t *testing.T) {
+	e := MustEnv(t)
+	tok, _ := e.MustLogin(t, adminEmail, adminPass)
+	ctx := e.MustPrincipalCtx(t, tok)
+	k, err := e.svc.CreateAPIKey(ctx, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ExchangeKey(t.Context(), k.AccessKey, k.SecretKey); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.ExchangeKey(t.Context(), k.AccessKey, "wrong")
+	wantCode(t, err, atelier.CodeBadKey)
+	_, err = e.svc.ExchangeKey(t.Context(), "AKNONE", "wrong")
+	wantCode(t, err, atelier.CodeBadKey)
+	evs := e.auditEvents(t, "apikey.login")
+	if len(evs) != 3 {
+		t.Fatalf("%d apikey.login rows, want 3: %+v", len(evs), evs)
+	}
+	byReason := map[string]*atelier.AuditEvent{}
+	for _, ev := range evs {
+		byReason[ev.Outcome+"/"+ev.Reason] = ev
+	}
+	if ok := byReason["success/"]; ok == nil || ok.ActorID != e.MustAdmin(t).ID || ok.Target != k.AccessKey {
+		t.Errorf("success row %+v", ok)
+	}
+	if bad := byReason["failure/bad_secret"]; bad == nil || bad.ActorID != e.MustAdmin(t).ID {
+		t.Errorf("wrong secret row %+v", bad)
+	}
+	if byReason["failure/unknown_key"] == nil {
+		t.Errorf("no row for the unknown key: %+v", evs)
+	}
+}

@@ -273,8 +273,10 @@ func (s *Service) UpdateExpiredPassword(ctx context.Context, stateToken, oldPass
 		return nil, err
 	}
 	ev := atelier.AuditEvent{Action: "user.password_change", ActorID: u.ID, Actor: u.Email, TenantID: u.TenantID, ClientID: t.ClientID, Target: u.ID}
-	ok, err := verifyPassword(u.PasswordHash, oldPassword)
-	if err != nil {
+	ok, err := s.verify(ctx, u.PasswordHash, oldPassword)
+	if isHashBusy(err) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("identity: password update: user %s has an unusable hash: %w", u.ID, err)
 	}
 	if !ok {

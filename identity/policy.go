@@ -105,16 +105,20 @@ func (s *Service) newPasswordHash(ctx context.Context, u *atelier.User, password
 		if h == "" || i >= p.History {
 			continue
 		}
-		same, err := verifyPassword(h, password)
-		if err != nil {
+		same, err := s.verify(ctx, h, password)
+		if isHashBusy(err) {
+			return "", p, err
+		} else if err != nil {
 			continue // an unusable old hash cannot match
 		}
 		if same {
 			return "", p, atelier.CodePasswordPolicy.Errorf("The password must differ from the last %d passwords.", p.History).WithField("password")
 		}
 	}
-	hash, err := hashPassword(password, s.argon)
-	if err != nil {
+	hash, err := s.hash(ctx, password)
+	if isHashBusy(err) {
+		return "", p, err
+	} else if err != nil {
 		return "", p, fmt.Errorf("identity: hash password: %w", err)
 	}
 	return hash, p, nil

@@ -77,12 +77,16 @@ func (s *Service) authenticateClient(ctx context.Context, clientID, clientSecret
 		return nil, fmt.Errorf("identity: get app: %w", err)
 	}
 	if app == nil || app.SecretHash == "" {
-		_, _ = verifyPassword(s.dummyHash, clientSecret)
+		if err := s.verifyDummy(ctx, clientSecret); err != nil {
+			return nil, err
+		}
 		s.audit(ctx, atelier.AuditEvent{Action: "client.auth", Actor: clientID, ClientID: clientID, Outcome: atelier.AuditFailure, Reason: "unknown_client"})
 		return nil, bad
 	}
-	ok, err := verifyPassword(app.SecretHash, clientSecret)
-	if err != nil {
+	ok, err := s.verify(ctx, app.SecretHash, clientSecret)
+	if isHashBusy(err) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("identity: app %s has an unusable secret hash: %w", app.ClientID, err)
 	}
 	if !ok {

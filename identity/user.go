@@ -377,8 +377,10 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	if err != nil {
 		return err
 	}
-	ok, err := verifyPassword(u.PasswordHash, oldPassword)
-	if err != nil {
+	ok, err := s.verify(ctx, u.PasswordHash, oldPassword)
+	if isHashBusy(err) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("identity: user %s has an unusable password hash: %w", u.ID, err)
 	}
 	if !ok {
@@ -528,4 +530,40 @@ func (s *Service) DisableTOTP(ctx context.Context, userID string) (err error) {
 		return storeError("disable totp", err, atelier.CodeUserNotFound, atelier.Code{})
 	}
 	return nil
+}
+
+// ResetPasswordOffline sets the password of the user with email, for an
+// operator at the server's machine who has lost every admin password
+// (`atelier admin reset-password`, docs/operations.md): no caller, the
+// tenant's password rules apply, the account is unlocked, every session
+// and key token of the user is revoked, and the reset is audited. tenantID
+// may be "" when the email exists in one tenant only; otherwise it is
+// CodeAmbiguousTenant.
+func (s *Service) ResetPasswordOffline(ctx context.Context, tenantID, email, password string) (_ *atelier.User, err error) {
+	ev := &atelier.AuditEvent{Action: "user.password_reset", Actor: "atelier admin reset-password", Reason: "offline"}
+	defer s.record(ctx, ev, &err)
+	u, err := s.findLoginUser(ctx, atelier.LoginRequest{Email: email, TenantID: tenantID})
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, atelier.CodeUserNotFound.Errorf("No user has the email %s.", normalizeEmail(email)).WithField("email")
+	}
+	ev.Target, ev.TenantID = u.ID, u.TenantID
+	hash, policy, err := s.newPasswordHash(ctx, u, password)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if u, err = s.updateUser(ctx, u.ID, now, func(u *atelier.User) error {
+		applyPassword(u, hash, policy, now)
+		u.FailedLogins, u.LockedUntil = 0, time.Time{}
+		return nil
+	}); err != nil {
+		return nil, storeError("reset password", err, atelier.CodeUserNotFound, atelier.Code{})
+	}
+	if err := s.revokeTokens(ctx, u.ID, ""); err != nil {
+		return nil, err
+	}
+	return publicUser(u), nil
 }

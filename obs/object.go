@@ -225,6 +225,11 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	case errors.Is(err, io.ErrUnexpectedEOF) && b.size >= 0:
 		b.err = atelier.CodeIncompleteBody.Wrap(err, "The body ended after %d of %d bytes.", b.n, b.size).WithField("body")
 		return n, b.err
+	case errors.As(err, &b.err):
+		// The transport's verdict on the body (too slow, malformed):
+		// the client's error, kept as it is whatever the backend makes
+		// of it.
+		return n, b.err
 	}
 	return n, err
 }

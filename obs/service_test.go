@@ -305,6 +305,9 @@ func TestPutFailures(t *testing.T) {
 		{"MD5 mismatch", "bkt", "victim", strings.NewReader(good + "!"), atelier.PutOptions{Size: -1, MD5: md[:]}, atelier.CodeChecksumMismatch, "content_md5"},
 		{"SHA mismatch", "bkt", "victim", strings.NewReader("twelve bytez"), atelier.PutOptions{Size: 12, SHA256: sh[:]}, atelier.CodeChecksumMismatch, "sha256"},
 		{"both digests, SHA wrong", "bkt", "victim", strings.NewReader(good), atelier.PutOptions{Size: 12, MD5: md[:], SHA256: make([]byte, 32)}, atelier.CodeChecksumMismatch, "sha256"},
+		// The transport's verdict on the body stays the client's error.
+		{"malformed chunks", "bkt", "victim", &errReader{good, atelier.CodeBadBody.Errorf("bad chunk").WithField("body")}, atelier.PutOptions{Size: -1}, atelier.CodeBadBody, "body"},
+		{"body too slow", "bkt", "victim", &errReader{good, atelier.CodeBodyTimeout.Errorf("slow").WithField("body")}, atelier.PutOptions{Size: -1}, atelier.CodeBodyTimeout, "body"},
 	}
 	for _, tc := range tests {
 		body := tc.body

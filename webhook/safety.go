@@ -52,20 +52,31 @@ func checkURLSyntax(raw string) (*url.URL, error) {
 }
 
 // blocked reports whether ip is an address callbacks may not target
-// without ATELIER_CALLBACK_ALLOW_PRIVATE: loopback, private (RFC 1918, ULA),
-// link-local, unspecified, multicast, carrier-grade NAT and the IPv4
-// addresses embedded in IPv6 forms of those.
+// without ATELIER_CALLBACK_ALLOW_PRIVATE: an address of any of IANA's
+// special-purpose registries (loopback, private, shared, link-local,
+// documentation, benchmarking, protocol assignments, AS112, reserved,
+// multicast, broadcast). IPv6 must be global unicast (2000::/3) outside
+// the special ranges there, so that every other form is refused whatever
+// it embeds: IPv4-compatible (::127.0.0.1), IPv4-translated, NAT64,
+// discard-only, ULA, link-local, site-local, multicast. IPv4-mapped
+// addresses (::ffff:10.0.0.1) are judged as the IPv4 address they carry;
+// 6to4 and Teredo, which reach any IPv4 address, are refused whole.
 func blocked(ip netip.Addr) bool {
-	ip = ip.Unmap() // ::ffff:10.0.0.1 is 10.0.0.1
-	if !ip.IsValid() {
-		return true
-	}
+	ip = ip.WithZone("").Unmap()
 	switch {
-	case ip.IsLoopback(), ip.IsPrivate(), ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(),
-		ip.IsInterfaceLocalMulticast(), ip.IsMulticast(), ip.IsUnspecified():
+	case !ip.IsValid():
+		return true
+	case ip.Is4():
+		return inAny(ip, blocked4)
+	case !global6.Contains(ip):
 		return true
 	}
-	for _, p := range extraBlocked {
+	return inAny(ip, blocked6)
+}
+
+// inAny reports whether one of prefixes contains ip.
+func inAny(ip netip.Addr, prefixes []netip.Prefix) bool {
+	for _, p := range prefixes {
 		if p.Contains(ip) {
 			return true
 		}
@@ -73,19 +84,40 @@ func blocked(ip netip.Addr) bool {
 	return false
 }
 
-// extraBlocked are special-purpose ranges the netip predicates miss.
-var extraBlocked = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),    // reserved and broadcast
-	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64: may reach any IPv4
-	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
-	netip.MustParsePrefix("2002::/16"),      // 6to4: may reach any IPv4
-	netip.MustParsePrefix("100::/64"),       // discard-only
-	netip.MustParsePrefix("2001:db8::/32"),  // documentation
-	netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
+// blocked4 is IANA's IPv4 special-purpose address registry, with multicast
+// and the limited broadcast address (in 240.0.0.0/4).
+var blocked4 = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+	netip.MustParsePrefix("10.0.0.0/8"),      // private
+	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space (carrier-grade NAT)
+	netip.MustParsePrefix("127.0.0.0/8"),     // loopback
+	netip.MustParsePrefix("169.254.0.0/16"),  // link-local, cloud metadata
+	netip.MustParsePrefix("172.16.0.0/12"),   // private
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation (TEST-NET-1)
+	netip.MustParsePrefix("192.31.196.0/24"), // AS112-v4
+	netip.MustParsePrefix("192.52.193.0/24"), // AMT
+	netip.MustParsePrefix("192.88.99.0/24"),  // deprecated 6to4 relay anycast
+	netip.MustParsePrefix("192.168.0.0/16"),  // private
+	netip.MustParsePrefix("192.175.48.0/24"), // direct delegation AS112 service
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation (TEST-NET-2)
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation (TEST-NET-3)
+	netip.MustParsePrefix("224.0.0.0/4"),     // multicast
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and 255.255.255.255
+}
+
+// global6 is IPv6 global unicast; everything outside it is refused.
+var global6 = netip.MustParsePrefix("2000::/3")
+
+// blocked6 are the entries of IANA's IPv6 special-purpose address registry
+// inside global6.
+var blocked6 = []netip.Prefix{
+	netip.MustParsePrefix("2001::/23"),         // IETF protocol assignments: Teredo, benchmarking, ORCHID, AMT, AS112, …
+	netip.MustParsePrefix("2001:db8::/32"),     // documentation
+	netip.MustParsePrefix("2002::/16"),         // 6to4: may reach any IPv4
+	netip.MustParsePrefix("2620:4f:8000::/48"), // direct delegation AS112 service
+	netip.MustParsePrefix("3fff::/20"),         // documentation
 }
 
 // allowPrivateHint tells an owner whose receiver is on this machine or its

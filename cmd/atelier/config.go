@@ -49,6 +49,7 @@ type ServerConfig struct {
 	PredictTimeout       time.Duration // ATELIER_PREDICT_TIMEOUT
 	MaxPredictBytes      int64         // ATELIER_MAX_PREDICT_BYTES
 	MaxPredictReplyBytes int64         // ATELIER_MAX_PREDICT_REPLY_BYTES
+	MinBodyRate          int64         // ATELIER_MIN_BODY_RATE bytes a second (a size), "off": no body deadline
 	SessionTTL           time.Duration // ATELIER_SESSION_TTL
 	MinFreeBytes         int64         // ATELIER_MIN_FREE_SPACE; 0 means the default, -1 (env "0") no check
 	LogLevel             string        // --log-level, ATELIER_LOG_LEVEL: debug, info, warn, error
@@ -131,6 +132,13 @@ func configFromEnv(getenv func(string) string) ServerConfig {
 			c.MinFreeBytes = -1 // no check
 		}
 	}
+	if v := getenv("ATELIER_MIN_BODY_RATE"); strings.EqualFold(v, "off") {
+		c.MinBodyRate = -1
+	} else if v != "" {
+		if c.MinBodyRate, err = parseSize(v); err != nil || c.MinBodyRate < 1 {
+			c.envErrs = append(c.envErrs, fmt.Errorf("ATELIER_MIN_BODY_RATE: %q is not a positive size such as 8KiB, or off", v))
+		}
+	}
 	if v := getenv("ATELIER_SESSION_TTL"); v != "" {
 		if c.SessionTTL, err = time.ParseDuration(v); err != nil {
 			c.envErrs = append(c.envErrs, fmt.Errorf("ATELIER_SESSION_TTL: %q is not a Go duration such as 12h", v))
@@ -164,6 +172,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	c.PublicURL = cmp.Or(c.PublicURL, "http://"+c.Addr)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	c.MaxObjectBytes = cmp.Or(c.MaxObjectBytes, DefaultMaxObjectBytes)
+	c.MinBodyRate = cmp.Or(c.MinBodyRate, httpapi.DefaultMinBodyRate)
 	c.SessionTTL = cmp.Or(c.SessionTTL, DefaultSessionTTL)
 	c.MinFreeBytes = cmp.Or(c.MinFreeBytes, DefaultMinFreeBytes)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)

@@ -25,6 +25,8 @@ type IdentityConfig struct {
 	LockoutDuration  time.Duration // ATELIER_LOCKOUT_DURATION, default 15m
 	LoginRatePerIP   int           // ATELIER_LOGIN_RATE_PER_IP per minute, default 30; "off" disables
 	LoginRatePerUser int           // ATELIER_LOGIN_RATE_PER_ACCOUNT per minute, default 10; "off" disables
+	HashMemory       int64         // ATELIER_HASH_MEMORY: memory of the argon2id hashes run at once, default 64 MiB
+	HashQueue        int           // ATELIER_HASH_QUEUE: hashes that may wait for a slot, default 8 per slot
 
 	// OutboxDir receives the codes of channels with no real sender, as
 	// JSON files (ATELIER_OUTBOX_DIR, default <data-dir>/outbox; "off"
@@ -88,6 +90,14 @@ func identityFromEnv(getenv func(string) string) (IdentityConfig, []error) {
 	atoi("ATELIER_LOCKOUT_THRESHOLD", &c.LockoutThreshold, false)
 	atoi("ATELIER_LOGIN_RATE_PER_IP", &c.LoginRatePerIP, true)
 	atoi("ATELIER_LOGIN_RATE_PER_ACCOUNT", &c.LoginRatePerUser, true)
+	atoi("ATELIER_HASH_QUEUE", &c.HashQueue, false)
+	if v := getenv("ATELIER_HASH_MEMORY"); v != "" {
+		n, err := parseSize(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("ATELIER_HASH_MEMORY: %q is not a positive size such as 64MiB", v))
+		}
+		c.HashMemory = n
+	}
 	if v := getenv("ATELIER_LOCKOUT_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -113,6 +123,7 @@ func (c IdentityConfig) withDefaults(dataDir string) IdentityConfig {
 	c.LockoutDuration = cmp.Or(c.LockoutDuration, identity.DefaultLockoutDuration)
 	c.LoginRatePerIP = cmp.Or(c.LoginRatePerIP, identity.DefaultLoginRatePerIP)
 	c.LoginRatePerUser = cmp.Or(c.LoginRatePerUser, identity.DefaultLoginRatePerUser)
+	c.HashMemory = cmp.Or(c.HashMemory, identity.DefaultHashMemory)
 	return c
 }
 

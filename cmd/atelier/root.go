@@ -53,6 +53,7 @@ func newRootCommand() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServerCommand())
+	root.AddCommand(newAdminCommand())
 	addClientCommands(root)
 	addDirectoryCommands(root)
 	root.AddCommand(newJobCommand())

@@ -265,6 +265,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		LockoutDuration:  cfg.Identity.LockoutDuration,
 		LoginRatePerIP:   cfg.Identity.LoginRatePerIP,
 		LoginRatePerUser: cfg.Identity.LoginRatePerUser,
+		HashMemory:       cfg.Identity.HashMemory,
+		HashQueue:        cfg.Identity.HashQueue,
 	})
 
 	reg := prometheus.NewRegistry()
@@ -330,6 +332,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Gatherer:       reg,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxObjectBytes: cfg.MaxObjectBytes,
+		MinBodyRate:    cfg.MinBodyRate,
 		Version:        serverVersion(),
 
 		PredictTimeout:       cfg.PredictTimeout,

@@ -18,6 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/atelier-dev/atelier/httpapi"
+	"github.com/atelier-dev/atelier/identity"
 )
 
 const testAdminEmail = "admin@example.com"
@@ -426,8 +429,10 @@ func TestConfig(t *testing.T) {
 			SMTPAddr:         "mail.example.com:587",
 			SMTPFrom:         "Atelier <no-reply@example.com>",
 			SMTPPassword:     "smtp-secret",
+			HashMemory:       identity.DefaultHashMemory,
 		},
-		Training: TrainingConfig{Executor: "local", Slots: runtime.NumCPU(), MaxRun: 24 * time.Hour, Sandbox: "bwrap", Processes: 4096, TmpBytes: 1 << 30},
+		MinBodyRate: httpapi.DefaultMinBodyRate,
+		Training:    TrainingConfig{Executor: "local", Slots: runtime.NumCPU(), MaxRun: 24 * time.Hour, Sandbox: "bwrap", Processes: 4096, TmpBytes: 1 << 30},
 	}
 	if fmt.Sprintf("%+v", c) != fmt.Sprintf("%+v", want) {
 		t.Errorf("config\n got %+v\nwant %+v", c, want)

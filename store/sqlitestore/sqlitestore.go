@@ -89,6 +89,9 @@ func openPools(path string) (w, r *sql.DB, err error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, nil, fmt.Errorf("sqlite: create database directory: %w", err)
 	}
+	if err := makePrivate(abs); err != nil {
+		return nil, nil, err
+	}
 	// A file: URI, so that any character in the path is escaped.
 	uri := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + pragmas
 	if w, err = sql.Open("sqlite", uri+"&_txlock=immediate"); err != nil {
@@ -105,6 +108,27 @@ func openPools(path string) (w, r *sql.DB, err error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	return w, r, nil
+}
+
+// makePrivate creates the database file at path with mode 0600 if it is
+// missing, and sets that mode on it and on its WAL and shared-memory files
+// if they exist (an older server made them 0644). SQLite creates the WAL
+// and shared-memory files with the database file's mode, so they follow.
+// The database holds password hashes, tokens' hashes and sealed secrets.
+func makePrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite: create database file: %w", err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sqlite: make the database private: %w", err)
+		}
+	}
+	return nil
 }
 
 // hasCode returns a classifier for SQLite's extended result codes.
