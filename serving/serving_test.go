@@ -596,6 +596,13 @@ func TestPythonInstanceHoldsManyConnections(t *testing.T) {
 			}
 		}
 	}
+	for _, c := range cs {
+		c.c.Close()
+	}
+	// Instances outlive the harness (as they outlive a server): stop it.
+	if err := h.svc.DeleteService(h.ctx, svc.ID); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestNeverReadyFailsTheDeploy(t *testing.T) {
