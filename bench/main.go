@@ -103,8 +103,12 @@ type Config struct {
 	// Only restricts the run to one group of scenarios: "" runs them all,
 	// "datasets" only the dataset rows (on SQLite and PostgreSQL),
 	// "callbacks" only the callback rows, "queue" only the queue rows,
-	// "workloads" only the sandbox rows.
+	// "workloads" only the sandbox rows, "serving" only the inference
+	// service rows.
 	Only string
+	// Serving sizes; zero takes the full run's value.
+	ServingFor     time.Duration // measured time of each gateway overhead target; 10 s
+	CanaryRequests int           // requests of the 90/10 canary row; 10,000
 }
 
 // Row is one line of the result table. It is a plain value.
@@ -118,7 +122,7 @@ type Row struct {
 
 func main() {
 	cfg := Config{}
-	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams, 5,000 dataset samples, 2,000 callback events, 2 s at 500 events/s and an outage of 10,000, each unless set)")
+	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams, 5,000 dataset samples, 2,000 callback events, 2 s at 500 events/s and an outage of 10,000, 2 s per gateway target and a canary of 2,000 requests, each unless set)")
 	size := flag.String("size", "1GiB", "size of the large file (bytes, or with KiB/MiB/GiB)")
 	out := flag.String("o", "table", "output: table or json")
 	flag.StringVar(&cfg.Bin, "bin", "", "server binary (default: build ./cmd/atelier)")
@@ -140,13 +144,15 @@ func main() {
 	flag.StringVar(&cfg.BeforeBin, "before-bin", "", "a server binary from before the sandbox, timed beside this one by the workload rows")
 	flag.IntVar(&cfg.SandboxStarts, "sandbox-starts", 100, "sandboxed and bare starts timed by the workload rows")
 	flag.IntVar(&cfg.QueueItems, "queue-items", defaultQueueItems, "items queued in the store for the queue claim rows (the issue's figure: 100000)")
-	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue" or "workloads" (default: all)`)
+	flag.DurationVar(&cfg.ServingFor, "serving-duration", 10*time.Second, "measured time of each gateway overhead target (direct, through the gateway)")
+	flag.IntVar(&cfg.CanaryRequests, "canary-requests", 10_000, "requests of the 90/10 canary row")
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "workloads" or "serving" (default: all)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	setFlags := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" && cfg.Only != "queue" && cfg.Only != "workloads" {
-		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue or workloads\n", cfg.Only)
+	if cfg.Only != "" && cfg.Only != "datasets" && cfg.Only != "callbacks" && cfg.Only != "queue" && cfg.Only != "workloads" && cfg.Only != "serving" {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, workloads or serving\n", cfg.Only)
 		os.Exit(2)
 	}
 	if cfg.QueueItems < 10 {
@@ -197,6 +203,12 @@ func main() {
 		}
 		if !setFlags["queue-items"] {
 			cfg.QueueItems = 2000
+		}
+		if !setFlags["serving-duration"] {
+			cfg.ServingFor = 2 * time.Second
+		}
+		if !setFlags["canary-requests"] {
+			cfg.CanaryRequests = 2000
 		}
 	}
 	os.Exit(run(cfg, *out, *timeout))
@@ -281,6 +293,13 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		}
 		return rows, nil
 	}
+	if cfg.Only == "serving" {
+		rows, err := servingScenarios(ctx, logf, bin, work, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("serving: %w", err)
+		}
+		return rows, nil
+	}
 
 	srv, err := startServer(ctx, bin, filepath.Join(work, "sqlite"), nil)
 	if err != nil {
@@ -349,6 +368,12 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		r, err = workloadScenarios(ctx, logf, bin, work, cfg)
 		if err != nil {
 			return rows, fmt.Errorf("workloads: %w", err)
+		}
+		rows = append(rows, r...)
+
+		r, err = servingScenarios(ctx, logf, bin, work, cfg)
+		if err != nil {
+			return rows, fmt.Errorf("serving: %w", err)
 		}
 		rows = append(rows, r...)
 	}
