@@ -43,6 +43,9 @@ func TestRunQuick(t *testing.T) {
 		Models: 1000,
 		// Login flood: 50 logins from 50 addresses.
 		FloodLogins: 50,
+		// Serving: 1 s per gateway target, a canary of 500 requests.
+		ServingFor:     time.Second,
+		CanaryRequests: 500,
 	}
 	rows, err := Run(t.Context(), cfg, io.Discard)
 	if err != nil {
@@ -86,6 +89,10 @@ func TestRunQuick(t *testing.T) {
 		starts    = "Local executor: start → exit of `true`, one at a time"
 		trainBox  = "Training: submit → RUNNING with and without the sandbox, 2 slots"
 		flood     = "Login flood: 50 unknown emails from 50 addresses at once, SQLite"
+		gwPredict = "Gateway overhead, ModelArts predict, 16 connections, 1 instance (Python runtime)"
+		gwInfer   = "Gateway overhead, KServe V2 infer, 16 connections, 1 instance (Python runtime)"
+		canary    = "Canary 90/10, 500 requests, 16 clients"
+		rollout   = "Rollout to a new model version, 8 clients of constant load"
 	)
 	datasetRows := func(imp, lst, ver string) []key {
 		return []key{
@@ -143,10 +150,29 @@ func TestRunQuick(t *testing.T) {
 	}
 	noPython := got[key{trainLog, "live log throughput"}].Value == "not measured: no python3"
 	if noPython {
-		t.Log("python3 is not installed; the log rows say so")
-		want = append(want, key{trainRSS, "server peak RSS"})
+		t.Log("python3 is not installed; the log and serving rows say so")
+		want = append(want, key{trainRSS, "server peak RSS"},
+			key{gwPredict, "gateway / direct throughput"}, key{canary, "shares"}, key{rollout, "failed requests"})
 	} else {
 		want = append(want, key{trainRSS, "server RSS before the jobs"}, key{trainRSS, "server peak RSS"}, key{trainRSS, "streams complete"})
+		for _, gw := range []struct{ sc, direct, gateway string }{
+			{gwPredict, "POST /", "POST /v1/services/{id}/predict"},
+			{gwInfer, "POST /v2/models/{name}/infer", "POST /v2/models/{name}/infer"},
+		} {
+			want = append(want, key{gw.sc, "direct to the instance (" + gw.direct + "): req/s, p50 / p99"},
+				key{gw.sc, "through the gateway (" + gw.gateway + "): req/s, p50 / p99"},
+				key{gw.sc, "gateway / direct throughput"}, key{gw.sc, "p50 added by the gateway"}, key{gw.sc, "CPU per request: server / instance"})
+		}
+		want = append(want, key{gwPredict, "reference: authentication alone (GET /v1/auth/whoami): req/s, p50, server CPU per request"})
+		want = append(want, key{canary, "share of model version 1.0.0 (weight 90)"}, key{canary, "share of model version 2.0.0 (weight 10)"},
+			key{rollout, "failed requests"}, key{rollout, "update → new version running, old instance gone"}, key{rollout, "answers per version"})
+		// Correctness, not speed: the canary splits exactly (smooth
+		// weighted round robin) and the rollout drops nothing.
+		for _, k := range []key{{canary, "share of model version 1.0.0 (weight 90)"}, {canary, "share of model version 2.0.0 (weight 10)"}, {rollout, "failed requests"}} {
+			if r := got[k]; r.Verdict != "PASS" {
+				t.Errorf("%s / %s: %s", k.scenario, k.figure, r.Value)
+			}
+		}
 	}
 	pgMissing := got[key{putsPG, "PUTs/s"}].Value == "not measured: no PostgreSQL"
 	if pgMissing {

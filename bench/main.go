@@ -113,8 +113,12 @@ type Config struct {
 	// "datasets" only the dataset rows (on SQLite and PostgreSQL),
 	// "callbacks" only the callback rows, "queue" only the queue rows,
 	// "models" only the model list rows, "workloads" only the sandbox rows,
-	// "logins" only the login flood rows.
+	// "logins" only the login flood rows, "serving" only the inference
+	// service rows.
 	Only string
+	// Serving sizes; zero takes the full run's value.
+	ServingFor     time.Duration // measured time of each gateway overhead target; 10 s
+	CanaryRequests int           // requests of the 90/10 canary row; 10,000
 }
 
 // Row is one line of the result table. It is a plain value.
@@ -128,7 +132,7 @@ type Row struct {
 
 func main() {
 	cfg := Config{}
-	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams, 5,000 dataset samples, 2,000 callback events, 2 s at 500 events/s and an outage of 10,000, 2,000 queued items, 10,000 models, each unless set)")
+	quick := flag.Bool("quick", false, "tiny sizes for a smoke run (32 MiB, 2 s, 5,000 objects, 0.2 s of id_token verifications, 5/40 jobs, 5 MiB of log, 10 streams, 5,000 dataset samples, 2,000 callback events, 2 s at 500 events/s and an outage of 10,000, 2,000 queued items, 10,000 models, 2 s per gateway target and a canary of 2,000 requests, each unless set)")
 	size := flag.String("size", "1GiB", "size of the large file (bytes, or with KiB/MiB/GiB)")
 	out := flag.String("o", "table", "output: table or json")
 	flag.StringVar(&cfg.Bin, "bin", "", "server binary (default: build ./cmd/atelier)")
@@ -152,13 +156,15 @@ func main() {
 	flag.IntVar(&cfg.QueueItems, "queue-items", defaultQueueItems, "items queued in the store for the queue claim rows (the issue's figure: 100000)")
 	flag.IntVar(&cfg.Models, "models", defaultModels, "models registered in the store for the model list rows")
 	flag.IntVar(&cfg.FloodLogins, "flood-logins", defaultFloodLogins, "logins for unknown emails sent at once, each from its own loopback address, by the login flood rows")
-	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "models", "workloads" or "logins" (default: all)`)
+	flag.DurationVar(&cfg.ServingFor, "serving-duration", 10*time.Second, "measured time of each gateway overhead target (direct, through the gateway)")
+	flag.IntVar(&cfg.CanaryRequests, "canary-requests", 10_000, "requests of the 90/10 canary row")
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "models", "workloads", "logins" or "serving" (default: all)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	setFlags := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	if cfg.Only != "" && !slices.Contains([]string{"datasets", "callbacks", "queue", "models", "workloads", "logins"}, cfg.Only) {
-		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, models, workloads or logins\n", cfg.Only)
+	if cfg.Only != "" && !slices.Contains([]string{"datasets", "callbacks", "queue", "models", "workloads", "logins", "serving"}, cfg.Only) {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, models, workloads, logins or serving\n", cfg.Only)
 		os.Exit(2)
 	}
 	if cfg.Models < 1000 {
@@ -216,6 +222,12 @@ func main() {
 		}
 		if !setFlags["models"] {
 			cfg.Models = 10_000
+		}
+		if !setFlags["serving-duration"] {
+			cfg.ServingFor = 2 * time.Second
+		}
+		if !setFlags["canary-requests"] {
+			cfg.CanaryRequests = 2000
 		}
 	}
 	os.Exit(run(cfg, *out, *timeout))
@@ -317,6 +329,13 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		}
 		return rows, nil
 	}
+	if cfg.Only == "serving" {
+		rows, err := servingScenarios(ctx, logf, bin, work, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("serving: %w", err)
+		}
+		return rows, nil
+	}
 
 	srv, err := startServer(ctx, bin, filepath.Join(work, "sqlite"), nil)
 	if err != nil {
@@ -393,6 +412,12 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		r, err = workloadScenarios(ctx, logf, bin, work, cfg)
 		if err != nil {
 			return rows, fmt.Errorf("workloads: %w", err)
+		}
+		rows = append(rows, r...)
+
+		r, err = servingScenarios(ctx, logf, bin, work, cfg)
+		if err != nil {
+			return rows, fmt.Errorf("serving: %w", err)
 		}
 		rows = append(rows, r...)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -572,7 +573,12 @@ func (s *Server) relay(w http.ResponseWriter, resp *http.Response, rt *atelier.R
 	}
 	body := io.Reader(resp.Body)
 	if resp.ContentLength < 0 {
-		br := bufio.NewReaderSize(resp.Body, replyPeekBytes)
+		br := peekReaders.Get().(*bufio.Reader)
+		br.Reset(resp.Body)
+		defer func() {
+			br.Reset(nil)
+			peekReaders.Put(br)
+		}()
 		b, err := br.Peek(replyPeekBytes)
 		if int64(len(b)) > s.maxPredictReplyBytes {
 			return tooLarge(int64(len(b)))
@@ -588,13 +594,23 @@ func (s *Server) relay(w http.ResponseWriter, resp *http.Response, rt *atelier.R
 	h.Set(HeaderInstance, rt.Instance)
 	h.Set(HeaderConfig, strconv.Itoa(rt.Config))
 	w.WriteHeader(resp.StatusCode)
-	n, err := io.Copy(w, io.LimitReader(body, s.maxPredictReplyBytes+1))
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	n, err := io.CopyBuffer(w, io.LimitReader(body, s.maxPredictReplyBytes+1), *buf)
 	if err != nil || n > s.maxPredictReplyBytes {
 		// The status is sent: all that is left is to cut the answer short.
 		panic(http.ErrAbortHandler)
 	}
 	return nil
 }
+
+// The gateway's buffers, reused: a buffer of its own per answer (io.Copy's
+// 32 KiB, and as much to peek at an answer of unknown length) was most of
+// what a forwarded request allocated, and the garbage collector's work.
+var (
+	copyBufs    = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	peekReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, replyPeekBytes) }}
+)
 
 func copyHeaders(dst, src http.Header) {
 	for k, vs := range src {

@@ -651,6 +651,12 @@ func (s *Service) instanceSpec(ctx context.Context, svc *atelier.InferenceServic
 		task.Command = []string{s.opts.Python, filepath.Join(rtDir, "serve.py"), "--model-dir", modelDir}
 		env["PYTHONPATH"] = rtDir + string(os.PathListSeparator) + modelDir
 		env["PYTHONDONTWRITEBYTECODE"] = "1"
+		// serve.py runs a thread per connection, and glibc gives each new
+		// thread a malloc arena of 64 MiB of address space (up to 8 per
+		// core): where the flavor's memory is an address-space limit (no
+		// cgroup), a 1 GiB instance could not start its 11th thread and
+		// closed the connection. Two arenas serve a stdlib runtime.
+		env["MALLOC_ARENA_MAX"] = "2"
 		if health == "" {
 			health = "/health"
 		}

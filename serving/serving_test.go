@@ -1,12 +1,15 @@
 package serving_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	osexec "os/exec"
@@ -27,7 +30,10 @@ import (
 	"github.com/atelier-dev/atelier/workload"
 )
 
-const flavor = "modelarts.vm.cpu.2u"
+const (
+	flavor      = "modelarts.vm.cpu.2u"
+	smallFlavor = "small.cpu.1u"
+)
 
 // harness is a serving Service over the real SQLite store, the real object
 // store on a file backend and the local executor (bubblewrap where it is
@@ -70,7 +76,10 @@ func newHarness(t testing.TB) *harness {
 	h.opts = serving.Options{
 		Logger:   discard,
 		WorkRoot: filepath.Join(dir, "services"),
-		Flavors:  []*atelier.Flavor{{ID: flavor, Name: "1 core", MaxNum: 4, CPU: 1, Executor: localexec.Name}},
+		Flavors: []*atelier.Flavor{
+			{ID: flavor, Name: "1 core", MaxNum: 4, CPU: 1, Executor: localexec.Name},
+			{ID: smallFlavor, Name: "1 core, 512 MiB", MaxNum: 4, CPU: 1, MemoryMB: 512, Executor: localexec.Name},
+		},
 		// Short, so that tests see restarts and readiness at once.
 		ProbeInterval: 20 * time.Millisecond, ReadyTimeout: 30 * time.Second,
 		MaxBackoff: 50 * time.Millisecond, DrainTimeout: 5 * time.Second,
@@ -526,6 +535,73 @@ func TestCrashedInstanceRestarts(t *testing.T) {
 	out, _ := h.predict(svc.ID, map[string]any{"after": "restart"})
 	if out["version"] != "1" {
 		t.Fatalf("answer after the restart: %v", out)
+	}
+}
+
+// TestPythonInstanceHoldsManyConnections: the Python runtime serves a
+// thread per connection; under a 512 MiB flavor, whose memory is an
+// address-space limit where there is no cgroup, 24 connections at once
+// are each answered, twice (glibc's arena per thread would have used the
+// limit up after a few).
+func TestPythonInstanceHoldsManyConnections(t *testing.T) {
+	h := newHarness(t)
+	m := h.register("echo", "1", h.putPackage("echo", echoPackage()))
+	svc, err := h.svc.DeployService(h.ctx, atelier.ServiceSpec{Name: "many", Configs: []atelier.ServiceConfig{
+		{ModelID: m.ID, Weight: 100, InstanceCount: 1, Specification: smallFlavor},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(svc.ID, atelier.ServiceRunning)
+	rt, err := h.svc.Route(h.ctx, svc.ID, atelier.RouteQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Done(0, false, false)
+	const conns = 24
+	type conn struct {
+		c net.Conn
+		r *bufio.Reader
+	}
+	cs := make([]conn, conns)
+	for i := range cs {
+		c, err := net.Dial("tcp", rt.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cs[i] = conn{c, bufio.NewReader(c)}
+	}
+	for round := range 2 {
+		for i, c := range cs {
+			body := fmt.Sprintf(`{"conn": %d}`, i)
+			if _, err := fmt.Fprintf(c.c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
+				t.Fatalf("round %d, connection %d: %v", round, i, err)
+			}
+		}
+		for i, c := range cs {
+			resp, err := http.ReadResponse(c.r, nil)
+			if err != nil {
+				t.Fatalf("round %d, connection %d of %d open: %v", round, i, conns, err)
+			}
+			var out struct {
+				Echo struct {
+					Conn int `json:"conn"`
+				} `json:"echo"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || out.Echo.Conn != i {
+				t.Fatalf("round %d, connection %d: %s, %+v, %v", round, i, resp.Status, out, err)
+			}
+		}
+	}
+	for _, c := range cs {
+		c.c.Close()
+	}
+	// Instances outlive the harness (as they outlive a server): stop it.
+	if err := h.svc.DeleteService(h.ctx, svc.ID); err != nil {
+		t.Fatal(err)
 	}
 }
 

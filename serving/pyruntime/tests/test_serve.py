@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -165,6 +166,26 @@ class ModelArtsRoutesTest(unittest.TestCase):
                                            {"Content-Type": "application/json"}, conn=conn)
             self.assertEqual(status, 200)
             self.assertAlmostEqual(json.loads(body)["p"][0], expected_p([i, 0]))
+
+    def test_an_answer_is_written_in_one_piece(self):
+        # Headers and body in one write: written apart, the body waits for
+        # the client's delayed ACK of the headers (Nagle), about 40 ms per
+        # request on a kept-alive connection. One write reaches the client
+        # in one read on the loopback.
+        body = json.dumps({"x": [[1, 0]]}).encode()
+        req = (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        with socket.create_connection((INST.host, INST.port), timeout=30) as s:
+            for _ in range(3):
+                s.sendall(req)
+                got = s.recv(1 << 16)
+                head, sep, rest = got.partition(b"\r\n\r\n")
+                self.assertTrue(sep, got)
+                self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+                length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")]
+                self.assertEqual(length, [len(rest)], "the first read holds only part of the answer")
+                self.assertAlmostEqual(json.loads(rest)["p"][0], expected_p([1, 0]))
 
     def test_multipart_files_reach_the_handler_as_modelarts_passes_them(self):
         png = bytes(range(256)) * 3 + b"\r\n--XyZ-not-the-boundary\r\n\x00"
