@@ -2,10 +2,12 @@ package serving
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -14,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/atelier-dev/atelier"
+	"github.com/atelier-dev/atelier/executor"
 	"github.com/atelier-dev/atelier/executor/driver"
 	"github.com/atelier-dev/atelier/store"
 )
@@ -420,15 +423,34 @@ func (s *Service) DeleteService(ctx context.Context, id string) error {
 		delete(s.ctrls, id)
 		s.mu.Unlock()
 	}
-	err := s.st.DeleteService(ctx, tenant, id)
+	// Instances no controller stopped (this Service is stopping, or
+	// never ran the service) are stopped through their stored handles.
+	recs, err := s.st.ListInstances(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		var h executor.Handle
+		if r.Handle == "" || json.Unmarshal([]byte(r.Handle), &h) != nil {
+			continue
+		}
+		if _, err := s.rt.StopWorkload(ctx, r.ID, &h, "deleted"); err != nil && !errors.Is(err, executor.ErrNotFound) {
+			s.log.WarnContext(ctx, "serving: stop instance of a deleted service", "instance", r.ID, "err", err)
+		}
+		if err := s.rt.Forget(ctx, &h); err != nil && !errors.Is(err, executor.ErrNotFound) {
+			s.log.WarnContext(ctx, "serving: forget instance of a deleted service", "instance", r.ID, "err", err)
+		}
+		_ = os.RemoveAll(s.instanceDir(id, r.ID))
+	}
+	err = s.st.DeleteService(ctx, tenant, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted meanwhile
 	}
 	return err
 }
 
-// waitEmpty waits until the controller has no instance left, ctx ends or
-// d passed.
+// waitEmpty waits until the controller has no instance left, its loop
+// ended (the Service stopped), ctx ends or d passed.
 func (c *controller) waitEmpty(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -442,6 +464,8 @@ func (c *controller) waitEmpty(ctx context.Context, d time.Duration) {
 		}
 		select {
 		case <-ch:
+		case <-c.done: // the Service stopped: nothing will change
+			return
 		case <-ctx.Done():
 			return
 		case <-t.C:

@@ -130,9 +130,26 @@ func (h *harness) startExec() {
 }
 
 func (h *harness) startService() {
-	h.svc = serving.New(h.st, h.objects, h.rt, h.opts)
-	h.svc.Start(h.t.Context())
-	h.t.Cleanup(h.svc.Stop)
+	svc := serving.New(h.st, h.objects, h.rt, h.opts)
+	// Not the test's context: it ends before the cleanups, which still
+	// need the Service's controllers to stop what the test left.
+	svc.Start(context.Background())
+	h.t.Cleanup(svc.Stop)
+	// Instances outlive a stopped Service (a restarted server re-adopts
+	// them): the services the test left are deleted, which stops them.
+	h.t.Cleanup(func() {
+		ctx := atelier.NewContextWithPrincipal(context.Background(), &atelier.Principal{UserID: "u1", TenantID: "tenant-a"})
+		p, err := svc.ListServices(ctx, atelier.ServiceFilter{})
+		if err != nil {
+			return // a restart stopped this one; the newer one cleans up
+		}
+		for _, s := range p.Services {
+			if err := svc.DeleteService(ctx, s.ID); err != nil {
+				h.t.Errorf("delete service %s at the end: %v", s.Name, err)
+			}
+		}
+	})
+	h.svc = svc
 }
 
 // restart stops the service, runtime and executor as a server's shutdown
