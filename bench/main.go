@@ -21,6 +21,8 @@
 //	go run ./bench -only queue -queue-items 100000  # the queue claim rows at the issue's size
 //	go run ./bench -only models     # the model list rows (100,000 models, SQLite and PostgreSQL)
 //	go run ./bench -only logins     # the login flood rows only
+//	go run ./bench -only serving    # the inference service rows: gateway overhead, canary, rollout
+//	go run ./bench -only build      # a cold build of the server (minutes; never in the full run)
 //
 // Everything talks to 127.0.0.1 only and is bounded in time.
 package main
@@ -158,13 +160,13 @@ func main() {
 	flag.IntVar(&cfg.FloodLogins, "flood-logins", defaultFloodLogins, "logins for unknown emails sent at once, each from its own loopback address, by the login flood rows")
 	flag.DurationVar(&cfg.ServingFor, "serving-duration", 10*time.Second, "measured time of each gateway overhead target (direct, through the gateway)")
 	flag.IntVar(&cfg.CanaryRequests, "canary-requests", 10_000, "requests of the 90/10 canary row")
-	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "models", "workloads", "logins" or "serving" (default: all)`)
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "models", "workloads", "logins" or "serving" (default: all), or "build" (a cold build, minutes; never in the full run)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	setFlags := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	if cfg.Only != "" && !slices.Contains([]string{"datasets", "callbacks", "queue", "models", "workloads", "logins", "serving"}, cfg.Only) {
-		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, models, workloads, logins or serving\n", cfg.Only)
+	if cfg.Only != "" && !slices.Contains([]string{"datasets", "callbacks", "queue", "models", "workloads", "logins", "serving", "build"}, cfg.Only) {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, models, workloads, logins, serving or build\n", cfg.Only)
 		os.Exit(2)
 	}
 	if cfg.Models < 1000 {
@@ -275,6 +277,9 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 		defer os.RemoveAll(work)
 	} else {
 		logf("work directory %s", work)
+	}
+	if cfg.Only == "build" {
+		return buildScenarios(ctx, logf, work)
 	}
 	if cfg.Only == "queue" || cfg.Only == "" {
 		r, err := queueScenarios(ctx, logf, cfg)
