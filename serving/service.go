@@ -210,13 +210,18 @@ func (s *Service) getService(ctx context.Context, tenant, id string) (*atelier.I
 	return svc, err
 }
 
-// GetService implements atelier.InferenceServices.
-func (s *Service) GetService(ctx context.Context, id string) (*atelier.InferenceService, error) {
+// callersService returns a service of the caller's tenant.
+func (s *Service) callersService(ctx context.Context, id string) (*atelier.InferenceService, error) {
 	tenant, err := atelier.TenantFromContext(ctx)
 	if err != nil {
 		return nil, err
 	}
-	svc, err := s.getService(ctx, tenant, id)
+	return s.getService(ctx, tenant, id)
+}
+
+// GetService implements atelier.InferenceServices.
+func (s *Service) GetService(ctx context.Context, id string) (*atelier.InferenceService, error) {
+	svc, err := s.callersService(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -301,14 +306,11 @@ func (s *Service) updateService(ctx context.Context, tenant, id string, fn func(
 // change runs an API change of a service and hands the new record to its
 // controller (starting one for a service that had none).
 func (s *Service) change(ctx context.Context, id string, fn func(*atelier.InferenceService) error) (*atelier.InferenceService, error) {
-	tenant, err := atelier.TenantFromContext(ctx)
+	cur, err := s.callersService(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.getService(ctx, tenant, id); err != nil {
-		return nil, err
-	}
-	svc, err := s.updateService(ctx, tenant, id, fn)
+	svc, err := s.updateService(ctx, cur.TenantID, id, fn)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, atelier.CodeServiceNotFound.Errorf("No service %q in this tenant (or a config's model was deleted meanwhile).", id).WithField("service_id")
@@ -476,11 +478,7 @@ func (c *controller) waitEmpty(ctx context.Context, d time.Duration) {
 
 // OpenServiceLog implements atelier.InferenceServices.
 func (s *Service) OpenServiceLog(ctx context.Context, id, instanceID string, offset int64, follow bool) (io.ReadCloser, error) {
-	tenant, err := atelier.TenantFromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.getService(ctx, tenant, id); err != nil {
+	if _, err := s.callersService(ctx, id); err != nil {
 		return nil, err
 	}
 	c := s.ctrl(id)
@@ -507,11 +505,7 @@ func (s *Service) OpenServiceLog(ctx context.Context, id, instanceID string, off
 
 // Monitor implements atelier.InferenceServices.
 func (s *Service) Monitor(ctx context.Context, id string) (*atelier.ServiceMonitor, error) {
-	tenant, err := atelier.TenantFromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := s.getService(ctx, tenant, id)
+	svc, err := s.callersService(ctx, id)
 	if err != nil {
 		return nil, err
 	}
