@@ -404,7 +404,11 @@ func (e *Executor) validate(s *Spec) error {
 			empty[i] = gpuBin{GPU: g, freeMB: g.MemoryMB}
 		}
 		if _, ok := place(empty, s); !ok {
-			return fmt.Errorf("executor: %d workers × %s: %w", s.Workers, gpuAsk(s), ErrTooLarge)
+			field := "gpus"
+			if s.GPUMemoryMB > 0 {
+				field = "gpu_memory"
+			}
+			return fmt.Errorf("executor: %s: %d workers × %s: %w", field, s.Workers, gpuAsk(s), ErrTooLarge)
 		}
 	}
 	return nil

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +226,115 @@ func TestGPUBestFit(t *testing.T) {
 	if !errors.Is(err, executor.ErrTooLarge) {
 		t.Errorf("20 GiB share of a 16 GiB T4 = %v, want ErrTooLarge", err)
 	}
+}
+
+// TestGPUPackingT4 packs GPU-memory shares on a configured 2 × T4 16 GB:
+// best fit, never over-committed, and each worker's environment is
+// exactly driver.GPUEnv of its placement.
+func TestGPUPackingT4(t *testing.T) {
+	t4s := []driver.GPU{
+		{Index: 0, UUID: "GPU-t4-0", Type: "nvidia-t4", MemoryMB: 16384},
+		{Index: 1, UUID: "GPU-t4-1", Type: "nvidia-t4", MemoryMB: 16384},
+	}
+	share := func(gb int64) func(*executor.Spec) {
+		return func(s *executor.Spec) { s.GPUMemoryMB = gb * 1024 }
+	}
+	placed := func(e *env, id string) []driver.Assigned {
+		t.Helper()
+		cfg, ok := e.d.Task(id)
+		if !ok || len(cfg.WorkerGPUs) != 1 || len(cfg.WorkerGPUs[0]) != 1 {
+			t.Fatalf("%s: placement %+v, want one share of one GPU", id, cfg)
+		}
+		return cfg.WorkerGPUs[0]
+	}
+	envOf := func(uuid string, mb int64) map[string]string {
+		return map[string]string{"CUDA_VISIBLE_DEVICES": uuid, "NVIDIA_VISIBLE_DEVICES": uuid, "ATELIER_GPU_MEMORY_MB": strconv.FormatInt(mb, 10)}
+	}
+
+	t.Run("two 8 GB, then 9 GB on the second GPU, then a wait", func(t *testing.T) {
+		e := newEnv(t, 32, fakeexec.Options{GPUs: t4s})
+		for _, c := range []struct {
+			id   string
+			gb   int64
+			uuid string
+		}{{"a", 8, "GPU-t4-0"}, {"b", 8, "GPU-t4-0"}, {"c", 9, "GPU-t4-1"}, {"d", 7, "GPU-t4-1"}} {
+			e.submit(c.id, "t", 1, share(c.gb))
+			if id := e.started(); id != c.id {
+				t.Fatalf("started %s, want %s", id, c.id)
+			}
+			got := placed(e, c.id)
+			if got[0].UUID != c.uuid || got[0].ShareMB != c.gb*1024 {
+				t.Errorf("%s (%d GB) placed %+v, want %s", c.id, c.gb, got[0], c.uuid)
+			}
+			// Without MPS (fakeexec has none) the share is advisory.
+			if env := driver.GPUEnv(got, ""); !maps.Equal(env, envOf(c.uuid, c.gb*1024)) {
+				t.Errorf("%s's environment = %v", c.id, env)
+			}
+		}
+		// Both T4s are full (16 + 16): 1 GB waits, queued, until one ends.
+		h := e.submit("e", "t", 1, share(1))
+		e.noneStarted()
+		if st, err := e.ex.Status(t.Context(), h); err != nil || st.State != executor.Queued {
+			t.Fatalf("1 GB with both T4s full: %+v, %v, want queued", st, err)
+		}
+		e.exit("c")
+		if id := e.started(); id != "e" {
+			t.Fatalf("started %s once c ended, want e", id)
+		}
+		if got := placed(e, "e"); got[0].UUID != "GPU-t4-1" {
+			t.Errorf("e placed on %s, want GPU-t4-1 (the only room)", got[0].UUID)
+		}
+	})
+
+	t.Run("sixteen 1 GB shares fill one T4 before the other", func(t *testing.T) {
+		e := newEnv(t, 64, fakeexec.Options{GPUs: t4s})
+		count := map[string]int{}
+		for i := range 32 {
+			id := fmt.Sprintf("s%02d", i)
+			e.submit(id, "t", 1, share(1))
+			if got := e.started(); got != id {
+				t.Fatalf("started %s, want %s", got, id)
+			}
+			g := placed(e, id)[0]
+			count[g.UUID]++
+			if want := fmt.Sprintf("GPU-t4-%d", i/16); g.UUID != want {
+				t.Errorf("share %d on %s, want %s (best fit fills the fuller GPU first)", i, g.UUID, want)
+			}
+		}
+		if count["GPU-t4-0"] != 16 || count["GPU-t4-1"] != 16 {
+			t.Errorf("shares per GPU %v, want 16 and 16", count)
+		}
+		h := e.submit("over", "t", 1, share(1))
+		e.noneStarted()
+		if st, _ := e.ex.Status(t.Context(), h); st.State != executor.Queued {
+			t.Errorf("a 33rd 1 GB share: %+v, want queued (never over-committed)", st)
+		}
+	})
+
+	t.Run("larger than any GPU is refused at submit", func(t *testing.T) {
+		e := newEnv(t, 8, fakeexec.Options{GPUs: t4s})
+		for _, mod := range []func(*executor.Spec){
+			share(17),
+			func(s *executor.Spec) { s.GPUMemoryMB, s.GPUType = 8192, "nvidia-a100" },
+		} {
+			s := &executor.Spec{ID: "big", Workers: 1, Command: []string{"x"}, Dir: "/d"}
+			mod(s)
+			_, err := e.ex.Submit(t.Context(), s)
+			if !errors.Is(err, executor.ErrTooLarge) || !strings.Contains(err.Error(), "gpu_memory") {
+				t.Errorf("%d MB of %q = %v, want ErrTooLarge naming gpu_memory", s.GPUMemoryMB, s.GPUType, err)
+			}
+		}
+		_, err := e.ex.Submit(t.Context(), &executor.Spec{ID: "three", Workers: 1, Command: []string{"x"}, Dir: "/d", GPUs: 3})
+		if !errors.Is(err, executor.ErrTooLarge) || !strings.Contains(err.Error(), "gpus") {
+			t.Errorf("3 whole GPUs of 2 = %v, want ErrTooLarge naming gpus", err)
+		}
+		// Three 16 GB shares can never run at once on two 16 GB T4s.
+		_, err = e.ex.Submit(t.Context(), &executor.Spec{ID: "gang", Workers: 3, Command: []string{"x"}, Dir: "/d", GPUMemoryMB: 16384})
+		if !errors.Is(err, executor.ErrTooLarge) {
+			t.Errorf("3 × 16 GB on 2 × 16 GB = %v, want ErrTooLarge", err)
+		}
+		e.noneStarted()
+	})
 }
 
 func TestTimeoutOnFakeClock(t *testing.T) {

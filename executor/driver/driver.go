@@ -27,7 +27,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -331,6 +334,52 @@ var TaskEnv = []string{
 	"PET_MASTER_ADDR", "PET_MASTER_PORT",
 	// A long-running task's ports: PORT and PORT_<NAME> for each named port.
 	"PORT",
-	// Placed GPUs.
+	// Placed GPUs (GPUEnv).
 	"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "ATELIER_GPU_MEMORY_MB",
+	// Placed GPUs where the driver uses NVIDIA MPS (GPUEnv).
+	"CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", "CUDA_MPS_PIPE_DIRECTORY",
+}
+
+// GPUEnv is the environment of a worker placed on gpus (nil when it has
+// none), the same for every driver:
+//
+//   - CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES: each GPU's UUID
+//     (its index where the inventory has no UUID), comma-separated in
+//     placement order. A UUID names the same GPU whatever the enumeration
+//     order: CUDA's default order (fastest first) need not be NVML's and
+//     nvidia-smi's (PCI bus), and a CUDA_VISIBLE_DEVICES set when the MPS
+//     daemon started renumbers the indexes its clients see; NVIDIA's MPS
+//     guide recommends UUIDs for that reason.
+//   - ATELIER_GPU_MEMORY_MB: the GPU memory the worker may use, the sum of
+//     its shares. Without MPS nothing enforces it: it is advisory.
+//   - with MPS (mpsPipeDir not empty): CUDA_MPS_PIPE_DIRECTORY, and
+//     CUDA_MPS_PINNED_DEVICE_MEM_LIMIT "0=8192M" or "0=16384M,1=16384M":
+//     a limit for each device ordinal as the worker sees them, that is
+//     after CUDA_VISIBLE_DEVICES, so its i-th GPU is ordinal i. The MPS
+//     server then refuses allocations beyond the share.
+func GPUEnv(gpus []Assigned, mpsPipeDir string) map[string]string {
+	if len(gpus) == 0 {
+		return nil
+	}
+	ids := make([]string, len(gpus))
+	limits := make([]string, len(gpus))
+	var total int64
+	for i, g := range gpus {
+		ids[i] = g.UUID
+		if ids[i] == "" {
+			ids[i] = strconv.Itoa(g.Index)
+		}
+		limits[i] = fmt.Sprintf("%d=%dM", i, g.ShareMB)
+		total += g.ShareMB
+	}
+	env := map[string]string{
+		"CUDA_VISIBLE_DEVICES":   strings.Join(ids, ","),
+		"NVIDIA_VISIBLE_DEVICES": strings.Join(ids, ","),
+		"ATELIER_GPU_MEMORY_MB":  strconv.FormatInt(total, 10),
+	}
+	if mpsPipeDir != "" {
+		env["CUDA_MPS_PIPE_DIRECTORY"] = mpsPipeDir
+		env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = strings.Join(limits, ",")
+	}
+	return env
 }

@@ -37,8 +37,14 @@ func openNVML() (Inventory, error) {
 // Source implements Inventory.
 func (*NVML) Source() string { return "nvml" }
 
-// Devices implements Inventory: every GPU with its index, UUID, product
-// type and total memory.
+// Devices implements Inventory: every GPU with its NVML index (the
+// index nvidia-smi shows), UUID, product type (TypeName of its name) and
+// total memory, in MB.
+//
+// A GPU in MIG mode is left out, so the indexes listed can have gaps: CUDA
+// cannot run on a MIG-enabled GPU as a whole, only on its MIG devices
+// (CUDA_VISIBLE_DEVICES=MIG-<uuid>), which Atelier does not place on yet.
+// GPUs that do not support MIG (GetMigMode says NOT_SUPPORTED) are listed.
 func (n *NVML) Devices(ctx context.Context) (out []driver.GPU, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -72,6 +78,9 @@ func (n *NVML) Devices(ctx context.Context) (out []driver.GPU, err error) {
 		mem, ret := dev.GetMemoryInfo()
 		if ret != nvml.SUCCESS {
 			return nil, fmt.Errorf("nvml: device %d memory: %w", i, nvmlError(ret))
+		}
+		if cur, _, ret := dev.GetMigMode(); ret == nvml.SUCCESS && cur == nvml.DEVICE_MIG_ENABLE {
+			continue
 		}
 		out = append(out, driver.GPU{Index: i, UUID: uuid, Type: TypeName(name), MemoryMB: int64(mem.Total >> 20)})
 	}

@@ -37,6 +37,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -114,6 +115,13 @@ type Options struct {
 	CPUs     int
 	MemoryMB int64
 	GPUs     []driver.GPU
+	// MPSPipeDir, when set, is the pipe directory of a running NVIDIA MPS
+	// control daemon (gpu.DetectMPS finds it): workers placed on GPUs
+	// then get CUDA_MPS_PIPE_DIRECTORY and CUDA_MPS_PINNED_DEVICE_MEM_LIMIT
+	// (driver.GPUEnv), and the sandbox binds the directory read-write, for
+	// a CUDA client reaches the daemon through the pipes and sockets in
+	// it. Empty: no MPS; the share is only ATELIER_GPU_MEMORY_MB, advisory.
+	MPSPipeDir string
 	// CgroupDir, when set, is a cgroup v2 directory delegated to the
 	// driver; each worker then runs in its own child cgroup with
 	// memory.max, cpu.max and pids.max.
@@ -222,6 +230,13 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 		return nil, errors.New("localexec: NoSharedFS needs the bubblewrap sandbox, which shows a task its own directory at its working directory's path")
 	case opts.Grace < 0 || opts.PollInterval < 0 || opts.UIDBase < 1 || opts.UIDCount < 2:
 		return nil, errors.New("localexec: Grace and PollInterval must not be negative, UIDBase at least 1, UIDCount at least 2")
+	case opts.MPSPipeDir != "" && !filepath.IsAbs(opts.MPSPipeDir):
+		return nil, fmt.Errorf("localexec: the MPS pipe directory %q is not an absolute path", opts.MPSPipeDir)
+	}
+	if opts.MPSPipeDir != "" {
+		if fi, err := os.Stat(opts.MPSPipeDir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("localexec: the MPS pipe directory %s is not a directory (is the MPS control daemon running?)", opts.MPSPipeDir)
+		}
 	}
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("localexec: state dir: %w", err)
@@ -777,9 +792,13 @@ func (e *Executor) spawn(t *task, rank int) (*worker, *os.File, error) {
 	var args []string
 	if e.opts.Sandbox == SandboxBwrap {
 		var gpuIdx []int
+		mpsDir := ""
 		if rank < len(c.WorkerGPUs) {
 			for _, g := range c.WorkerGPUs[rank] {
 				gpuIdx = append(gpuIdx, g.Index)
+			}
+			if len(gpuIdx) > 0 {
+				mpsDir = e.opts.MPSPipeDir
 			}
 		}
 		mounts := make([]mountArg, 0, len(c.Mounts))
@@ -797,7 +816,7 @@ func (e *Executor) spawn(t *task, rank int) (*worker, *os.File, error) {
 			extra = append(extra, f)
 		}
 		args = slices.Concat([]string{"-c", gateExec, "sh"}, prlimit, []string{"--", e.bwrap},
-			e.sandboxArgs(e.workDir(c), c.Dir, mounts, c.Limits.TmpBytes, gpuDevices(gpuIdx)), []string{"--"}, c.Command)
+			e.sandboxArgs(e.workDir(c), c.Dir, mounts, c.Limits.TmpBytes, gpuDevices(gpuIdx), mpsDir), []string{"--"}, c.Command)
 	} else {
 		args = slices.Concat([]string{"-c", gateSupervise, "sh"}, prlimit, []string{"--"}, c.Command)
 	}
@@ -880,16 +899,8 @@ func (e *Executor) workerEnv(t *task, rank int) []string {
 			env["PORT_"+strings.ToUpper(envName(name))] = port
 		}
 	}
-	if rank < len(c.WorkerGPUs) && len(c.WorkerGPUs[rank]) > 0 {
-		var ids []string
-		var share int64
-		for _, g := range c.WorkerGPUs[rank] {
-			ids = append(ids, cmp.Or(g.UUID, strconv.Itoa(g.Index)))
-			share += g.ShareMB
-		}
-		env["CUDA_VISIBLE_DEVICES"] = strings.Join(ids, ",")
-		env["NVIDIA_VISIBLE_DEVICES"] = env["CUDA_VISIBLE_DEVICES"]
-		env["ATELIER_GPU_MEMORY_MB"] = strconv.FormatInt(share, 10)
+	if rank < len(c.WorkerGPUs) {
+		maps.Copy(env, driver.GPUEnv(c.WorkerGPUs[rank], e.opts.MPSPipeDir))
 	}
 	out := make([]string, 0, len(env))
 	for k, v := range env {

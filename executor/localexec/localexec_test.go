@@ -366,3 +366,83 @@ func TestNoSharedFS(t *testing.T) {
 		t.Error("a missing working directory with a shared filesystem: no error")
 	}
 }
+
+// TestGPUEnvInSandbox runs `env` in the sandbox of tasks placed on the
+// configured 2 × T4 (no device exists here: the driver binds only the
+// /dev/nvidia* nodes that exist) with an MPS pipe directory: a worker
+// with a GPU share sees exactly the GPU variables of driver.GPUEnv and can
+// write to the pipe directory (an MPS client must); a worker without a
+// GPU sees none of them and not the directory.
+func TestGPUEnvInSandbox(t *testing.T) {
+	requireSandbox(t)
+	t.Parallel()
+	mps := filepath.Join(t.TempDir(), "nvidia-mps")
+	if err := os.Mkdir(mps, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// Task users must reach it, as they must the daemon's real one.
+	for _, d := range []string{filepath.Dir(mps), mps} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := MustNew(t, localexec.Options{GPUs: testGPUs, MPSPipeDir: mps})
+	ex, err := executor.Open(t.Context(), d, executor.Options{StateDir: t.TempDir(), Slots: 3, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ex.Close() })
+	script := `env | grep -E '^(CUDA_|NVIDIA_|ATELIER_GPU)' | sort > env.out
+if [ -d "` + mps + `" ]; then echo seen > pipe.out; else echo absent > pipe.out; fi
+if [ -n "$CUDA_MPS_PIPE_DIRECTORY" ]; then echo client > "$CUDA_MPS_PIPE_DIRECTORY/$1"; fi`
+	run := func(id string, gpuMB int64) string {
+		t.Helper()
+		dir := t.TempDir()
+		h, err := ex.Submit(t.Context(), &executor.Spec{ID: id, Workers: 1, Command: []string{"sh", "-c", script, "sh", id}, Dir: dir, GPUMemoryMB: gpuMB, GPUType: "nvidia-t4"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := ex.Wait(t.Context(), h); err != nil || !st.Exit.Success() {
+			t.Fatalf("%s: Wait = %+v, %v", id, st, err)
+		}
+		return dir
+	}
+	read := func(p string) string {
+		t.Helper()
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	// Best fit on two empty T4s: the first 8 GiB share goes to GPU 0.
+	dir := run("share", 8192)
+	want := "ATELIER_GPU_MEMORY_MB=8192\n" +
+		"CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=8192M\n" +
+		"CUDA_MPS_PIPE_DIRECTORY=" + mps + "\n" +
+		"CUDA_VISIBLE_DEVICES=GPU-test-0\n" +
+		"NVIDIA_VISIBLE_DEVICES=GPU-test-0\n"
+	if got := read(filepath.Join(dir, "env.out")); got != want {
+		t.Errorf("a worker with an 8 GiB share sees\n%s\nwant\n%s", got, want)
+	}
+	if got := read(filepath.Join(mps, "share")); got != "client\n" {
+		t.Errorf("the pipe directory holds %q from the worker, want client", got)
+	}
+	dir = run("nogpu", 0)
+	if got := read(filepath.Join(dir, "env.out")); got != "" {
+		t.Errorf("a worker without a GPU sees %q", got)
+	}
+	if got := read(filepath.Join(dir, "pipe.out")); got != "absent\n" {
+		t.Errorf("a worker without a GPU: the pipe directory is %q, want absent", got)
+	}
+}
+
+func TestMPSPipeDirRefused(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{"relative/mps", "/nonexistent/nvidia-mps"} {
+		_, err := localexec.New(t.Context(), localexec.Options{StateDir: t.TempDir(), Sandbox: localexec.SandboxNone, MPSPipeDir: dir, Logger: quiet()})
+		if err == nil || !strings.Contains(err.Error(), "MPS pipe directory") {
+			t.Errorf("New with MPSPipeDir %q = %v, want an error naming the MPS pipe directory", dir, err)
+		}
+	}
+}

@@ -80,8 +80,10 @@ func findBwrap(path string) (string, error) {
 // sandboxArgs returns bubblewrap's arguments for one worker, before
 // "--" and the command. dir is the working directory, bound read-write at
 // target (the same path unless Options.NoSharedFS), gpuDevs the
-// /dev/nvidia* devices it may use.
-func (e *Executor) sandboxArgs(dir, target string, mounts []mountArg, tmpBytes int64, gpuDevs []string) []string {
+// /dev/nvidia* devices it may use, mpsDir (when not empty) the MPS pipe
+// directory, bound read-write after the private /tmp (its default,
+// /tmp/nvidia-mps, is below it).
+func (e *Executor) sandboxArgs(dir, target string, mounts []mountArg, tmpBytes int64, gpuDevs []string, mpsDir string) []string {
 	a := []string{
 		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--disable-userns",
@@ -115,6 +117,9 @@ func (e *Executor) sandboxArgs(dir, target string, mounts []mountArg, tmpBytes i
 	bindSys(true)
 	for _, d := range gpuDevs {
 		a = append(a, "--dev-bind", d, d)
+	}
+	if mpsDir != "" {
+		a = append(a, "--bind", mpsDir, mpsDir)
 	}
 	a = append(a, "--bind", dir, target)
 	for _, m := range mounts {
@@ -217,7 +222,7 @@ func (e *Executor) probeSandbox(ctx context.Context) error {
 	}
 	defer os.Remove(status.Name())
 	defer status.Close()
-	args := append(e.sandboxArgs(dir, dir, nil, 1<<20, nil), "--", "/bin/sh", "-c", "echo ok")
+	args := append(e.sandboxArgs(dir, dir, nil, 1<<20, nil, ""), "--", "/bin/sh", "-c", "echo ok")
 	cmd := exec.CommandContext(ctx, e.bwrap, args...)
 	cmd.Env = []string{"PATH=" + taskPATH}
 	cmd.ExtraFiles = []*os.File{status, nil}

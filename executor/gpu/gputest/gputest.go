@@ -11,8 +11,9 @@ import (
 
 var typeRE = regexp.MustCompile(`^nvidia-[a-z0-9][a-z0-9-]*$|^[a-z0-9][a-z0-9-]*$`)
 
-// Run checks inv: devices ordered by index from 0, unique UUIDs where
-// given, a normalised type, memory of at least 1 GiB, the same answer
+// Run checks inv: devices ordered by strictly ascending index from 0
+// (with gaps where a GPU is left out, e.g. one in MIG mode), unique UUIDs
+// where given, a normalised type, memory of at least 1 GiB, the same answer
 // twice, and a source name. want, when not negative, is the number of
 // GPUs expected.
 func Run(t *testing.T, inv gpu.Inventory, want int) {
@@ -26,8 +27,8 @@ func Run(t *testing.T, inv gpu.Inventory, want int) {
 	}
 	uuids := map[string]bool{}
 	for i, d := range devs {
-		if d.Index != i {
-			t.Errorf("device %d has index %d", i, d.Index)
+		if d.Index < i || i > 0 && d.Index <= devs[i-1].Index {
+			t.Errorf("device %d has index %d after %v", i, d.Index, devs[:i])
 		}
 		if d.UUID != "" && uuids[d.UUID] {
 			t.Errorf("device %d repeats UUID %s", i, d.UUID)
