@@ -40,6 +40,7 @@ type TrainingConfig struct {
 	Slots          int           // ATELIER_TRAINING_SLOTS: workers that run at once, default the number of CPUs
 	GPUs           int           // ATELIER_TRAINING_GPUS: that many generic GPUs (shorthand for ATELIER_GPUS), default 0
 	GPUsFile       string        // ATELIER_GPUS: JSON file listing the GPUs where NVML finds none
+	GPUMPS         string        // ATELIER_GPU_MPS: on, off or auto (default): NVIDIA MPS enforces GPU memory shares
 	Sandbox        string        // ATELIER_SANDBOX: bwrap (default) or none (unsafe)
 	ReadOnlyPaths  string        // ATELIER_SANDBOX_RO_PATHS: colon-separated host directories every sandbox sees read-only
 	Processes      int           // ATELIER_SANDBOX_PROCESSES: processes and threads of one worker, default 4096
@@ -77,12 +78,18 @@ func trainingFromEnv(getenv func(string) string) (TrainingConfig, []error) {
 		FrameworksFile: getenv("ATELIER_TRAINING_FRAMEWORKS"),
 		CgroupDir:      getenv("ATELIER_TRAINING_CGROUP_DIR"),
 		GPUsFile:       getenv("ATELIER_GPUS"),
+		GPUMPS:         strings.ToLower(strings.TrimSpace(getenv("ATELIER_GPU_MPS"))),
 		Sandbox:        strings.ToLower(strings.TrimSpace(getenv("ATELIER_SANDBOX"))),
 		ReadOnlyPaths:  getenv("ATELIER_SANDBOX_RO_PATHS"),
 		TaskStager:     getenv("ATELIER_TASK_STAGER"),
 		TaskEndpoint:   getenv("ATELIER_TASK_ENDPOINT"),
 	}
 	var errs []error
+	switch c.GPUMPS {
+	case "", "auto", "on", "off":
+	default:
+		errs = append(errs, fmt.Errorf("ATELIER_GPU_MPS: %q is not on, off or auto", c.GPUMPS))
+	}
 	if v := strings.TrimSpace(getenv("ATELIER_LOCAL_SHARED_FS")); v != "" {
 		shared, err := strconv.ParseBool(v)
 		if err != nil {

@@ -445,8 +445,20 @@ func openLocalDriver(ctx context.Context, m *Main, cfg ServerConfig, gpus []driv
 		// Tasks run the stager: they see it, read-only.
 		roPaths = append(roPaths, stager)
 	}
+	var mpsDir string
+	if len(gpus) > 0 {
+		dir, note, err := gpu.DetectMPS(tc.GPUMPS, gpu.Host())
+		if err != nil {
+			return nil, fmt.Errorf("ATELIER_GPU_MPS: %w", err)
+		}
+		if note != "" {
+			m.log.InfoContext(ctx, "GPU memory shares: "+note, "mps_pipe_dir", dir)
+		}
+		mpsDir = dir
+	}
 	d, err := localexec.New(ctx, localexec.Options{
 		StateDir:      filepath.Join(cfg.DataDir, "executor", localexec.Name),
+		MPSPipeDir:    mpsDir,
 		Sandbox:       tc.Sandbox,
 		ReadOnlyPaths: roPaths,
 		NoSharedFS:    tc.LocalNoSharedFS,

@@ -392,6 +392,8 @@ func TestConfig(t *testing.T) {
 		"ATELIER_MAX_OBJECT_BYTES":  "1GiB",
 		"ATELIER_SESSION_TTL":       "1h",
 		"ATELIER_MIN_FREE_SPACE":    "1GiB",
+		"ATELIER_PREDICT_TIMEOUT":   "30s",
+		"ATELIER_GPU_MPS":           "OFF",
 		"ATELIER_LOG_FORMAT":        "json",
 		"ATELIER_LOGIN_RATE_PER_IP": "off",
 		"ATELIER_LOCKOUT_DURATION":  "1h",
@@ -416,6 +418,7 @@ func TestConfig(t *testing.T) {
 		MaxBodyBytes:   1 << 20,
 		MaxObjectBytes: 1 << 30,
 		SessionTTL:     time.Hour,
+		PredictTimeout: 30 * time.Second,
 		MinFreeBytes:   1 << 30,
 		LogLevel:       "info",
 		LogFormat:      "json",
@@ -432,7 +435,7 @@ func TestConfig(t *testing.T) {
 			HashMemory:       identity.DefaultHashMemory,
 		},
 		MinBodyRate: httpapi.DefaultMinBodyRate,
-		Training:    TrainingConfig{Executor: "local", Slots: runtime.NumCPU(), MaxRun: 24 * time.Hour, Sandbox: "bwrap", Processes: 4096, TmpBytes: 1 << 30},
+		Training:    TrainingConfig{Executor: "local", Slots: runtime.NumCPU(), MaxRun: 24 * time.Hour, Sandbox: "bwrap", Processes: 4096, TmpBytes: 1 << 30, GPUMPS: "off"},
 	}
 	if fmt.Sprintf("%+v", c) != fmt.Sprintf("%+v", want) {
 		t.Errorf("config\n got %+v\nwant %+v", c, want)
@@ -468,6 +471,9 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 		"ATELIER_GC_INTERVAL":          "soon",
 		"ATELIER_RETENTION_QUEUE":      "-1h",
 		"ATELIER_RETENTION_QUEUE_DEAD": "10s",
+		"ATELIER_PREDICT_TIMEOUT":      "-1s",
+		"ATELIER_MAX_PREDICT_BYTES":    "0",
+		"ATELIER_GPU_MPS":              "maybe",
 	}
 	c := configFromEnv(func(k string) string { return env[k] }).withDefaults()
 	err := c.validate()
@@ -478,7 +484,7 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 		"ATELIER_MAX_BODY_BYTES", "ATELIER_MAX_OBJECT_BYTES", "ATELIER_SESSION_TTL", "ATELIER_LOG_LEVEL", "ATELIER_LOG_FORMAT", "ATELIER_ADMIN_EMAIL",
 		"ATELIER_LOCKOUT_THRESHOLD", "ATELIER_LOCKOUT_DURATION", "ATELIER_LOGIN_RATE_PER_IP", "ATELIER_SMTP_ADDR", "ATELIER_SMTP_FROM", "ATELIER_SMTP_TLS",
 		"ATELIER_QUEUE_WORKERS", "ATELIER_QUEUE_LEASE", "ATELIER_LEADER_TTL", "ATELIER_GC_INTERVAL", "ATELIER_RETENTION_QUEUE",
-		"ATELIER_RETENTION_QUEUE_DEAD"} {
+		"ATELIER_RETENTION_QUEUE_DEAD", "ATELIER_PREDICT_TIMEOUT", "ATELIER_MAX_PREDICT_BYTES", "ATELIER_GPU_MPS"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not mention %s:\n%v", want, err)
 		}
