@@ -118,7 +118,7 @@ type Autoscaler struct {
 }
 
 type bucket struct {
-	at         time.Time // the bucket's second; zero when unused
+	at         int64 // the bucket's second (Unix), +1 so that 0 is unused
 	sum        float64
 	n          int
 	hadRequest bool
@@ -198,9 +198,9 @@ func (a *Autoscaler) Observe(x Sample) {
 		a.firstWrite = x.Time
 	}
 	a.lastWrite = x.Time
-	at := x.Time.Truncate(granularity)
-	b := &a.buckets[int(at.Unix())%len(a.buckets)]
-	if !b.at.Equal(at) {
+	at := second(x.Time)
+	b := &a.buckets[a.slot(at)]
+	if b.at != at {
 		*b = bucket{at: at}
 	}
 	b.sum += x.Concurrency
@@ -215,20 +215,31 @@ func (a *Autoscaler) average(now time.Time, window time.Duration) float64 {
 	if a.lastWrite.IsZero() || now.Sub(a.lastWrite) > window {
 		return 0
 	}
-	end := now.Truncate(granularity)
-	n := int(window / granularity)
-	if since := int(end.Sub(a.firstWrite.Truncate(granularity))/granularity) + 1; since < n {
+	end := second(now)
+	n := int64(window / granularity)
+	if since := end - second(a.firstWrite) + 1; since < n {
 		n = max(since, 1)
 	}
 	var total float64
-	for i := 0; i < n; i++ {
-		at := end.Add(-time.Duration(i) * granularity)
-		b := a.buckets[int(at.Unix())%len(a.buckets)]
-		if b.at.Equal(at) && b.n > 0 {
+	for at := end - n + 1; at <= end; at++ {
+		b := &a.buckets[a.slot(at)]
+		if b.at == at && b.n > 0 {
 			total += b.sum / float64(b.n)
 		}
 	}
 	return total / float64(n)
+}
+
+// second returns t's bucket key: its Unix second, plus one so that the
+// zero bucket is never a real one.
+func second(t time.Time) int64 { return t.Unix() + 1 }
+
+func (a *Autoscaler) slot(at int64) int {
+	i := int(at % int64(len(a.buckets)))
+	if i < 0 {
+		i += len(a.buckets)
+	}
+	return i
 }
 
 // Floor returns the fewest instances the settings allow at any time.
@@ -263,7 +274,9 @@ func (a *Autoscaler) Scale(now time.Time, ready, queued int) Decision {
 		a.maxPanic = want
 		d.Mode, d.Reason = Panic, "panic window over threshold"
 	}
-	if want == 0 {
+	if want == 0 || (want == 1 && a.idle && !a.panicking) {
+		// The last instance: the keep-alive policy says when it goes
+		// (or, with a pre-warm window, that it goes now and comes back).
 		want, d.Reason = a.restingCount(now, d.Reason)
 	}
 	if queued > 0 && want < 1 {

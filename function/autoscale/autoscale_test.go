@@ -150,7 +150,7 @@ type windows struct {
 	idles         []time.Duration
 }
 
-func (w *windows) ObserveIdle(d time.Duration)              { w.idles = append(w.idles, d) }
+func (w *windows) ObserveIdle(d time.Duration)             { w.idles = append(w.idles, d) }
 func (w *windows) Windows() (time.Duration, time.Duration) { return w.prewarm, w.keep }
 
 func TestKeepAlivePolicyPrewarms(t *testing.T) {
