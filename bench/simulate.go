@@ -31,8 +31,8 @@ func simulateScenarios(logf func(string, ...any)) ([]Row, error) {
 	var rows []Row
 	for _, p := range rep.Results {
 		rows = append(rows, Row{Scenario: scenario, Figure: "keep-alive " + p.Policy,
-			Value: fmt.Sprintf("saving %.1f%% vs always-on; %.0f instance-s, %.0f GPU-GB-s, %.0f GB-s wasted; %d cold starts (%.2f%%, p75 app %.1f%%); queue p99 %s",
-				p.Saving*100, p.InstanceSeconds, p.GPUMemoryGBSeconds, p.WastedMemoryGBSeconds, p.ColdStarts,
+			Value: fmt.Sprintf("saving %.1f%% vs always-on; %.0f instance-s, %.0f GPU-GB-s, %.0f GB-s wasted (%.0f at rest); %d cold starts (%.2f%%, p75 app %.1f%%); queue p99 %s",
+				p.Saving*100, p.InstanceSeconds, p.GPUMemoryGBSeconds, p.WastedMemoryGBSeconds, p.IdleMemoryGBSeconds, p.ColdStarts,
 				100*float64(p.ColdStarts)/float64(max(p.Invocations, 1)), p.ColdStartRateP75*100, p.QueueDelayP99.Round(time.Millisecond))})
 	}
 	curve := map[string][]string{}

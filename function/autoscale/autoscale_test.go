@@ -239,3 +239,26 @@ func TestPropertyMonotoneInLoad(t *testing.T) {
 		}
 	}
 }
+
+// The last instance's life is the keep-alive's, not the stable window's:
+// an idle_timeout shorter than the window takes it sooner.
+func TestShortIdleTimeoutBeatsTheStableWindow(t *testing.T) {
+	clk := clock.NewFake(t0)
+	a := newScaler(t, Settings{IdleTimeout: 10 * time.Second})
+	feed(a, clk, 0.5, 30*time.Second)
+	feed(a, clk, 0, 9*time.Second)
+	if d := a.Scale(clk.Now(), 1, 0); d.Desired != 1 {
+		t.Fatalf("9 s idle: %+v, want 1", d)
+	}
+	feed(a, clk, 0, 2*time.Second)
+	if d := a.Scale(clk.Now(), 1, 0); d.Desired != 0 || d.StableAverage == 0 {
+		t.Fatalf("11 s idle: %+v, want 0 while the stable window still averages above 0", d)
+	}
+	// More than one instance's worth of load still scales down by the
+	// stable window only.
+	feed(a, clk, 5, 30*time.Second)
+	feed(a, clk, 0, 15*time.Second)
+	if d := a.Scale(clk.Now(), 8, 0); d.Desired < 2 {
+		t.Fatalf("15 s after a load of 5: %+v, want the stable window's count", d)
+	}
+}

@@ -58,6 +58,7 @@ type appSim struct {
 	queued    int // arrivals with no free slot on a ready instance
 	instSec   float64
 	wastedSec float64
+	restSec   float64 // instance-seconds while the app had no request at all
 }
 
 // simulateApp replays one app's invocations and returns its figures and
@@ -116,6 +117,7 @@ func simulateApp(ap *app, s autoscale.Settings, c Config, horizon time.Duration)
 		}
 	}
 	end := max(x.now, horizon)
+	x.advance(end)
 	for _, in := range x.instances {
 		x.retire(in, end)
 	}
@@ -124,6 +126,7 @@ func simulateApp(ap *app, s autoscale.Settings, c Config, horizon time.Duration)
 	r := AppResult{
 		App: ap.name, Invocations: len(ap.reqs), ColdStarts: x.cold, Queued: x.queued,
 		InstanceSeconds: x.instSec, MemoryGBSeconds: x.instSec * memGB, WastedMemoryGBSeconds: x.wastedSec * memGB,
+		IdleMemoryGBSeconds:     x.restSec * memGB,
 		AlwaysOnMemoryGBSeconds: on * horizon.Seconds() * memGB,
 	}
 	if on > 0 {
@@ -139,6 +142,9 @@ func (x *appSim) advance(t time.Duration) {
 	}
 	load := x.inflight + len(x.queue)
 	x.integral += float64(load) * (t - x.now).Seconds()
+	if load == 0 {
+		x.restSec += float64(len(x.instances)) * (t - x.now).Seconds()
+	}
 	x.now = t
 }
 

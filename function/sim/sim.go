@@ -55,8 +55,12 @@ type Result struct {
 	MemoryGBSeconds       float64 `json:"memory_gb_seconds"`
 	GPUMemoryGBSeconds    float64 `json:"gpu_memory_gb_seconds"`
 	WastedMemoryGBSeconds float64 `json:"wasted_memory_gb_seconds"` // memory-time of instances serving nothing
-	ColdStarts            int     `json:"cold_starts"`              // invocations that found no ready instance
-	Queued                int     `json:"queued"`                   // invocations that found no free slot (cold starts included)
+	// IdleMemoryGBSeconds is the part of it while the app had no request
+	// at all: what the keep-alive policy costs (the paper's wasted
+	// memory time, where an app is one instance).
+	IdleMemoryGBSeconds float64 `json:"idle_memory_gb_seconds"`
+	ColdStarts          int     `json:"cold_starts"` // invocations that found no ready instance
+	Queued              int     `json:"queued"`      // invocations that found no free slot (cold starts included)
 	// ColdStartRateP75 is the 75th percentile over the apps of each
 	// app's share of invocations that were cold starts.
 	ColdStartRateP75 float64       `json:"cold_start_rate_p75"`
@@ -82,6 +86,7 @@ type AppResult struct {
 	InstanceSeconds         float64 `json:"instance_seconds"`
 	MemoryGBSeconds         float64 `json:"memory_gb_seconds"`
 	WastedMemoryGBSeconds   float64 `json:"wasted_memory_gb_seconds"`
+	IdleMemoryGBSeconds     float64 `json:"idle_memory_gb_seconds"`
 	AlwaysOnMemoryGBSeconds float64 `json:"always_on_memory_gb_seconds"`
 }
 
@@ -128,6 +133,7 @@ func Run(t *Trace, c Config, policies []Policy) ([]Result, error) {
 			res.InstanceSeconds += ar.InstanceSeconds
 			res.MemoryGBSeconds += ar.MemoryGBSeconds
 			res.WastedMemoryGBSeconds += ar.WastedMemoryGBSeconds
+			res.IdleMemoryGBSeconds += ar.IdleMemoryGBSeconds
 			res.AlwaysOnMemoryGBSeconds += ar.AlwaysOnMemoryGBSeconds
 			res.AlwaysOnInstanceSeconds += a.alwaysOnInstances(c.Autoscale.Concurrency) * horizon.Seconds()
 			rates = append(rates, float64(ar.ColdStarts)/float64(ar.Invocations))
