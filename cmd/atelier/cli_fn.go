@@ -85,5 +85,6 @@ replays it. Needs no server.`,
 	f.IntVar(&c.GPUMemoryMB, "gpu-memory", 4096, "GPU memory of each instance in MB, for the GPU-memory GB-seconds")
 	f.DurationVar(&c.ColdStart, "cold-start", 300*time.Millisecond, "time from starting an instance to its readiness")
 	f.IntVar(&concurrency, "concurrency", 1, "requests one instance serves at once")
+	_ = cmd.MarkFlagDirname("trace")
 	return cmd
 }
