@@ -41,6 +41,9 @@ var layers = []struct {
 	{[]string{"./webhook"}, []string{"database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/training", "gocloud.dev"}},
 	// queue runs background work on the store; domain packages use it, so it stays clear of net/http (its metrics are in queue/queuemetrics).
 	{[]string{"./queue"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/dataset", module + "/training", module + "/webhook", "gocloud.dev"}},
+	// The functions' scaling logic and cost simulator are pure: time comes in as arguments.
+	{[]string{"./function/autoscale", "./function/keepalive"}, []string{"<non-stdlib>"}},
+	{[]string{"./function/sim"}, []string{"net/http", "database/sql", "os/exec", module + "/store", module + "/httpapi", module + "/executor", module + "/workload", module + "/serving", "gocloud.dev"}},
 	{[]string{"./internal/startstop"}, []string{"<non-stdlib>"}},
 	{[]string{"./internal/jsonschema"}, []string{"<non-stdlib>"}},
 	{[]string{"./gc"}, []string{"net/http", "database/sql", "os/exec", module + "/store/", module + "/httpapi", module + "/identity", module + "/dataset", module + "/training", module + "/webhook", module + "/queue", module + "/leader", "gocloud.dev"}},

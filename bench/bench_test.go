@@ -190,6 +190,32 @@ func TestRunQuick(t *testing.T) {
 		want = append(want, key{queuePG, "claims/s, first 10% / last 10%"}, key{queuePG, "last / first"})
 		want = append(want, modelRows("PostgreSQL", true)...)
 	}
+	// The simulator's rows: its scenario names the generated day, so it
+	// is taken from the rows; every policy has its cost and its curve, and
+	// the claims are checked (their verdicts are the trace's, not a bug).
+	var sim string
+	for _, r := range rows {
+		if strings.HasPrefix(r.Scenario, "Function cost simulator") {
+			sim = r.Scenario
+			break
+		}
+	}
+	if sim == "" {
+		t.Error("no function cost simulator rows")
+	}
+	for _, p := range []string{"fixed 30s", "fixed 1m", "fixed 10m", "fixed 20m", "hybrid", "hybrid, fallback 10m"} {
+		want = append(want, key{sim, "keep-alive " + p}, key{sim, "saving by app utilisation, " + p})
+	}
+	claims := 0
+	for _, r := range rows {
+		if r.Scenario == sim && r.Goal == "holds" {
+			want = append(want, key{sim, r.Figure})
+			claims++
+		}
+	}
+	if claims == 0 {
+		t.Error("the simulator checked no claim")
+	}
 	for _, k := range want {
 		if _, ok := got[k]; !ok {
 			t.Errorf("no row %q / %q", k.scenario, k.figure)

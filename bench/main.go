@@ -23,6 +23,7 @@
 //	go run ./bench -only logins     # the login flood rows only
 //	go run ./bench -only serving    # the inference service rows: gateway overhead, canary, rollout
 //	go run ./bench -only build      # a cold build of the server (minutes; never in the full run)
+//	go run ./bench -only simulate   # the function cost simulator's table (a generated day, seconds)
 //
 // Everything talks to 127.0.0.1 only and is bounded in time.
 package main
@@ -116,7 +117,7 @@ type Config struct {
 	// "callbacks" only the callback rows, "queue" only the queue rows,
 	// "models" only the model list rows, "workloads" only the sandbox rows,
 	// "logins" only the login flood rows, "serving" only the inference
-	// service rows.
+	// service rows, "simulate" only the function cost simulator's rows.
 	Only string
 	// Serving sizes; zero takes the full run's value.
 	ServingFor     time.Duration // measured time of each gateway overhead target; 10 s
@@ -160,13 +161,13 @@ func main() {
 	flag.IntVar(&cfg.FloodLogins, "flood-logins", defaultFloodLogins, "logins for unknown emails sent at once, each from its own loopback address, by the login flood rows")
 	flag.DurationVar(&cfg.ServingFor, "serving-duration", 10*time.Second, "measured time of each gateway overhead target (direct, through the gateway)")
 	flag.IntVar(&cfg.CanaryRequests, "canary-requests", 10_000, "requests of the 90/10 canary row")
-	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "models", "workloads", "logins" or "serving" (default: all), or "build" (a cold build, minutes; never in the full run)`)
+	flag.StringVar(&cfg.Only, "only", "", `run only one group of scenarios: "datasets", "callbacks", "queue", "models", "workloads", "logins", "serving" or "simulate" (default: all), or "build" (a cold build, minutes; never in the full run)`)
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	setFlags := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	if cfg.Only != "" && !slices.Contains([]string{"datasets", "callbacks", "queue", "models", "workloads", "logins", "serving", "build"}, cfg.Only) {
-		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, models, workloads, logins, serving or build\n", cfg.Only)
+	if cfg.Only != "" && !slices.Contains([]string{"datasets", "callbacks", "queue", "models", "workloads", "logins", "serving", "simulate", "build"}, cfg.Only) {
+		fmt.Fprintf(os.Stderr, "bench: -only: %q is not datasets, callbacks, queue, models, workloads, logins, serving, simulate or build\n", cfg.Only)
 		os.Exit(2)
 	}
 	if cfg.Models < 1000 {
@@ -287,6 +288,16 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (rows []Row, err error
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 		if cfg.Only == "queue" {
+			return r, nil
+		}
+		rows = append(rows, r...)
+	}
+	if cfg.Only == "simulate" || cfg.Only == "" {
+		r, err := simulateScenarios(logf)
+		if err != nil {
+			return nil, fmt.Errorf("simulate: %w", err)
+		}
+		if cfg.Only == "simulate" {
 			return r, nil
 		}
 		rows = append(rows, r...)

@@ -59,6 +59,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newJobCommand())
 	root.AddCommand(newDatasetCommand())
 	root.AddCommand(newModelCommand(), newServiceCommand())
+	root.AddCommand(newFnCommand())
 	root.AddCommand(newTaskStageCommand())
 	addVerbAliases(root)
 	addCompletions(root)
