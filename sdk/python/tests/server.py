@@ -175,3 +175,28 @@ class RealServer:
                 self._stderr.close()
             shutil.rmtree(self._dir, ignore_errors=True)
             self._proc = None
+
+
+def start_with_flavors(prefix, flavors):
+    """Starts a real server whose training flavors (and so services'
+    specifications) are flavors, with 4 slots; returns it and the temporary
+    directory of its flavors file, for stop_with_flavors."""
+    import json
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    path = os.path.join(tmp, "flavors.json")
+    with open(path, "w") as f:
+        json.dump(flavors, f)
+    server = RealServer(extra_env={"ATELIER_TRAINING_FLAVORS": path,
+                                   "ATELIER_TRAINING_SLOTS": "4"}).start()
+    return server, tmp
+
+
+def stop_with_flavors(server, tmp):
+    """Stops what start_with_flavors started; a server that exited badly
+    fails the module with its stderr."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    if server is not None:
+        rc, stderr = server.stop()
+        if rc != 0:
+            raise AssertionError("atelier server exited with status %s; stderr:\n%s"
+                                 % (rc, stderr))

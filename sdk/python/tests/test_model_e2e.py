@@ -21,7 +21,7 @@ import unittest
 from atelier import AtelierError, Session
 from atelier.model import Model, ModelError, Predictor, ServiceConfig
 
-from .server import REPO_ROOT, SDK_ROOT, RealServer
+from .server import REPO_ROOT, SDK_ROOT, start_with_flavors, stop_with_flavors
 from .test_e2e import _empty_and_delete_bucket, _rmtree, unique_bucket
 from .test_model_unit import (SEED_MODEL_LIST_ALL, SEED_MODEL_LIST_FILTERED, SEED_SERVICE_INFO,
                               SEED_SERVICE_LIST_INFO)
@@ -41,23 +41,13 @@ _TMP = None
 
 def setUpModule():
     global SERVER, _TMP
-    _TMP = tempfile.mkdtemp(prefix="atelier-mdl-e2e-")
-    flavors = os.path.join(_TMP, "flavors.json")
-    with open(flavors, "w") as f:
-        json.dump(FLAVORS, f)
-    SERVER = RealServer(extra_env={"ATELIER_TRAINING_FLAVORS": flavors,
-                                   "ATELIER_TRAINING_SLOTS": "4"}).start()
+    SERVER, _TMP = start_with_flavors("atelier-mdl-e2e-", FLAVORS)
 
 
 def tearDownModule():
     global SERVER
     server, SERVER = SERVER, None
-    _rmtree(_TMP)
-    if server is not None:
-        rc, stderr = server.stop()
-        if rc != 0:
-            raise AssertionError("atelier server exited with status %s; stderr:\n%s"
-                                 % (rc, stderr))
+    stop_with_flavors(server, _TMP)
 
 
 def _quietly(fn, *args):
