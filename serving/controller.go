@@ -582,11 +582,15 @@ func (c *controller) setStatus(ctx context.Context, from, to, reason string) {
 func (c *controller) setRecord(svc *atelier.InferenceService) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if svc.Generation != c.svc.Generation || len(svc.Configs) != len(c.svc.Configs) {
+	restarted := svc.Status == atelier.ServiceDeploying && c.svc.Status != svc.Status
+	if restarted || svc.Generation != c.svc.Generation || len(svc.Configs) != len(c.svc.Configs) {
+		// A new generation, or a stopped or failed service started again
+		// (start_service, an update of a failed one): its earlier failures
+		// and backoffs no longer count.
 		c.failures, c.nextStart, c.lastFail = map[int]int{}, map[int]time.Time{}, map[int]string{}
 	}
-	if svc.Status == atelier.ServiceDeploying && c.svc.Status != svc.Status {
-		c.everRunning = false // started again: deploying until all are ready
+	if restarted {
+		c.everRunning = false // deploying until all are ready
 	}
 	resize := len(svc.Configs) != len(c.svc.Configs)
 	c.svc = svc

@@ -644,6 +644,17 @@ func TestNeverReadyFailsTheDeploy(t *testing.T) {
 		s, _ := h.svc.GetService(h.ctx, svc.ID)
 		return len(s.Instances) == 0
 	})
+	// Started again, it deploys afresh: its earlier failures do not fail
+	// it at once. Failing again takes new instances that each miss their
+	// ready timeout, so it cannot come sooner than one timeout.
+	start := time.Now()
+	if s, err := h.svc.StartService(h.ctx, svc.ID); err != nil || s.Status != atelier.ServiceDeploying {
+		t.Fatalf("start a failed service: %+v, %v", s, err)
+	}
+	h.waitStatus(svc.ID, atelier.ServiceFailed)
+	if d := time.Since(start); d < h.opts.ReadyTimeout {
+		t.Fatalf("a restarted service failed again after %s, before any new instance could miss its %s ready timeout", d, h.opts.ReadyTimeout)
+	}
 }
 
 func TestDeployRefusesBadConfigs(t *testing.T) {
