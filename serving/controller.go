@@ -615,11 +615,16 @@ func (s *Service) instanceSpec(ctx context.Context, svc *atelier.InferenceServic
 	}
 	octx := tenantCtx(ctx, svc.TenantID, svc.Owner)
 	pkg, err := s.inspect(octx, m.SourceLocation)
-	if err != nil {
+	var perr *packageError
+	switch {
+	case errors.As(err, &perr):
+		// The tenant's own package: safe to show as the instance's reason.
+		return nil, &workload.StageError{Msg: fmt.Sprintf("model %s: %s", modelRef(m), perr.msg)}
+	case err != nil:
 		return nil, fmt.Errorf("model %s: %w", modelRef(m), err)
-	}
-	if pkg.digest != m.Digest {
-		return nil, fmt.Errorf("model %s: its package at %s changed since it was published (digest %s, now %s); register it again", modelRef(m), m.SourceLocation, m.Digest, pkg.digest)
+	case pkg.digest != m.Digest:
+		return nil, &workload.StageError{Msg: fmt.Sprintf("model %s: its package at %s changed since it was published (digest %s, now %s); register it again",
+			modelRef(m), m.SourceLocation, m.Digest, pkg.digest)}
 	}
 	loc, _ := atelier.ParseObjectPath(m.SourceLocation)
 	dir := s.instanceDir(svc.ID, in.rec.ID)

@@ -553,6 +553,20 @@ func TestCrashedInstanceRestarts(t *testing.T) {
 	if out["version"] != "1" {
 		t.Fatalf("answer after the restart: %v", out)
 	}
+
+	// The package changes under the published model: the next instance
+	// refuses it, and the service says why.
+	h.putPackage("echo", map[string]string{"weights.bin": "changed"})
+	second, err := h.svc.Route(h.ctx, svc.ID, atelier.RouteQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = http.Post("http://"+second.Addr+"/", "application/json", strings.NewReader(`{"crash": true}`))
+	second.Done(time.Millisecond, true, err != nil)
+	h.eventually("the changed package named in the reason", func() bool {
+		s, _ := h.svc.GetService(h.ctx, svc.ID)
+		return s.Status == atelier.ServiceConcerning && strings.Contains(s.Reason, "changed since it was published")
+	})
 }
 
 // TestPythonInstanceHoldsManyConnections: the Python runtime serves a
