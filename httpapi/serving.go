@@ -483,7 +483,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, ss atelier.Infe
 	defer cancel()
 	var kept []byte
 	body := io.Reader(http.NoBody)
-	if r.Body != nil && r.Body != http.NoBody {
+	// replayable: the body can be sent again (kept, or there is none).
+	replayable := r.Body == nil || r.Body == http.NoBody
+	if !replayable {
 		lb := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.maxPredictBytes)}
 		if r.ContentLength >= 0 && r.ContentLength <= retryBodyBytes {
 			b, err := io.ReadAll(lb)
@@ -493,7 +495,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, ss atelier.Infe
 				}
 				return atelier.CodeInvalidParam.Errorf("The request body could not be read: %v.", err).WithField("body")
 			}
-			kept = b
+			kept, replayable = b, true
 		} else {
 			body = lb
 		}
@@ -516,7 +518,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, ss atelier.Infe
 		if kept != nil {
 			cr.r = bytes.NewReader(kept)
 		}
-		req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+rt.Addr+path, cr)
+		var reqBody io.Reader = cr
+		if r.Body == nil || r.Body == http.NoBody {
+			reqBody = nil // no body: no chunked empty one either
+		}
+		req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+rt.Addr+path, reqBody)
 		if err != nil {
 			rt.Done(0, true, false)
 			return atelier.CodeInvalidParam.Errorf("The path cannot be forwarded: %v.", err).WithField("path")
@@ -542,9 +548,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, ss atelier.Infe
 				return r.Context().Err()
 			}
 			lastErr = atelier.CodeServiceBadGateway.Errorf("The instance failed to answer: %s.", briefNetErr(err))
-			// A kept body can be sent again; a streamed one only when the
-			// transport read none of it (the connection was refused).
-			if unreachable && (kept != nil || cr.n == 0) || kept != nil && idempotent(r.Method) {
+			// A request the instance never got (the connection was
+			// refused) goes to another whatever its method, when its body
+			// can be sent again (kept, or none of it read); one that may
+			// have reached it (reset, closed mid-answer) only when it is
+			// idempotent, so that a prediction never runs twice.
+			if isRefused(err) && (replayable || cr.n == 0) || unreachable && replayable && idempotent(r.Method) {
 				continue
 			}
 			return lastErr
@@ -640,6 +649,13 @@ func isUnreachable(err error) bool {
 	var op *net.OpError
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.As(err, &op) && op.Op == "dial" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// isRefused reports whether the request never reached the instance: the
+// connection was refused or could not be made.
+func isRefused(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &op) && op.Op == "dial"
 }
 
 // briefNetErr says what went wrong without the instance's address.

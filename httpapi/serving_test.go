@@ -178,6 +178,9 @@ func TestKServeV2PathsReachTheInstance(t *testing.T) {
 	var path string
 	addr := instance(t, func(w http.ResponseWriter, r *http.Request) {
 		path = r.Method + " " + r.URL.Path
+		if r.Method == "GET" && (len(r.TransferEncoding) > 0 || r.ContentLength > 0) {
+			path += " with a body" // a GET without a body must reach it without one
+		}
 		w.Write([]byte(`{"model_name": "echo", "outputs": []}`))
 	})
 	h, _ := servingHarness(t, addr)
@@ -187,7 +190,11 @@ func TestKServeV2PathsReachTheInstance(t *testing.T) {
 		{"GET", "/v2/models/echo"},
 		{"GET", "/v2/models/echo/ready"},
 	} {
-		w := h.do(authed(tc.method, tc.path, strings.NewReader(`{"inputs": []}`)))
+		var body io.Reader
+		if tc.method == "POST" {
+			body = strings.NewReader(`{"inputs": []}`)
+		}
+		w := h.do(authed(tc.method, tc.path, body))
 		if w.Code != 200 || path != tc.method+" "+tc.path {
 			t.Fatalf("%s %s: %d, instance saw %q", tc.method, tc.path, w.Code, path)
 		}
@@ -196,4 +203,41 @@ func TestKServeV2PathsReachTheInstance(t *testing.T) {
 	w := h.do(authed("GET", "/v2/health/live", nil))
 	mustJSON(t, w, 200, nil)
 	mustError(t, h.do(httptest.NewRequest("POST", "/v2/models/echo/infer", nil)), 401, atelier.CodeNoCredentials.ID)
+}
+
+// TestPredictRunsOnce: a prediction whose instance died after getting it
+// is not sent to another instance (it could run twice); an idempotent call
+// is.
+func TestPredictRunsOnce(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	count := func(who string) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[who]++
+	}
+	dies := instance(t, func(w http.ResponseWriter, r *http.Request) {
+		count("dies")
+		io.Copy(io.Discard, r.Body)
+		panic(http.ErrAbortHandler) // the connection closes without an answer
+	})
+	live := instance(t, func(w http.ResponseWriter, r *http.Request) {
+		count("live")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"ok": 1}`))
+	})
+	h, f := servingHarness(t, dies, live)
+	mustError(t, h.do(authed("POST", "/v1/services/svc/predict", strings.NewReader(`{}`))), http.StatusBadGateway, atelier.CodeServiceBadGateway.ID)
+	if calls["dies"] != 1 || calls["live"] != 0 {
+		t.Fatalf("a POST that reached a dying instance was sent again: %v", calls)
+	}
+	if strings.Join(f.outcomes, ",") != "unreachable" {
+		t.Fatalf("outcomes %v: the dying instance must be reported unreachable", f.outcomes)
+	}
+	// GET is idempotent: the metadata call goes to the next instance.
+	f.next = 0
+	w := h.do(authed("GET", "/v2/models/echo", nil))
+	if w.Code != 200 || calls["dies"] != 2 || calls["live"] != 1 {
+		t.Fatalf("an idempotent call: %d, calls %v", w.Code, calls)
+	}
 }
