@@ -5,8 +5,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 )
 
@@ -38,23 +36,12 @@ func modelScenarios(ctx context.Context, logf func(string, ...any), cfg Config) 
 	if n < defaultModels {
 		iters = 30
 	}
-	backends := []struct{ name, pkg string }{{"SQLite", "./store/sqlitestore"}}
-	if !cfg.NoPG {
-		backends = append(backends, struct{ name, pkg string }{"PostgreSQL", "./store/pgstore"})
-	}
 	var rows []Row
-	for _, b := range backends {
+	for _, b := range storeBackends(cfg) {
 		logf("model list at %d models on %s", n, b.name)
-		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkListModels$",
-			"-benchtime", strconv.Itoa(iters)+"x", b.pkg)
-		cmd.Dir = repoRoot()
-		cmd.Env = append(os.Environ(), "ATELIER_BENCH_MODELS="+strconv.Itoa(n))
-		if cfg.RequirePG {
-			cmd.Env = append(cmd.Env, "ATELIER_REQUIRE_PG=1")
-		}
-		out, err := cmd.CombinedOutput()
+		out, err := b.bench(ctx, cfg, "^BenchmarkListModels$", strconv.Itoa(iters)+"x", "ATELIER_BENCH_MODELS="+strconv.Itoa(n))
 		if err != nil {
-			return rows, fmt.Errorf("%s: go test -bench: %w\n%s", b.name, err, out)
+			return rows, err
 		}
 		for _, c := range modelListCases {
 			name := fmt.Sprintf("Model list, %d models, pages of 150, %s: %s", n, b.name, c.name)

@@ -23,24 +23,13 @@ const defaultQueueItems = 10_000
 // 1).
 func queueScenarios(ctx context.Context, logf func(string, ...any), cfg Config) ([]Row, error) {
 	n := cmp.Or(cfg.QueueItems, defaultQueueItems)
-	backends := []struct{ name, pkg string }{{"SQLite", "./store/sqlitestore"}}
-	if !cfg.NoPG {
-		backends = append(backends, struct{ name, pkg string }{"PostgreSQL", "./store/pgstore"})
-	}
 	var rows []Row
-	for _, b := range backends {
+	for _, b := range storeBackends(cfg) {
 		name := fmt.Sprintf("Queue: claims of 10 among %d queued items, %s", n, b.name)
 		logf("queue claims of %d items on %s", n, b.name)
-		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkStore$/^QueueClaim$",
-			"-benchtime", "1x", b.pkg)
-		cmd.Dir = repoRoot()
-		cmd.Env = append(os.Environ(), "ATELIER_BENCH_QUEUE_ITEMS="+strconv.Itoa(n))
-		if cfg.RequirePG {
-			cmd.Env = append(cmd.Env, "ATELIER_REQUIRE_PG=1")
-		}
-		out, err := cmd.CombinedOutput()
+		out, err := b.bench(ctx, cfg, "^BenchmarkStore$/^QueueClaim$", "1x", "ATELIER_BENCH_QUEUE_ITEMS="+strconv.Itoa(n))
 		if err != nil {
-			return rows, fmt.Errorf("%s: go test -bench: %w\n%s", b.name, err, out)
+			return rows, err
 		}
 		m, ok := benchMetrics(out, "BenchmarkStore/QueueClaim")
 		if !ok {
@@ -58,6 +47,35 @@ func queueScenarios(ctx context.Context, logf func(string, ...any), cfg Config) 
 		)
 	}
 	return rows, nil
+}
+
+// storeBackend is a store package whose benchmarks the runner runs.
+type storeBackend struct{ name, pkg string }
+
+// storeBackends are SQLite and, unless cfg.NoPG, PostgreSQL.
+func storeBackends(cfg Config) []storeBackend {
+	bs := []storeBackend{{"SQLite", "./store/sqlitestore"}}
+	if !cfg.NoPG {
+		bs = append(bs, storeBackend{"PostgreSQL", "./store/pgstore"})
+	}
+	return bs
+}
+
+// bench runs the benchmarks matching pattern in b's package, benchtime
+// each, with env added (and ATELIER_REQUIRE_PG with cfg.RequirePG), and
+// returns go test's output.
+func (b storeBackend) bench(ctx context.Context, cfg Config, pattern, benchtime string, env ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime, b.pkg)
+	cmd.Dir = repoRoot()
+	cmd.Env = append(os.Environ(), env...)
+	if cfg.RequirePG {
+		cmd.Env = append(cmd.Env, "ATELIER_REQUIRE_PG=1")
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("%s: go test -bench: %w\n%s", b.name, err, out)
+	}
+	return out, nil
 }
 
 // benchMetrics reads the figures ("value unit" pairs) of the benchmark
