@@ -92,21 +92,24 @@ func newHarness(t testing.TB) *harness {
 	return h
 }
 
-func sandbox() string {
+// sandbox is the local driver's sandbox in these tests: bubblewrap where
+// it is installed, none elsewhere so that a fresh machine runs them, unless
+// ATELIER_REQUIRE_SANDBOX is set (CI), which makes a missing bwrap a failure.
+func sandbox(t testing.TB) string {
+	t.Helper()
 	if _, err := osexec.LookPath("bwrap"); err == nil {
 		return localexec.SandboxBwrap
 	}
 	if os.Getenv("ATELIER_REQUIRE_SANDBOX") != "" {
-		panic("ATELIER_REQUIRE_SANDBOX is set but bwrap is not installed")
+		t.Fatal("ATELIER_REQUIRE_SANDBOX is set but bubblewrap is not installed")
 	}
 	return localexec.SandboxNone
 }
-
 func (h *harness) startExec() {
 	h.t.Helper()
 	state := filepath.Join(h.dir, "executor")
 	d, err := localexec.New(h.t.Context(), localexec.Options{
-		StateDir: filepath.Join(state, "local"), Sandbox: sandbox(), SearchRoots: []string{h.dir},
+		StateDir: filepath.Join(state, "local"), Sandbox: sandbox(h.t), SearchRoots: []string{h.dir},
 		PollInterval: 10 * time.Millisecond, Grace: 2 * time.Second, Logger: h.opts.Logger,
 	})
 	if err != nil {
